@@ -1,0 +1,45 @@
+"""physnn: one neural network on processing-in-memory, diffractive optical and quantum hardware.
+
+The top-level names are re-exported lazily (PEP 562), so ``import physnn`` imports only
+torch-free metadata; each backend is imported the first time it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "convert": "physnn.common.convert",
+    "to_torch": "physnn.common.convert",
+    "ConversionReport": "physnn.common.convert",
+    "cost": "physnn.common.cost",
+    "Cost": "physnn.common.cost",
+    "CostTracker": "physnn.common.cost",
+    "ideal": "physnn.common.rng",
+    "get_backend": "physnn.common.backend",
+    "available_backends": "physnn.common.backend",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .common.backend import available_backends, get_backend
+    from .common.convert import ConversionReport, convert, to_torch
+    from .common.cost import Cost, CostTracker, cost
+    from .common.rng import ideal
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'physnn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""Shared contract of physnn: configs, backends, layers, conversion, cost, data, training."""

@@ -1,0 +1,201 @@
+"""Backends, their capabilities, presets and the registry.
+
+A backend bundles a config class, the layer class for each torch module type it replaces,
+its named presets and a :class:`Capabilities` declaration. The built-in backends
+(``digital``, ``pim``, ``optical``, ``quantum``) are registered lazily by import path, so
+``import physnn`` imports none of them; third-party backends register through the
+entry-point group ``physnn.backends`` (each entry point names a :class:`Backend` object).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from .config import BackendConfig
+
+if TYPE_CHECKING:
+    from .layer import PhysicalLayer
+
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "PresetRegistry",
+    "available_backends",
+    "get_backend",
+    "register_backend",
+    "resolve_config",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so comparisons never mix incomparable set-ups.
+
+    Attributes:
+        module_types: torch module types the backend replaces.
+        transfers_weights: True when a converted layer computes with the torch weights
+            (PIM); False when the physical layer has its own parameters that must be
+            trained (optics, quantum).
+        trainable: True when converted layers can be trained with the shared loop.
+        max_in_features: largest input width one layer supports (None: unbounded).
+        max_out_features: largest output width one layer supports (None: unbounded).
+        notes: free-text caveats shown in reports.
+    """
+
+    module_types: tuple[type[nn.Module], ...]
+    transfers_weights: bool
+    trainable: bool
+    max_in_features: int | None = None
+    max_out_features: int | None = None
+    notes: str = ""
+
+
+class PresetRegistry:
+    """Named, cited config instances of one backend.
+
+    Args:
+        backend: backend name (used in messages).
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._configs: dict[str, BackendConfig] = {}
+        self._citations: dict[str, str] = {}
+
+    def register(self, name: str, config: BackendConfig, citation: str) -> BackendConfig:
+        """Register ``config`` as preset ``name`` (its ``preset`` field is set to ``name``)."""
+        if name in self._configs:
+            raise ValueError(f"{self.backend} preset {name!r} is already registered")
+        if not citation:
+            raise ValueError(f"{self.backend} preset {name!r} needs a citation")
+        config = config.replace(preset=name)
+        self._configs[name] = config
+        self._citations[name] = citation
+        return config
+
+    def get(self, name: str, **changes: object) -> BackendConfig:
+        """Return preset ``name``, optionally with fields replaced (``seed=1``...)."""
+        if name not in self._configs:
+            raise ValueError(
+                f"unknown {self.backend} preset {name!r}; choose one of {', '.join(self.names())}"
+            )
+        config = self._configs[name]
+        return config.replace(**changes) if changes else config
+
+    def names(self) -> list[str]:
+        """Preset names in registration order."""
+        return list(self._configs)
+
+    def citation(self, name: str) -> str:
+        """Where preset ``name``'s numbers come from."""
+        self.get(name)
+        return self._citations[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One simulated substrate.
+
+    Attributes:
+        name: registry name (``"pim"``).
+        config_type: its config class.
+        layers: torch module type -> physical layer class replacing it.
+        presets: its preset registry.
+        capabilities: what it supports.
+        default_preset: preset used when only the backend name is given.
+    """
+
+    name: str
+    config_type: type[BackendConfig]
+    layers: Mapping[type[nn.Module], type[PhysicalLayer]]
+    presets: PresetRegistry
+    capabilities: Capabilities
+    default_preset: str
+
+    def layer_for(self, module: nn.Module) -> type[PhysicalLayer] | None:
+        """The layer class replacing ``module`` (exact type match first, then subclasses)."""
+        exact = self.layers.get(type(module))
+        if exact is not None:
+            return exact
+        for torch_type, layer_type in self.layers.items():
+            if isinstance(module, torch_type) and not isinstance(module, layer_type):
+                return layer_type
+        return None
+
+
+_BUILTIN: dict[str, str] = {
+    "digital": "physnn.common.digital:BACKEND",
+    "pim": "physnn.pim.backend:BACKEND",
+    "optical": "physnn.optical.backend:BACKEND",
+    "quantum": "physnn.quantum.backend:BACKEND",
+}
+_LOADED: dict[str, Backend] = {}
+_ENTRY_POINTS_SCANNED = False
+
+
+def register_backend(backend: Backend) -> None:
+    """Register a backend object under ``backend.name`` (replacing a lazy entry)."""
+    if not isinstance(backend, Backend):
+        raise TypeError(f"register_backend expects a Backend, got {type(backend).__name__}")
+    _LOADED[backend.name] = backend
+
+
+def _scan_entry_points() -> None:
+    global _ENTRY_POINTS_SCANNED
+    if _ENTRY_POINTS_SCANNED:
+        return
+    _ENTRY_POINTS_SCANNED = True
+    for ep in metadata.entry_points(group="physnn.backends"):
+        _BUILTIN.setdefault(ep.name, ep.value)
+
+
+def _load(path: str) -> Backend:
+    module_name, _, attr = path.partition(":")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if not isinstance(obj, Backend):
+        raise TypeError(f"{path} is a {type(obj).__name__}, not a physnn Backend")
+    return obj
+
+
+def available_backends() -> list[str]:
+    """Names of every registered backend (built-in, registered and entry points)."""
+    _scan_entry_points()
+    return list(dict.fromkeys([*_BUILTIN, *_LOADED]))
+
+
+def get_backend(config_or_name: BackendConfig | str) -> Backend:
+    """Return the backend for a config, a name (``"pim"``) or ``"pim:pcm"``."""
+    if isinstance(config_or_name, BackendConfig):
+        name = config_or_name.backend
+    elif isinstance(config_or_name, str):
+        name = config_or_name.partition(":")[0]
+    else:
+        raise TypeError(
+            f"expected a backend config or name, got {type(config_or_name).__name__}; "
+            f"valid names: {', '.join(available_backends())}"
+        )
+    if name in _LOADED:
+        return _LOADED[name]
+    _scan_entry_points()
+    if name not in _BUILTIN:
+        raise ValueError(
+            f"unknown backend {name!r}; valid backends: {', '.join(available_backends())}"
+        )
+    backend = _load(_BUILTIN[name])
+    _LOADED[name] = backend
+    return backend
+
+
+def resolve_config(spec: BackendConfig | str) -> BackendConfig:
+    """Turn ``"pim"``, ``"pim:pcm"`` or a config into a config."""
+    if isinstance(spec, BackendConfig):
+        return spec
+    backend = get_backend(spec)
+    _, _, preset = spec.partition(":")
+    return backend.presets.get(preset or backend.default_preset)

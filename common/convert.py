@@ -1,0 +1,295 @@
+"""``convert()`` a torch model onto a backend, ``to_torch()`` back, and the conversion report."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import fnmatch
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from torch import nn
+
+from .backend import get_backend, resolve_config
+from .config import BackendConfig
+from .cost import count_macs, leaf_shapes
+from .layer import PhysicalLayer
+
+__all__ = ["ConversionReport", "ModuleFate", "convert", "to_torch"]
+
+ConfigSpec = BackendConfig | str
+ConfigChooser = Callable[[str, nn.Module], BackendConfig | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleFate:
+    """What happened to one module during conversion.
+
+    Attributes:
+        name: qualified module name.
+        before: torch type name.
+        after: resulting type name (same as ``before`` when it stayed digital).
+        fate: ``"converted"``, ``"excluded"``, ``"kept digital"`` (the chooser returned None)
+            or ``"unsupported"`` (the backend has no layer for it).
+        backend: ``backend:preset`` label, or ``"digital"``.
+        weights_transferred: whether the physical layer computes with the torch weights.
+        params_before: trainable parameters before.
+        params_after: trainable parameters after.
+        macs: MACs per forward on the report's input shape (None without one).
+    """
+
+    name: str
+    before: str
+    after: str
+    fate: str
+    backend: str
+    weights_transferred: bool
+    params_before: int
+    params_after: int
+    macs: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionReport:
+    """Summary of a :func:`convert` call; ``print(report)`` shows a table."""
+
+    modules: tuple[ModuleFate, ...]
+    input_shape: tuple[int, ...] | None
+
+    @property
+    def converted(self) -> tuple[ModuleFate, ...]:
+        return tuple(m for m in self.modules if m.fate == "converted")
+
+    @property
+    def digital(self) -> tuple[ModuleFate, ...]:
+        return tuple(m for m in self.modules if m.fate != "converted")
+
+    @property
+    def needs_training(self) -> bool:
+        """True when some converted layer has parameters that were not transferred."""
+        return any(not m.weights_transferred for m in self.converted)
+
+    @property
+    def params_before(self) -> int:
+        return sum(m.params_before for m in self.modules)
+
+    @property
+    def params_after(self) -> int:
+        return sum(m.params_after for m in self.modules)
+
+    @property
+    def digital_mac_share(self) -> float | None:
+        """Fraction of the model's MACs left digital (None when no input shape was given)."""
+        if any(m.macs is None for m in self.modules):
+            return None
+        total = sum(m.macs or 0 for m in self.modules)
+        if total == 0:
+            return 0.0
+        return sum(m.macs or 0 for m in self.digital) / total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "modules": [dataclasses.asdict(m) for m in self.modules],
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "digital_mac_share": self.digital_mac_share,
+            "params_before": self.params_before,
+            "params_after": self.params_after,
+            "needs_training": self.needs_training,
+        }
+
+    def __str__(self) -> str:
+        head = ("module", "before", "after", "fate", "backend", "weights", "params", "MACs")
+        rows = [head]
+        for m in self.modules:
+            rows.append((
+                m.name or "<root>",
+                m.before,
+                m.after,
+                m.fate,
+                m.backend,
+                "transferred" if m.weights_transferred else "to train",
+                f"{m.params_before}->{m.params_after}",
+                "?" if m.macs is None else str(m.macs),
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        share = self.digital_mac_share
+        lines.append(
+            f"parameters {self.params_before} -> {self.params_after}; MACs left digital: "
+            + ("unknown (pass input_shape)" if share is None else f"{100 * share:.1f} %")
+        )
+        if self.needs_training:
+            lines.append("weights were NOT transferred to some layers: train the model")
+        return "\n".join(lines)
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _matches(name: str, module: nn.Module, exclude: Iterable[Any]) -> bool:
+    for item in exclude:
+        if isinstance(item, str) and fnmatch.fnmatchcase(name, item):
+            return True
+        if isinstance(item, type) and isinstance(module, item):
+            return True
+    return False
+
+
+def _chooser(config: ConfigSpec | ConfigChooser) -> ConfigChooser:
+    if isinstance(config, BackendConfig | str):
+        resolved = resolve_config(config)
+        return lambda name, module: resolved
+    if callable(config):
+        return config
+    raise TypeError(
+        f"config must be a backend config, a name like 'pim:pcm', or a callable "
+        f"(name, module) -> config | None; got {type(config).__name__}"
+    )
+
+
+def convert(
+    model: nn.Module,
+    config: ConfigSpec | ConfigChooser,
+    *,
+    exclude: Iterable[str | type[nn.Module]] = (),
+    inplace: bool = False,
+    input_shape: tuple[int, ...] | None = None,
+    strict: bool = False,
+) -> nn.Module:
+    """Replace every supported module of ``model`` by its physical counterpart.
+
+    Args:
+        model: the torch model.
+        config: a backend config (``physnn.pim.presets.get("pcm")``), a spec string
+            (``"pim:pcm"``), or a callable ``(qualified_name, module) -> config | None``
+            choosing per module (None keeps it digital).
+        exclude: qualified names (glob patterns allowed) or module types to keep digital.
+        inplace: modify ``model`` itself instead of a deep copy.
+        input_shape: example input shape; when given the report counts MACs per module and
+            the share left digital.
+        strict: raise ``TypeError`` for a compute module (Linear, Conv, recurrent) that the
+            chosen backend cannot convert, instead of keeping it digital.
+
+    Returns:
+        The converted model. Its report is ``model.physnn_report`` (a
+        :class:`ConversionReport`). A ``UserWarning`` is issued when converted layers have
+        parameters that were not transferred and so must be trained.
+
+    Each converted layer derives its random streams from its config's seed and its qualified
+    name, so converting twice with the same seed gives the same chip.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(exclude, str):
+        exclude = (exclude,)
+    exclude = tuple(exclude)
+    for item in exclude:
+        if not (isinstance(item, str) or (isinstance(item, type) and issubclass(item, nn.Module))):
+            raise TypeError(f"exclude entries must be names or nn.Module types, got {item!r}")
+    choose = _chooser(config)
+    macs: dict[str, int] = {}
+    if input_shape is not None:
+        for name, module, shape in leaf_shapes(model, tuple(input_shape)):
+            macs[name] = count_macs(module, shape)
+    root = model if inplace else copy.deepcopy(model)
+    fates: list[ModuleFate] = []
+
+    def record(name: str, module: nn.Module, new: nn.Module, fate: str, label: str) -> None:
+        transferred = isinstance(new, PhysicalLayer) and new.transfers_weights
+        fates.append(
+            ModuleFate(
+                name=name,
+                before=type(module).__name__,
+                after=type(new).__name__,
+                fate=fate,
+                backend=label,
+                weights_transferred=transferred or fate != "converted",
+                params_before=_n_params(module),
+                params_after=_n_params(new),
+                macs=macs.get(name, 0) if input_shape is not None else None,
+            )
+        )
+
+    def walk(parent: nn.Module, prefix: str) -> None:
+        for child_name, child in list(parent.named_children()):
+            name = f"{prefix}.{child_name}" if prefix else child_name
+            if isinstance(child, PhysicalLayer):
+                continue
+            if _matches(name, child, exclude):
+                if _has_compute(child):
+                    record(name, child, child, "excluded", "digital")
+                continue
+            layer_type = None
+            cfg = None
+            if _has_compute(child):
+                cfg = choose(name, child)
+                if cfg is not None and not isinstance(cfg, BackendConfig):
+                    raise TypeError(
+                        f"the config chooser returned {type(cfg).__name__} for {name!r}; "
+                        "return a backend config or None"
+                    )
+                if cfg is not None:
+                    layer_type = get_backend(cfg).layer_for(child)
+            if layer_type is not None and cfg is not None:
+                new = layer_type.from_torch(child, cfg, name=name)
+                setattr(parent, child_name, new)
+                record(name, child, new, "converted", cfg.describe())
+            elif _has_compute(child):
+                if strict and cfg is not None:
+                    backend = get_backend(cfg)
+                    supported = ", ".join(t.__name__ for t in backend.layers)
+                    raise TypeError(
+                        f"{name!r} is a {type(child).__name__}, which backend "
+                        f"{backend.name!r} cannot convert (it supports {supported}); "
+                        "exclude it or pass strict=False to keep it digital"
+                    )
+                fate = "kept digital" if cfg is None else "unsupported"
+                record(name, child, child, fate, "digital")
+            else:
+                walk(child, name)
+
+    if _has_compute(root) and not list(root.children()):
+        raise TypeError(
+            f"convert() got a bare {type(root).__name__}; convert a container, or use "
+            "LayerClass.from_torch(module, config) for a single layer"
+        )
+    walk(root, "")
+    report = ConversionReport(tuple(fates), tuple(input_shape) if input_shape else None)
+    root.physnn_report = report
+    if report.needs_training:
+        names = ", ".join(m.name for m in report.converted if not m.weights_transferred)
+        warnings.warn(
+            f"converted layers ({names}) have their own parameters, not the torch weights: "
+            "train the converted model before using it",
+            UserWarning,
+            stacklevel=2,
+        )
+    return root
+
+
+def _has_compute(module: nn.Module) -> bool:
+    """True for modules that do MAC work (Linear, Conv, recurrent)."""
+    return isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.RNNBase)
+
+
+def to_torch(model: nn.Module, *, inplace: bool = False) -> nn.Module:
+    """Replace every physnn layer in ``model`` by its plain torch equivalent."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(model, PhysicalLayer):
+        return model.to_torch()
+    root = model if inplace else copy.deepcopy(model)
+
+    def walk(parent: nn.Module) -> None:
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, PhysicalLayer):
+                setattr(parent, child_name, child.to_torch())
+            else:
+                walk(child)
+
+    walk(root)
+    if "physnn_report" in root.__dict__:
+        del root.__dict__["physnn_report"]
+    return root

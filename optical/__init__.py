@@ -1,0 +1,1 @@
+"""physnn.optical backend (see README)."""

@@ -1,0 +1,1 @@
+"""physnn.pim backend (see README)."""

@@ -1,0 +1,1 @@
+"""physnn.quantum backend (see README)."""
