@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ __all__ = [
     "Backend",
     "Capabilities",
     "PresetRegistry",
+    "StressTest",
     "available_backends",
     "get_backend",
     "register_backend",
@@ -99,6 +100,27 @@ class PresetRegistry:
 
 
 @dataclasses.dataclass(frozen=True)
+class StressTest:
+    """The backend's main robustness knob, swept by ``physnn compare``.
+
+    Attributes:
+        name: what is varied, e.g. ``"drift time"``, ``"misalignment"``, ``"shots"``.
+        unit: its unit, e.g. ``"s"``, ``"m"``, ``""``.
+        values: the default sweep, mildest first.
+        apply: ``apply(model, value)`` returns the trained converted ``model`` as it behaves
+            under stress ``value`` (a new model or ``model`` changed in place); evaluating it
+            gives the realistic accuracy at that stress.
+        log_scale: plot the sweep on a log axis.
+    """
+
+    name: str
+    unit: str
+    values: tuple[float, ...]
+    apply: Callable[[nn.Module, float], nn.Module]
+    log_scale: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Backend:
     """One simulated substrate.
 
@@ -109,6 +131,7 @@ class Backend:
         presets: its preset registry.
         capabilities: what it supports.
         default_preset: preset used when only the backend name is given.
+        stress: the robustness sweep ``physnn compare`` runs (None: no sweep).
     """
 
     name: str
@@ -117,6 +140,7 @@ class Backend:
     presets: PresetRegistry
     capabilities: Capabilities
     default_preset: str
+    stress: StressTest | None = None
 
     def layer_for(self, module: nn.Module) -> type[PhysicalLayer] | None:
         """The layer class replacing ``module`` (exact type match first, then subclasses)."""
