@@ -26,10 +26,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .common.backend import available_backends, get_backend
-    from .common.convert import ConversionReport, convert, to_torch
-    from .common.cost import Cost, CostTracker, cost
-    from .common.rng import ideal
+    from .common.backend import available_backends as available_backends
+    from .common.backend import get_backend as get_backend
+    from .common.convert import ConversionReport as ConversionReport
+    from .common.convert import convert as convert
+    from .common.convert import to_torch as to_torch
+    from .common.cost import Cost as Cost
+    from .common.cost import CostTracker as CostTracker
+    from .common.cost import cost as cost
+    from .common.rng import ideal as ideal
 
 
 def __getattr__(name: str) -> Any:

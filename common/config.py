@@ -75,7 +75,9 @@ def check_range(
     if too_low or too_high:
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        brackets = ("[" if low_inclusive else "(") + lo + ", " + hi + ("]" if high_inclusive else ")")
+        brackets = (
+            ("[" if low_inclusive else "(") + lo + ", " + hi + ("]" if high_inclusive else ")")
+        )
         unit_s = f" {unit}" if unit else ""
         msg = f"{_describe(owner, name)}={value!r}{unit_s} is outside {brackets}{unit_s}"
         raise ValueError(f"{msg}; {hint}" if hint else msg)
@@ -172,7 +174,9 @@ class ConfigBlock:
     def from_dict(cls: type[_C], data: Mapping[str, Any]) -> _C:
         """Rebuild a config from :meth:`to_dict` output (nested blocks included)."""
         if not isinstance(data, Mapping):
-            raise TypeError(f"{cls.__name__}.from_dict expects a mapping, got {type(data).__name__}")
+            raise TypeError(
+                f"{cls.__name__}.from_dict expects a mapping, got {type(data).__name__}"
+            )
         hints = typing.get_type_hints(cls)
         fields = {f.name for f in dataclasses.fields(cls) if f.init}
         payload = dict(data)

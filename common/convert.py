@@ -102,16 +102,18 @@ class ConversionReport:
         head = ("module", "before", "after", "fate", "backend", "weights", "params", "MACs")
         rows = [head]
         for m in self.modules:
-            rows.append((
-                m.name or "<root>",
-                m.before,
-                m.after,
-                m.fate,
-                m.backend,
-                "transferred" if m.weights_transferred else "to train",
-                f"{m.params_before}->{m.params_after}",
-                "?" if m.macs is None else str(m.macs),
-            ))
+            rows.append(
+                (
+                    m.name or "<root>",
+                    m.before,
+                    m.after,
+                    m.fate,
+                    m.backend,
+                    "transferred" if m.weights_transferred else "to train",
+                    f"{m.params_before}->{m.params_after}",
+                    "?" if m.macs is None else str(m.macs),
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         share = self.digital_mac_share

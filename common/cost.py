@@ -199,9 +199,15 @@ def output_shape(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
         st = _as_tuple(module.stride, nd)
         pad = module.padding
         if isinstance(pad, str):
-            spatial = shape[-nd:] if pad == "same" else tuple(
-                _conv_out(s, kk, ss, 0, dd)
-                for s, kk, ss, dd in zip(shape[-nd:], k, st, _as_tuple(module.dilation, nd))
+            spatial = (
+                shape[-nd:]
+                if pad == "same"
+                else tuple(
+                    _conv_out(s, kk, ss, 0, dd)
+                    for s, kk, ss, dd in zip(
+                        shape[-nd:], k, st, _as_tuple(module.dilation, nd), strict=True
+                    )
+                )
             )
         else:
             p = _as_tuple(pad, nd)
@@ -240,7 +246,10 @@ def _is_costed_leaf(module: nn.Module) -> bool:
 
 
 def _analytic_leaf_shapes(
-    module: nn.Module, prefix: str, shape: tuple[int, ...], out: list[tuple[str, nn.Module, tuple[int, ...]]]
+    module: nn.Module,
+    prefix: str,
+    shape: tuple[int, ...],
+    out: list[tuple[str, nn.Module, tuple[int, ...]]],
 ) -> tuple[int, ...] | None:
     if _is_costed_leaf(module):
         out.append((prefix, module, shape))
@@ -248,7 +257,9 @@ def _analytic_leaf_shapes(
     if type(module) is not nn.Sequential:
         return None
     for name, child in module.named_children():
-        child_shape = _analytic_leaf_shapes(child, f"{prefix}.{name}" if prefix else name, shape, out)
+        child_shape = _analytic_leaf_shapes(
+            child, f"{prefix}.{name}" if prefix else name, shape, out
+        )
         if child_shape is None:
             return None
         shape = child_shape

@@ -73,7 +73,8 @@ class Dataset:
             y_train=self.y_train[:n_train],
             x_test=self.x_test[:n_test],
             y_test=self.y_test[:n_test],
-            split=f"{self.split}; subset {n_train or len(self.y_train)}/{n_test or len(self.y_test)}",
+            split=f"{self.split}; first {len(self.y_train[:n_train])} train / "
+            f"{len(self.y_test[:n_test])} test",
         )
 
     def resized(self, size: int | tuple[int, int]) -> Dataset:
@@ -199,8 +200,10 @@ def load_mnist(
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"data path {str(path)!r} does not exist; pass a folder of "
-                                "MNIST IDX files or an .npz file")
+        raise FileNotFoundError(
+            f"data path {str(path)!r} does not exist; pass a folder of "
+            "MNIST IDX files or an .npz file"
+        )
     if path.is_file():
         if path.suffix != ".npz":
             raise ValueError(f"{path}: expected a folder of IDX files or an .npz file")
@@ -211,22 +214,29 @@ def load_mnist(
             return _from_arrays(name, *parts, split=f"{path.name}: given train/test")
         if {"x", "y"} <= arrays.keys():
             return _split_arrays(name, arrays["x"], arrays["y"], test_fraction, seed, path.name)
-        raise ValueError(f"{path}: needs arrays x_train, y_train, x_test, y_test (or x, y); "
-                         f"found {sorted(arrays)}")
+        raise ValueError(
+            f"{path}: needs arrays x_train, y_train, x_test, y_test (or x, y); "
+            f"found {sorted(arrays)}"
+        )
     train_x = _find(path, "train-images-idx3-ubyte")
     train_y = _find(path, "train-labels-idx1-ubyte")
     test_x = _find(path, "t10k-images-idx3-ubyte")
     test_y = _find(path, "t10k-labels-idx1-ubyte")
     if train_x and train_y and test_x and test_y:
         return _from_arrays(
-            name, read_idx(train_x), read_idx(train_y), read_idx(test_x), read_idx(test_y),
+            name,
+            read_idx(train_x),
+            read_idx(train_y),
+            read_idx(test_x),
+            read_idx(test_y),
             split="official train/test files",
         )
     only = (train_x, train_y) if train_x and train_y else (test_x, test_y)
     if only[0] is None or only[1] is None:
         raise FileNotFoundError(f"{path} holds no MNIST IDX image/label file pair")
-    return _split_arrays(name, read_idx(only[0]), read_idx(only[1]), test_fraction, seed,
-                         only[0].name)
+    return _split_arrays(
+        name, read_idx(only[0]), read_idx(only[1]), test_fraction, seed, only[0].name
+    )
 
 
 def _split_arrays(
@@ -237,7 +247,11 @@ def _split_arrays(
     y = np.asarray(y, dtype=np.int64)
     train_idx, test_idx = _stratified_split(y, test_fraction, seed)
     return _from_arrays(
-        name, x[train_idx], y[train_idx], x[test_idx], y[test_idx],
+        name,
+        x[train_idx],
+        y[train_idx],
+        x[test_idx],
+        y[test_idx],
         split=f"{source} split stratified {len(train_idx)} train / {len(test_idx)} test "
         f"(seed {seed})",
     )
@@ -246,7 +260,7 @@ def _split_arrays(
 def _to_images(x: np.ndarray) -> torch.Tensor:
     x = np.asarray(x)
     if x.ndim == 2:
-        side = int(round(np.sqrt(x.shape[1])))
+        side = round(float(np.sqrt(x.shape[1])))
         x = x.reshape(len(x), side, side)
     if x.ndim != 3:
         raise ValueError(f"images must be [N, H, W] or [N, H*W], got shape {x.shape}")

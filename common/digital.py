@@ -84,18 +84,60 @@ class DigitalConfig(BackendConfig):
         super().__post_init__()
         owner = type(self).__name__
         check_int(owner, "bits", self.bits, 1, 32)
-        check_range(owner, "mac_energy", self.mac_energy, 0, 1e-6, unit="J",
-                    hint="energies are in joules: 0.23 pJ is 0.23e-12")
-        check_range(owner, "sram_energy_per_byte", self.sram_energy_per_byte, 0, 1e-6, unit="J",
-                    hint="energies are in joules")
-        check_range(owner, "dram_energy_per_byte", self.dram_energy_per_byte, 0, 1e-6, unit="J",
-                    hint="energies are in joules")
-        check_range(owner, "peak_macs_per_second", self.peak_macs_per_second, 0, None,
-                    low_inclusive=False, unit="MAC/s")
-        check_range(owner, "utilization", self.utilization, 0, 1, low_inclusive=False,
-                    hint="pass a fraction, not a percentage")
-        check_range(owner, "sram_bit_area", self.sram_bit_area, 0, 1e-9, unit="m^2",
-                    hint="areas are in square metres: 0.35 um^2 is 0.35e-12")
+        check_range(
+            owner,
+            "mac_energy",
+            self.mac_energy,
+            0,
+            1e-6,
+            unit="J",
+            hint="energies are in joules: 0.23 pJ is 0.23e-12",
+        )
+        check_range(
+            owner,
+            "sram_energy_per_byte",
+            self.sram_energy_per_byte,
+            0,
+            1e-6,
+            unit="J",
+            hint="energies are in joules",
+        )
+        check_range(
+            owner,
+            "dram_energy_per_byte",
+            self.dram_energy_per_byte,
+            0,
+            1e-6,
+            unit="J",
+            hint="energies are in joules",
+        )
+        check_range(
+            owner,
+            "peak_macs_per_second",
+            self.peak_macs_per_second,
+            0,
+            None,
+            low_inclusive=False,
+            unit="MAC/s",
+        )
+        check_range(
+            owner,
+            "utilization",
+            self.utilization,
+            0,
+            1,
+            low_inclusive=False,
+            hint="pass a fraction, not a percentage",
+        )
+        check_range(
+            owner,
+            "sram_bit_area",
+            self.sram_bit_area,
+            0,
+            1e-9,
+            unit="m^2",
+            hint="areas are in square metres: 0.35 um^2 is 0.35e-12",
+        )
         if not isinstance(self.weights_from_dram, bool):
             raise TypeError(f"{owner}.weights_from_dram must be a bool")
 
@@ -242,7 +284,9 @@ class DigitalLinear(_DigitalMixin, nn.Linear):
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> DigitalLinear:
         if not isinstance(module, nn.Linear):
-            raise TypeError(f"DigitalLinear.from_torch needs an nn.Linear, got {type(module).__name__}")
+            raise TypeError(
+                f"DigitalLinear.from_torch needs an nn.Linear, got {type(module).__name__}"
+            )
         if config is not None and not isinstance(config, DigitalConfig):
             raise TypeError(f"DigitalLinear needs a DigitalConfig, got {type(config).__name__}")
         layer = cls(
@@ -290,7 +334,7 @@ class _DigitalConv(_DigitalMixin):
     ) -> _DigitalConv:
         if type(module) is not cls.torch_type:
             raise TypeError(
-                f"{cls.__name__}.from_torch needs an {cls.torch_type.__name__}, got "
+                f"{cls.__name__}.from_torch needs an nn.{cls.torch_type.__name__}, got "
                 f"{type(module).__name__}"
             )
         if config is not None and not isinstance(config, DigitalConfig):

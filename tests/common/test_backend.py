@@ -1,0 +1,83 @@
+"""Backend registry, presets and capabilities."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from torch import nn
+
+from physnn.common.backend import (
+    Backend,
+    Capabilities,
+    PresetRegistry,
+    available_backends,
+    get_backend,
+    register_backend,
+    resolve_config,
+)
+from physnn.common.digital import DigitalConfig, DigitalLinear, presets
+
+
+def test_builtins_are_listed_and_resolved() -> None:
+    assert {"digital", "pim", "optical", "quantum"} <= set(available_backends())
+    assert get_backend("digital").name == "digital"
+    assert get_backend(presets.get("int8")) is get_backend("digital")
+    assert resolve_config("digital:fp32").bits == 32
+    assert resolve_config("digital").preset == "int8"
+
+
+def test_unknown_names_list_choices() -> None:
+    with pytest.raises(ValueError, match="valid backends: digital, pim, optical, quantum"):
+        get_backend("photonic")
+    with pytest.raises(TypeError):
+        get_backend(42)  # type: ignore[arg-type]
+
+
+def test_preset_registry() -> None:
+    reg = PresetRegistry("toy")
+    cfg = reg.register("a", DigitalConfig(bits=4), "somebody 2020")
+    assert cfg.preset == "a" and reg.get("a").bits == 4
+    assert reg.get("a", seed=3).seed == 3
+    assert reg.names() == ["a"]
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a", DigitalConfig(), "x")
+    with pytest.raises(ValueError, match="citation"):
+        reg.register("b", DigitalConfig(), "")
+    with pytest.raises(ValueError, match="unknown toy preset 'c'; choose one of a"):
+        reg.get("c")
+
+
+def test_register_third_party_backend() -> None:
+    backend = Backend(
+        name="toy-digital",
+        config_type=DigitalConfig,
+        layers={nn.Linear: DigitalLinear},
+        presets=presets,
+        capabilities=Capabilities(
+            module_types=(nn.Linear,), transfers_weights=True, trainable=True
+        ),
+        default_preset="int8",
+    )
+    register_backend(backend)
+    assert get_backend("toy-digital") is backend
+    assert backend.layer_for(nn.Linear(2, 2)) is DigitalLinear
+    assert backend.layer_for(nn.ReLU()) is None
+    with pytest.raises(TypeError):
+        register_backend("toy")  # type: ignore[arg-type]
+
+
+def test_import_is_lazy_and_backends_do_not_import_qiskit() -> None:
+    # ``import physnn`` must cost nothing beyond Python: it imports no subpackage, no torch,
+    # no scipy/sklearn/qiskit (measured import time: see benchmarks/import_time.py).
+    code = (
+        "import sys; import physnn; "
+        "print(sorted(m for m in sys.modules if m.startswith(('physnn.', 'torch', 'scipy', "
+        "'sklearn', 'qiskit')))); import physnn.pim, physnn.optical; "
+        "print('qiskit' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.splitlines()
+    assert first == "[]"
+    assert second == "False"
