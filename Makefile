@@ -22,6 +22,9 @@ compare: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p build/mypy/physnn
+	for f in __init__.py cli.py common pim optical quantum; do \
+		ln -sfn "$(CURDIR)/$$f" build/mypy/physnn/$$f; done
 	$(BIN)/mypy
 
 test: lint

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "ideal": "physnn.common.rng",
     "get_backend": "physnn.common.backend",
     "available_backends": "physnn.common.backend",
+    "compare": "physnn.common.compare",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -28,6 +29,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from .common.backend import available_backends as available_backends
     from .common.backend import get_backend as get_backend
+    from .common.compare import compare as compare
     from .common.convert import ConversionReport as ConversionReport
     from .common.convert import convert as convert
     from .common.convert import to_torch as to_torch

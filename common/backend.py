@@ -132,6 +132,7 @@ class Backend:
         capabilities: what it supports.
         default_preset: preset used when only the backend name is given.
         stress: the robustness sweep ``physnn compare`` runs (None: no sweep).
+        default_lr: learning rate ``physnn compare`` trains this backend's layers with.
     """
 
     name: str
@@ -141,6 +142,7 @@ class Backend:
     capabilities: Capabilities
     default_preset: str
     stress: StressTest | None = None
+    default_lr: float = 1e-2
 
     def layer_for(self, module: nn.Module) -> type[PhysicalLayer] | None:
         """The layer class replacing ``module`` (exact type match first, then subclasses)."""

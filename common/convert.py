@@ -16,7 +16,7 @@ from .config import BackendConfig
 from .cost import count_macs, leaf_shapes
 from .layer import PhysicalLayer
 
-__all__ = ["ConversionReport", "ModuleFate", "convert", "to_torch"]
+__all__ = ["ConversionReport", "ModuleFate", "conversion_report", "convert", "to_torch"]
 
 ConfigSpec = BackendConfig | str
 ConfigChooser = Callable[[str, nn.Module], BackendConfig | None]
@@ -259,7 +259,8 @@ def convert(
         )
     walk(root, "")
     report = ConversionReport(tuple(fates), tuple(input_shape) if input_shape else None)
-    root.physnn_report = report
+    # A plain attribute (not a submodule or buffer): it survives deepcopy and torch.save.
+    object.__setattr__(root, "physnn_report", report)
     if report.needs_training:
         names = ", ".join(m.name for m in report.converted if not m.weights_transferred)
         warnings.warn(
@@ -269,6 +270,14 @@ def convert(
             stacklevel=2,
         )
     return root
+
+
+def conversion_report(model: nn.Module) -> ConversionReport:
+    """The :class:`ConversionReport` that :func:`convert` attached to ``model``."""
+    report = model.__dict__.get("physnn_report")
+    if not isinstance(report, ConversionReport):
+        raise ValueError(f"{type(model).__name__} was not produced by physnn.convert()")
+    return report
 
 
 def _has_compute(module: nn.Module) -> bool:

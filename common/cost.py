@@ -229,6 +229,9 @@ def output_shape(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
         start = module.start_dim % len(shape)
         end = module.end_dim % len(shape)
         return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+    if isinstance(module, nn.Unflatten):
+        dim = module.dim % len(shape)
+        return (*shape[:dim], *module.unflattened_size, *shape[dim + 1 :])
     if isinstance(module, _SHAPE_PRESERVING):
         return shape
     if type(module) is nn.Sequential:

@@ -203,11 +203,9 @@ def digital_cost(
         input_shape: input shape with the batch.
         config: a :class:`DigitalConfig`, a preset name, or None for ``int8``.
     """
-    if config is None:
-        config = presets.get("int8")
-    elif isinstance(config, str):
-        config = presets.get(config)
-    assert isinstance(config, DigitalConfig)
+    resolved = presets.get(config or "int8") if not isinstance(config, DigitalConfig) else config
+    assert isinstance(resolved, DigitalConfig)
+    config = resolved
     macs = count_macs(module, input_shape)
     if macs == 0:
         return Cost()
@@ -357,11 +355,11 @@ class _DigitalConv(_DigitalMixin):
         return self._conv_forward(x, w, self.bias)
 
 
-def copy_conv(module: nn.Module, target: type[nn.Module]) -> Any:
+def copy_conv(module: Any, target: type[Any]) -> Any:
     """A new module of type ``target`` with ``module``'s conv hyper-parameters and weights."""
     assert isinstance(module, nn.Conv1d | nn.Conv2d)
-    new = target.__new__(target)
-    torch_type = nn.Conv1d if isinstance(module, nn.Conv1d) else nn.Conv2d
+    new: Any = object.__new__(target)
+    torch_type: Any = nn.Conv1d if isinstance(module, nn.Conv1d) else nn.Conv2d
     torch_type.__init__(
         new,
         module.in_channels,

@@ -18,7 +18,7 @@ from torch import nn
 
 from .backend import get_backend
 from .config import BackendConfig
-from .convert import convert, to_torch
+from .convert import conversion_report, convert, to_torch
 from .cost import Cost, cost, leaf_shapes
 from .layer import PhysicalLayer
 from .rng import ideal
@@ -177,7 +177,7 @@ def check_backend(
                 return convert(ref, cfg)
 
         model = build()
-        report = model.physnn_report
+        report = conversion_report(model)
         if len(report.converted) != 2:
             raise AssertionError(f"{name}:{preset}: expected 2 converted layers:\n{report}")
         if report.needs_training == backend.capabilities.transfers_weights:
@@ -194,7 +194,11 @@ def check_backend(
             torch.testing.assert_close(plain(x), reference(x))
         assert_seed_reproducible(build, x)
         other = config.replace(seed=8)
-        assert_state_dict_roundtrip(model, lambda o=other, r=reference: build(o, r), x)
+
+        def rebuild(cfg: BackendConfig = other, ref: nn.Module = reference) -> nn.Module:
+            return build(cfg, ref)
+
+        assert_state_dict_roundtrip(model, rebuild, x)
         assert_cost_additive(model, (batch, sizes[0]))
         for bad, why in (
             (x.clone().fill_(math.nan), "NaN"),

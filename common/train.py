@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from .layer import PhysicalLayer
 
 __all__ = ["History", "evaluate", "fit", "predict"]
 
-_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+_OPTIMIZERS: dict[str, Any] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
@@ -156,7 +157,7 @@ def fit(
             opt.step()
             for layer in physical:
                 layer.after_step()
-            total_loss += float(loss) * len(idx)
+            total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(-1) == yb).sum())
             bar.update(1)
         history.loss.append(total_loss / len(x))

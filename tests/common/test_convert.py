@@ -71,7 +71,7 @@ def test_unsupported_modules_stay_digital_or_raise_when_strict() -> None:
 
 
 def test_bad_arguments() -> None:
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match=r"nn\.Module"):
         convert("model", "digital")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown backend 'photonic'; valid backends: digital"):
         convert(model(), "photonic")

@@ -130,7 +130,7 @@ def test_cost_rejects_bad_shapes(shape: object) -> None:
 
 
 def test_cost_rejects_non_modules() -> None:
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match=r"nn\.Module"):
         cost("model", (1, 2))  # type: ignore[arg-type]
 
 

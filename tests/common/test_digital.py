@@ -56,7 +56,7 @@ def test_conv_layer_matches_torch_and_state_dict_keys() -> None:
     assert set(layer.state_dict()) == set(conv.state_dict()) | {"_extra_state"}
     assert "preset=digital:fp32" in repr(layer)
     assert type(layer.to_torch()) is nn.Conv2d
-    with pytest.raises(TypeError, match="nn.Conv2d"):
+    with pytest.raises(TypeError, match=r"nn\.Conv2d"):
         DigitalConv2d.from_torch(nn.Conv1d(1, 1, 1))
 
 
