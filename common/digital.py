@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backend import Backend, Capabilities, PresetRegistry
+from .backend import Backend, Capabilities, PresetRegistry, StressTest
 from .config import BackendConfig, check_int, check_range
 from .cost import Cost, count_macs, output_shape
 from .layer import PhysicalLayer
@@ -39,6 +39,7 @@ __all__ = [
     "digital_cost",
     "fake_quantize",
     "presets",
+    "with_precision",
 ]
 
 
@@ -393,6 +394,16 @@ class DigitalConv2d(_DigitalConv, nn.Conv2d):
     torch_type = nn.Conv2d
 
 
+def with_precision(model: nn.Module, bits: float) -> nn.Module:
+    """Set every digital layer of ``model`` to ``bits``-bit arithmetic (in place)."""
+    if bits != int(bits) or not 2 <= bits <= 32:
+        raise ValueError(f"bits={bits!r} must be a whole number in 2..32")
+    for module in model.modules():
+        if isinstance(module, _DigitalMixin):
+            module.config = module.config.replace(bits=int(bits))
+    return model
+
+
 BACKEND = Backend(
     name="digital",
     config_type=DigitalConfig,
@@ -405,4 +416,5 @@ BACKEND = Backend(
         notes="reference: torch arithmetic, optionally integer-quantised",
     ),
     default_preset="int8",
+    stress=StressTest(name="precision", unit="bit", values=(8, 6, 4, 3, 2), apply=with_precision),
 )
