@@ -1,0 +1,431 @@
+"""Configuration of the optical backend: geometry, masks, errors, detector and energy.
+
+Every block is a frozen, keyword-only dataclass; every field carries its SI unit in brackets
+and, for device constants, the paper it comes from. :class:`OpticalConfig` bundles the
+blocks; presets (``physnn.optical.presets``) are named instances of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..common.config import (
+    BackendConfig,
+    ConfigBlock,
+    check_choice,
+    check_int,
+    check_probability,
+    check_range,
+)
+
+__all__ = [
+    "PROPAGATION_METHODS",
+    "DetectorConfig",
+    "EnergyConfig",
+    "FabricationConfig",
+    "GeometryConfig",
+    "MisalignmentConfig",
+    "ModulationConfig",
+    "OpticalConfig",
+]
+
+PROPAGATION_METHODS = ("asm", "rs", "fresnel", "auto")
+"""Methods accepted by :func:`physnn.optical.functional.propagate` and the geometry."""
+
+_NM_HINT = "lengths are in metres: did you pass nanometres or millimetres? 532 nm is 532e-9"
+
+
+def _check_bool(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}.{name} must be a bool, got {type(value).__name__} ({value!r})")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GeometryConfig(ConfigBlock):
+    """The diffractive stack: wavelength, neuron pitch, layer size and spacing.
+
+    Defaults are the MNIST classifier of Lin et al., "All-optical machine learning using
+    diffractive deep neural networks", Science 361, 1004 (2018).
+    """
+
+    wavelength: float = 0.75e-3
+    """Illumination wavelength [m]; 0.75 mm is 0.4 THz (Lin et al. 2018)."""
+
+    pitch: float = 0.4e-3
+    """Neuron (pixel) pitch of every layer and of the simulation grid [m]; 400 um in
+    Lin et al. 2018."""
+
+    size: int = 200
+    """Neurons per side of each layer; the grid is ``size x size`` (200 in Lin et al. 2018)."""
+
+    n_layers: int = 5
+    """Number of diffractive (modulating) layers (5 in Lin et al. 2018)."""
+
+    distance: float = 30e-3
+    """Axial spacing between consecutive planes (input, layers, detector) [m]; 3 cm in
+    Lin et al. 2018."""
+
+    padding: float = 2.0
+    """Zero-padding factor of the FFT grid against wrap-around: the padded grid has
+    ``ceil(padding * size)`` pixels per side [-]; 2 makes the convolution linear."""
+
+    method: str = "asm"
+    """Propagation method: ``asm`` (band-limited angular spectrum, Matsushima & Shimobaba,
+    Opt. Express 17, 19662, 2009), ``rs`` (Rayleigh-Sommerfeld convolution, the method of
+    Lin et al. 2018), ``fresnel`` (Fresnel transfer function) or ``auto``."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_range(owner, "wavelength", self.wavelength, 1e-7, 1e-2, unit="m", hint=_NM_HINT)
+        check_range(owner, "pitch", self.pitch, 1e-8, 0.1, unit="m", hint=_NM_HINT)
+        check_range(
+            owner,
+            "pitch",
+            self.pitch / self.wavelength,
+            0.05,
+            1000.0,
+            hint=f"pitch/wavelength={self.pitch / self.wavelength:g} must be in [0.05, 1000]; "
+            "check that pitch and wavelength are both in metres",
+        )
+        check_int(owner, "size", self.size, 2, 4096)
+        check_int(owner, "n_layers", self.n_layers, 1, 64)
+        check_range(
+            owner,
+            "distance",
+            self.distance,
+            0.0,
+            100.0,
+            unit="m",
+            low_inclusive=False,
+            hint=_NM_HINT,
+        )
+        check_range(
+            owner,
+            "padding",
+            self.padding,
+            1.0,
+            8.0,
+            hint="padding is a factor of the grid size; 2 avoids wrap-around",
+        )
+        check_choice(owner, "method", self.method, PROPAGATION_METHODS)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModulationConfig(ConfigBlock):
+    """What each layer modulates and, optionally, the material it is made of."""
+
+    kind: str = "phase"
+    """``phase`` (phase-only, Lin et al. 2018), ``amplitude`` (amplitude-only, |t| <= 1) or
+    ``complex`` (both, Mengu et al., IEEE JSTQE 26, 3700114, 2020)."""
+
+    material: bool = False
+    """Model a 3D-printed layer: phase ``phi`` sets the thickness ``h = phi lambda /
+    (2 pi (n - 1))`` and the layer absorbs ``exp(-2 pi kappa h / lambda)`` (Lin et al.
+    2018, supplementary section on the material)."""
+
+    refractive_index: float = 1.7227
+    """Real refractive index n of the layer material [-]; VeroBlackPlus RGD875 at 0.4 THz
+    (Lin et al. 2018, supplementary materials)."""
+
+    extinction: float = 0.031
+    """Extinction coefficient kappa of the layer material [-]; VeroBlackPlus RGD875 at
+    0.4 THz (Lin et al. 2018, supplementary materials)."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_choice(owner, "kind", self.kind, ("phase", "amplitude", "complex"))
+        _check_bool(owner, "material", self.material)
+        check_range(
+            owner,
+            "refractive_index",
+            self.refractive_index,
+            1.0,
+            5.0,
+            low_inclusive=False,
+            hint="a solid layer has n > 1 (1.7227 for the Lin 2018 printing material)",
+        )
+        check_range(owner, "extinction", self.extinction, 0.0, 1.0)
+        if self.material and self.kind != "phase":
+            raise ValueError(
+                f"{owner}.material=True models a phase layer through its thickness, but "
+                f"kind={self.kind!r}; use kind='phase' with the material model"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FabricationConfig(ConfigBlock):
+    """Static errors of the masks as made: phase quantisation and phase (thickness) error."""
+
+    phase_levels: int = 0
+    """Number of phase levels in [0, 2 pi) the mask can take [-]; 0 means continuous.
+    An 8-bit SLM has 256 (e.g. Holoeye PLUTO-2), a 3D printer with 16 um z-steps about
+    65 over Lin's 1.04 mm 2 pi-thickness."""
+
+    phase_error_std: float = 0.0
+    """Standard deviation of the static per-neuron phase error [rad]; a thickness error
+    ``dh`` gives ``2 pi (n - 1) dh / lambda`` (about 0.1 rad per 16 um at 0.4 THz)."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_int(owner, "phase_levels", self.phase_levels, 0, 65536)
+        if self.phase_levels == 1:
+            raise ValueError(
+                f"{owner}.phase_levels=1 leaves no modulation; use 0 (continuous) or >= 2"
+            )
+        check_range(
+            owner,
+            "phase_error_std",
+            self.phase_error_std,
+            0.0,
+            10.0,
+            unit="rad",
+            hint="the phase error is in radians, not degrees",
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MisalignmentConfig(ConfigBlock):
+    """Placement errors of each layer and vaccinated training (Mengu et al., "Misalignment
+    resilient diffractive optical networks", Nanophotonics 9, 4207, 2020)."""
+
+    lateral_std: float = 0.0
+    """Standard deviation of each layer's static lateral (x and y) displacement [m]."""
+
+    axial_std: float = 0.0
+    """Standard deviation of each layer's static axial (z) displacement [m]."""
+
+    training_lateral_std: float = 0.0
+    """Lateral displacement std sampled afresh at every training forward [m] ("vaccination",
+    Mengu et al. 2020); 0 trains without it."""
+
+    training_axial_std: float = 0.0
+    """Axial displacement std sampled afresh at every training forward [m]."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        for name in ("lateral_std", "axial_std", "training_lateral_std", "training_axial_std"):
+            check_range(owner, name, getattr(self, name), 0.0, 0.1, unit="m", hint=_NM_HINT)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DetectorConfig(ConfigBlock):
+    """Detector plane: region layout, readout normalisation and noise.
+
+    Signals are photoelectrons ``QE * photons * P_k / P_full`` where ``P_k`` is the power on
+    region k and ``P_full`` the power of a full-scale input; shot noise (Poisson, Gaussian
+    approximation), read noise and an ADC of ``bits`` over ``[0, full_well]`` follow.
+    """
+
+    region_fill: float = 0.5
+    """Side of a detector region as a fraction of its cell in the region grid [-]."""
+
+    differential: bool = False
+    """Read each output as the difference of two regions (signed outputs)."""
+
+    temperature: float = 10.0
+    """Readout temperature [-]: logits are ``temperature * P_k / sum_j P_j`` (power shares),
+    which makes softmax cross-entropy training work (Mengu et al., IEEE JSTQE 2020)."""
+
+    noise: bool = True
+    """Simulate shot noise and read noise (off in ``ideal``)."""
+
+    quantum_efficiency: float = 0.6
+    """Photoelectrons per incident photon [-]; about 0.6 for a visible CMOS sensor."""
+
+    read_noise: float = 2.0
+    """Read noise per region readout [e- rms]; about 2 e- for a scientific CMOS camera."""
+
+    bits: int | None = 8
+    """ADC resolution [bit]; None skips quantisation."""
+
+    full_well: float | None = None
+    """ADC full scale (saturation) of one region [e-]; None uses ``4**bits``, for which shot
+    noise at full scale equals one LSB (shot-noise-limited ADC)."""
+
+    photons_per_frame: float | None = None
+    """Photons the source sends through a full-scale input per inference [photons]; None
+    uses the shot-noise-limited budget ``n_regions * full_well / (QE * optical_efficiency)``
+    (every region can reach full scale)."""
+
+    optical_efficiency: float = 0.1
+    """Fraction of the source light that reaches the detector regions [-] (diffraction
+    efficiency, absorption and stray light); used only for the default photon budget."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_range(owner, "region_fill", self.region_fill, 0.0, 1.0, low_inclusive=False)
+        _check_bool(owner, "differential", self.differential)
+        _check_bool(owner, "noise", self.noise)
+        check_range(owner, "temperature", self.temperature, 0.0, 1e4, low_inclusive=False)
+        check_range(
+            owner,
+            "quantum_efficiency",
+            self.quantum_efficiency,
+            0.0,
+            1.0,
+            low_inclusive=False,
+            hint="pass a fraction, not a percentage",
+        )
+        check_range(owner, "read_noise", self.read_noise, 0.0, 1e6, unit="e-")
+        if self.bits is not None:
+            check_int(owner, "bits", self.bits, 1, 24)
+        if self.full_well is not None:
+            check_range(
+                owner, "full_well", self.full_well, 1.0, 1e12, unit="e-", low_inclusive=True
+            )
+        if self.photons_per_frame is not None:
+            check_range(
+                owner,
+                "photons_per_frame",
+                self.photons_per_frame,
+                0.0,
+                1e30,
+                unit="photons",
+                low_inclusive=False,
+            )
+        check_range(
+            owner, "optical_efficiency", self.optical_efficiency, 0.0, 1.0, low_inclusive=False
+        )
+
+    @property
+    def full_scale(self) -> float:
+        """ADC full scale [e-] (``full_well`` or the shot-noise-limited ``4**bits``)."""
+        if self.full_well is not None:
+            return self.full_well
+        return float(4 ** (self.bits if self.bits is not None else 12))
+
+    def photons(self, n_regions: int) -> float:
+        """Source photons per inference for a detector with ``n_regions`` regions [photons]."""
+        if self.photons_per_frame is not None:
+            return self.photons_per_frame
+        return n_regions * self.full_scale / (self.quantum_efficiency * self.optical_efficiency)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnergyConfig(ConfigBlock):
+    """Coefficients of the energy and latency model (see :mod:`physnn.optical.cost`)."""
+
+    wall_plug_efficiency: float = 1e-3
+    """Optical power out per electrical power in of the source [-]; a 0.4 THz multiplier
+    chain source delivers mW from W (about 1e-3)."""
+
+    modulator_energy_per_pixel: float = 3.9e-11
+    """Input modulator energy per pixel and frame [J]; a DMD drawing about 1 W at 32.5 kHz
+    binary frames over 1024 x 768 mirrors (TI DLP7000 class)."""
+
+    modulator_frame_rate: float = 32.5e3
+    """Input modulator frame rate [Hz]; DMD binary patterns at 32.5 kHz (ANCHORS, optical)."""
+
+    mask_power: float = 0.0
+    """Static power of each reconfigurable mask [W] (an SLM's driver, about 1-2 W); 0 for
+    passive 3D-printed layers."""
+
+    exposure_time: float = 1e-6
+    """Detector integration time per inference [s]."""
+
+    readout_energy: float = 1e-12
+    """Energy to read one detector region through its ADC [J]; a camera pixel readout costs
+    about 1 pJ (ANCHORS, optical)."""
+
+    digital_energy_per_op: float = 0.23e-12
+    """Digital post-processing energy per operation (normalisation, differential
+    subtraction, gain, bias) [J]; 8-bit MAC at 45 nm (Horowitz, ISSCC 2014)."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_range(
+            owner,
+            "wall_plug_efficiency",
+            self.wall_plug_efficiency,
+            0.0,
+            1.0,
+            low_inclusive=False,
+            hint="pass a fraction, not a percentage",
+        )
+        for name in ("modulator_energy_per_pixel", "readout_energy", "digital_energy_per_op"):
+            check_range(
+                owner, name, getattr(self, name), 0.0, 1e-3, unit="J", hint="1 pJ is 1e-12 J"
+            )
+        check_range(
+            owner,
+            "modulator_frame_rate",
+            self.modulator_frame_rate,
+            0.0,
+            1e12,
+            unit="Hz",
+            low_inclusive=False,
+        )
+        check_range(owner, "mask_power", self.mask_power, 0.0, 1e4, unit="W")
+        check_range(
+            owner, "exposure_time", self.exposure_time, 0.0, 10.0, unit="s", hint="1 us is 1e-6 s"
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OpticalConfig(BackendConfig):
+    """A diffractive optical processor: geometry, modulation, errors, detector, energy."""
+
+    backend = "optical"
+
+    geometry: GeometryConfig = dataclasses.field(default_factory=GeometryConfig)
+    """Wavelength, pitch, layer size, number of layers, spacing and propagation method."""
+
+    modulation: ModulationConfig = dataclasses.field(default_factory=ModulationConfig)
+    """Mask type and material model."""
+
+    fabrication: FabricationConfig = dataclasses.field(default_factory=FabricationConfig)
+    """Phase quantisation and static phase error."""
+
+    misalignment: MisalignmentConfig = dataclasses.field(default_factory=MisalignmentConfig)
+    """Static layer displacements and vaccinated training."""
+
+    detector: DetectorConfig = dataclasses.field(default_factory=DetectorConfig)
+    """Detector regions, readout and noise."""
+
+    energy: EnergyConfig = dataclasses.field(default_factory=EnergyConfig)
+    """Energy and latency coefficients."""
+
+    encoding: str = "amplitude"
+    """How an image enters the coherent network: ``amplitude`` (Lin et al. 2018) or
+    ``phase`` (``exp(i pi x)``)."""
+
+    input_fill: float = 0.5
+    """Side of the image on the input plane as a fraction of the layer side [-]."""
+
+    input_levels: int = 0
+    """Grey levels of the input modulator (a DMD with time multiplexing, an SLM) [-];
+    0 means continuous."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        for name, block_type in (
+            ("geometry", GeometryConfig),
+            ("modulation", ModulationConfig),
+            ("fabrication", FabricationConfig),
+            ("misalignment", MisalignmentConfig),
+            ("detector", DetectorConfig),
+            ("energy", EnergyConfig),
+        ):
+            if not isinstance(getattr(self, name), block_type):
+                raise TypeError(
+                    f"{owner}.{name} must be a {block_type.__name__}, got "
+                    f"{type(getattr(self, name)).__name__}"
+                )
+        check_choice(owner, "encoding", self.encoding, ("amplitude", "phase"))
+        check_probability(owner, "input_fill", self.input_fill)
+        if self.input_fill == 0:
+            raise ValueError(f"{owner}.input_fill=0 leaves no room for the input; use (0, 1]")
+        check_int(owner, "input_levels", self.input_levels, 0, 65536)
+        if self.input_levels == 1:
+            raise ValueError(f"{owner}.input_levels=1 cannot encode data; use 0 or >= 2")
+
+    def ideal(self) -> OpticalConfig:
+        """The same geometry with every nonideality off (continuous masks, perfect
+        alignment, noiseless unquantised detector, continuous input)."""
+        return self.replace(
+            fabrication=FabricationConfig(),
+            misalignment=MisalignmentConfig(),
+            detector=self.detector.replace(noise=False, bits=None),
+            input_levels=0,
+        )

@@ -1,0 +1,593 @@
+"""Scalar diffraction, masks and detection as pure functions of tensors.
+
+Fields are complex tensors shaped ``[..., H, W]`` sampled on a square grid of pitch
+``pitch`` [m]; the batch dimensions broadcast. Propagation multiplies the zero-padded
+spectrum by a transfer function ``H(fx, fy)`` that is cached per (padded shape, distance,
+wavelength, pitch, method, dtype, device), so a network pays only its FFTs.
+
+Physics:
+    - ``asm``: band-limited angular spectrum, ``H = exp(i 2 pi z sqrt(1/lambda^2 - fx^2 -
+      fy^2))`` with evanescent waves damped and frequencies beyond ``1 / (lambda sqrt((2
+      df z)^2 + 1))`` removed so that the padded grid cannot alias (Matsushima & Shimobaba,
+      Opt. Express 17, 19662, 2009). Exact for any pitch and distance the grid resolves.
+    - ``rs``: first Rayleigh-Sommerfeld solution as an FFT convolution with the sampled
+      impulse response ``h = z / r^2 (1 / (2 pi r) + 1 / (i lambda)) exp(i 2 pi r / lambda)
+      pitch^2``, the formulation of Lin et al., Science 361, 1004 (2018).
+    - ``fresnel``: paraxial transfer function ``exp(i k z) exp(-i pi lambda z (fx^2 +
+      fy^2))`` (Goodman, Introduction to Fourier Optics, 3rd ed., eq. 4-21);
+      :func:`fresnel_single_fft` and :func:`fraunhofer` give the one-FFT forms, whose output
+      pitch is ``lambda z / (M pitch)``.
+    - ``auto``: ``asm`` while ``z <= M pitch^2 / lambda`` (the transfer function is
+      critically sampled; Voelz & Roggemann, Appl. Opt. 48, 6132, 2009), ``rs`` beyond.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+from .config import PROPAGATION_METHODS
+
+__all__ = [
+    "OpticalSamplingWarning",
+    "apply_transfer",
+    "check_field",
+    "choose_method",
+    "detect",
+    "detector_layout",
+    "four_f",
+    "fraunhofer",
+    "fresnel_single_fft",
+    "lens_phase",
+    "padded_shape",
+    "propagate",
+    "quantize",
+    "quantize_phase",
+    "region_powers",
+    "sampling_problems",
+    "shift_ramp",
+    "transfer_function",
+]
+
+_COMPLEX = (torch.complex64, torch.complex128)
+
+
+class OpticalSamplingWarning(UserWarning):
+    """A sampling or approximation is outside its regime: the result may be wrong."""
+
+
+def _check_positive(name: str, value: float, unit: str, hint: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a real number [{unit}], got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        msg = f"{name}={value!r} {unit} must be a finite number > 0"
+        raise ValueError(f"{msg}; {hint}" if hint else msg)
+    return float(value)
+
+
+def _check_optics(wavelength: float, pitch: float) -> tuple[float, float]:
+    wavelength = _check_positive("wavelength", wavelength, "m")
+    pitch = _check_positive("pitch", pitch, "m")
+    if not 1e-7 <= wavelength <= 1e-2:
+        raise ValueError(
+            f"wavelength={wavelength!r} m is outside [1e-07, 0.01] m; did you pass nanometres "
+            "or millimetres? 532 nm is 532e-9"
+        )
+    if not 0.05 <= pitch / wavelength <= 1000:
+        raise ValueError(
+            f"pitch={pitch!r} m is {pitch / wavelength:g} wavelengths; use 0.05..1000 "
+            "wavelengths (are pitch and wavelength both in metres?)"
+        )
+    return wavelength, pitch
+
+
+def _check_distance(distance: float) -> float:
+    if isinstance(distance, bool) or not isinstance(distance, int | float):
+        raise TypeError(f"distance must be a real number [m], got {type(distance).__name__}")
+    if not math.isfinite(distance) or distance == 0 or abs(distance) > 100:
+        raise ValueError(
+            f"distance={distance!r} m must be non-zero, finite and within +-100 m "
+            "(negative propagates backwards); lengths are in metres"
+        )
+    return float(distance)
+
+
+def check_field(field: torch.Tensor, name: str = "field") -> None:
+    """Raise unless ``field`` is a finite complex tensor with at least two dimensions."""
+    if not isinstance(field, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(field).__name__}")
+    if field.dtype not in _COMPLEX:
+        raise TypeError(
+            f"{name} must be complex64 or complex128, got {field.dtype}; convert an amplitude "
+            "with field.to(torch.complex64) or encode a phase with torch.polar(ones, phase)"
+        )
+    if field.dim() < 2:
+        raise ValueError(f"{name} must be shaped [..., H, W], got {tuple(field.shape)}")
+
+
+def padded_shape(shape: Sequence[int], padding: float) -> tuple[int, int]:
+    """The FFT grid ``ceil(padding * n)`` per axis for a field of ``shape[-2:]``.
+
+    Raises:
+        ValueError: when ``padding < 1`` (the grid would be smaller than the field).
+    """
+    if isinstance(padding, bool) or not isinstance(padding, int | float):
+        raise TypeError(f"padding must be a number (a factor of the grid size), got {padding!r}")
+    n1, n2 = int(shape[-2]), int(shape[-1])
+    if not math.isfinite(padding) or padding < 1:
+        raise ValueError(
+            f"padding={padding!r} makes the FFT grid smaller than the {n1}-pixel field; use "
+            "padding >= 1 (a factor of the field size; 2 avoids wrap-around)"
+        )
+    return math.ceil(padding * n1), math.ceil(padding * n2)
+
+
+def choose_method(padded: Sequence[int], distance: float, wavelength: float, pitch: float) -> str:
+    """``asm`` while ``|z| <= M pitch^2 / lambda`` (or backwards), else ``rs``."""
+    critical = min(padded) * pitch**2 / wavelength
+    return "asm" if abs(distance) <= critical or distance < 0 else "rs"
+
+
+def sampling_problems(
+    padded: Sequence[int], distance: float, wavelength: float, pitch: float, method: str
+) -> list[str]:
+    """Why ``method`` may give wrong results on this grid (empty when it is in its regime)."""
+    m = min(padded)
+    z = abs(distance)
+    problems = []
+    if method == "asm":
+        df = 1.0 / (m * pitch)
+        f_limit = 1.0 / (wavelength * math.sqrt((2 * df * z) ** 2 + 1))
+        band = min(1 / (2 * pitch), 1 / wavelength)
+        if f_limit < 0.5 * band:
+            problems.append(
+                f"the band-limited angular spectrum keeps only {100 * f_limit / band:.0f} % of "
+                f"the propagating bandwidth at distance={distance:g} m on a {m}-pixel grid; "
+                "increase padding or use method='rs'"
+            )
+    elif method == "fresnel":
+        if z > m * pitch**2 / wavelength:
+            problems.append(
+                f"the Fresnel transfer function aliases beyond z = M pitch^2 / lambda = "
+                f"{m * pitch**2 / wavelength:g} m (distance={distance:g} m); use method='rs' "
+                "or fresnel_single_fft"
+            )
+        width = math.sqrt(2) * m * pitch
+        if z**3 < math.pi * width**4 / (4 * wavelength):
+            problems.append(
+                f"distance={distance:g} m is too short for the paraxial (Fresnel) approximation "
+                f"over a {m * pitch:g} m window (needs z^3 >> pi D^4 / (4 lambda)); use "
+                "method='asm'"
+            )
+    elif method == "rs":
+        x_max = math.sqrt(2) * m * pitch / 2
+        excess = 4 * pitch**2 - wavelength**2
+        if excess > 0 and x_max**2 * excess > (wavelength * z) ** 2:
+            problems.append(
+                f"the Rayleigh-Sommerfeld kernel aliases at distance={distance:g} m (needs z >= "
+                f"{x_max * math.sqrt(excess) / wavelength:g} m for pitch={pitch:g} m); use "
+                "method='asm'"
+            )
+    return problems
+
+
+def _frequencies(
+    padded: tuple[int, int], pitch: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    fy = torch.fft.fftfreq(padded[0], d=pitch, dtype=torch.float64, device=device)[:, None]
+    fx = torch.fft.fftfreq(padded[1], d=pitch, dtype=torch.float64, device=device)[None, :]
+    return fy, fx
+
+
+def _asm(
+    padded: tuple[int, int], z: float, wavelength: float, pitch: float, dev: torch.device
+) -> torch.Tensor:
+    fy, fx = _frequencies(padded, pitch, dev)
+    arg = 1.0 / wavelength**2 - fx**2 - fy**2
+    root = torch.sqrt(arg.abs())
+    phase = 2 * math.pi * z * root
+    # Propagating waves get exp(i kz z); evanescent ones decay as exp(-|kz z|) in either
+    # direction so that backward propagation never amplifies them (no NaN or inf).
+    h = torch.where(
+        arg >= 0,
+        torch.polar(torch.ones_like(phase), phase),
+        torch.exp(-2 * math.pi * abs(z) * root).to(torch.complex128),
+    )
+    limit_y = 1.0 / (wavelength * math.sqrt((2 * z / (padded[0] * pitch)) ** 2 + 1))
+    limit_x = 1.0 / (wavelength * math.sqrt((2 * z / (padded[1] * pitch)) ** 2 + 1))
+    keep = (fy.abs() <= limit_y) & (fx.abs() <= limit_x)
+    return torch.where(keep, h, torch.zeros((), dtype=h.dtype, device=dev))
+
+
+def _rs(
+    padded: tuple[int, int], z: float, wavelength: float, pitch: float, dev: torch.device
+) -> torch.Tensor:
+    if z < 0:
+        raise ValueError(
+            f"method='rs' propagates forwards only (distance={z!r} m); use method='asm' to "
+            "propagate backwards"
+        )
+
+    def coords(m: int) -> torch.Tensor:
+        idx = torch.arange(m, dtype=torch.float64, device=dev)
+        return torch.where(idx < (m + 1) // 2, idx, idx - m) * pitch
+
+    y = coords(padded[0])[:, None]
+    x = coords(padded[1])[None, :]
+    r = torch.sqrt(x**2 + y**2 + z**2)
+    k = 2 * math.pi / wavelength
+    amplitude = z / r**2 * (1 / (2 * math.pi * r) + 1 / (1j * wavelength))
+    h = amplitude * torch.polar(torch.ones_like(r), k * r) * pitch**2
+    return torch.fft.fft2(h)
+
+
+def _fresnel(
+    padded: tuple[int, int], z: float, wavelength: float, pitch: float, dev: torch.device
+) -> torch.Tensor:
+    fy, fx = _frequencies(padded, pitch, dev)
+    phase = 2 * math.pi * z / wavelength - math.pi * wavelength * z * (fx**2 + fy**2)
+    return torch.polar(torch.ones_like(phase), phase)
+
+
+_BUILDERS = {"asm": _asm, "rs": _rs, "fresnel": _fresnel}
+
+
+@functools.lru_cache(maxsize=128)
+def _cached_transfer(
+    padded: tuple[int, int],
+    distance: float,
+    wavelength: float,
+    pitch: float,
+    method: str,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    for problem in sampling_problems(padded, distance, wavelength, pitch, method):
+        warnings.warn(problem, OpticalSamplingWarning, stacklevel=4)
+    return _BUILDERS[method](padded, distance, wavelength, pitch, device).to(dtype)
+
+
+def transfer_function(
+    padded: Sequence[int],
+    distance: float,
+    *,
+    wavelength: float,
+    pitch: float,
+    method: str = "asm",
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """The cached transfer function ``[M1, M2]`` on the FFT grid (zero frequency first).
+
+    Args:
+        padded: FFT grid ``(M1, M2)`` (see :func:`padded_shape`).
+        distance: propagation distance [m]; negative propagates backwards (``asm``,
+            ``fresnel``).
+        wavelength: wavelength [m].
+        pitch: grid pitch [m].
+        method: ``asm``, ``rs``, ``fresnel`` or ``auto``.
+        dtype: complex dtype of the result.
+        device: device of the result.
+
+    Returns:
+        A read-only-by-convention cached tensor: multiply, never modify it in place.
+    """
+    wavelength, pitch = _check_optics(wavelength, pitch)
+    distance = _check_distance(distance)
+    if method not in PROPAGATION_METHODS:
+        raise ValueError(f"method={method!r} is not one of {', '.join(PROPAGATION_METHODS)}")
+    if dtype not in _COMPLEX:
+        raise TypeError(f"dtype must be complex64 or complex128, got {dtype}")
+    grid = (int(padded[0]), int(padded[1]))
+    if method == "auto":
+        method = choose_method(grid, distance, wavelength, pitch)
+    return _cached_transfer(grid, distance, wavelength, pitch, method, dtype, torch.device(device))
+
+
+def apply_transfer(field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+    """Propagate ``field`` ``[..., N1, N2]`` with a transfer function on its padded grid.
+
+    The field is zero-padded at the end of each axis by ``torch.fft.fft2(s=...)``, the
+    spectrum multiplied in place and the result cropped back to ``[..., N1, N2]``.
+    """
+    n1, n2 = field.shape[-2:]
+    spectrum = torch.fft.fft2(field, s=transfer.shape[-2:])
+    # In place: the product's backward needs only ``transfer``, never the spectrum.
+    spectrum.mul_(transfer)
+    return torch.fft.ifft2(spectrum)[..., :n1, :n2]
+
+
+def propagate(
+    field: torch.Tensor,
+    distance: float,
+    *,
+    wavelength: float,
+    pitch: float,
+    method: str = "asm",
+    padding: float = 2.0,
+) -> torch.Tensor:
+    """Free-space propagation of a complex field over ``distance``.
+
+    Args:
+        field: complex field ``[..., H, W]``.
+        distance: propagation distance [m] (negative: backwards, ``asm``/``fresnel`` only).
+        wavelength: wavelength [m].
+        pitch: grid pitch [m].
+        method: ``asm`` (default), ``rs``, ``fresnel`` or ``auto`` (see module docstring).
+        padding: FFT grid factor (>= 1; 2 makes the convolution linear).
+
+    Shape:
+        ``[..., H, W] -> [..., H, W]`` (the window of the input; light leaving it is lost).
+
+    Warns:
+        OpticalSamplingWarning: when the method is outside its sampling regime.
+
+    Example:
+        >>> import torch
+        >>> from physnn.optical.functional import propagate
+        >>> u = torch.ones(1, 32, 32, dtype=torch.complex64)
+        >>> propagate(u, 0.01, wavelength=0.75e-3, pitch=0.4e-3).shape
+        torch.Size([1, 32, 32])
+    """
+    check_field(field)
+    grid = padded_shape(field.shape, padding)
+    h = transfer_function(
+        grid,
+        distance,
+        wavelength=wavelength,
+        pitch=pitch,
+        method=method,
+        dtype=field.dtype,
+        device=field.device,
+    )
+    return apply_transfer(field, h)
+
+
+def shift_ramp(
+    padded: Sequence[int], shift: torch.Tensor, pitch: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """Spectral ramp ``exp(-i 2 pi (fy dy + fx dx))`` that shifts a field by ``shift``.
+
+    Args:
+        padded: FFT grid ``(M1, M2)``.
+        shift: ``[..., 2]`` displacements ``(dy, dx)`` [m].
+        pitch: grid pitch [m].
+        dtype: complex dtype of the result.
+
+    Returns:
+        ``[..., M1, M2]``; multiplying a spectrum by it moves the field by ``+shift``
+        (exact for band-limited fields; sub-pixel shifts included).
+    """
+    grid = (int(padded[0]), int(padded[1]))
+    fy, fx = _frequencies(grid, pitch, shift.device)
+    s = shift.to(torch.float64)
+    phase = -2 * math.pi * (fy * s[..., 0, None, None] + fx * s[..., 1, None, None])
+    return torch.polar(torch.ones_like(phase), phase).to(dtype)
+
+
+def _centered_coords(m: int, pitch: float, device: torch.device) -> torch.Tensor:
+    return (torch.arange(m, dtype=torch.float64, device=device) - m // 2) * pitch
+
+
+def _one_fft(
+    field: torch.Tensor, distance: float, wavelength: float, pitch: float, chirp: bool
+) -> tuple[torch.Tensor, float]:
+    check_field(field)
+    wavelength, pitch = _check_optics(wavelength, pitch)
+    z = _check_distance(distance)
+    if z < 0:
+        raise ValueError(f"distance={z!r} m must be > 0 for the one-FFT propagators")
+    m1, m2 = field.shape[-2:]
+    dev = field.device
+    y = _centered_coords(m1, pitch, dev)[:, None]
+    x = _centered_coords(m2, pitch, dev)[None, :]
+    k = 2 * math.pi / wavelength
+    u = field
+    if chirp:
+        u = u * torch.polar(torch.ones_like(x * y), k / (2 * z) * (x**2 + y**2)).to(field.dtype)
+    spectrum = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(u, dim=(-2, -1))), (-2, -1))
+    out_pitch = wavelength * z / (m1 * pitch)
+    if m1 != m2:
+        raise ValueError(f"the one-FFT propagators need a square field, got {tuple(field.shape)}")
+    yo = _centered_coords(m1, out_pitch, dev)[:, None]
+    xo = _centered_coords(m2, out_pitch, dev)[None, :]
+    phase = k * z + k / (2 * z) * (xo**2 + yo**2)
+    prefactor = torch.polar(torch.ones_like(phase), phase) / (1j * wavelength * z) * pitch**2
+    return spectrum * prefactor.to(field.dtype), out_pitch
+
+
+def fresnel_single_fft(
+    field: torch.Tensor, distance: float, *, wavelength: float, pitch: float
+) -> tuple[torch.Tensor, float]:
+    """Fresnel diffraction integral with one FFT (Goodman eq. 4-17), for long distances.
+
+    Args:
+        field: square complex field ``[..., M, M]`` centred at index ``M // 2``.
+        distance: distance > 0 [m].
+        wavelength: wavelength [m].
+        pitch: input pitch [m].
+
+    Returns:
+        ``(output field, output pitch = lambda z / (M pitch) [m])``.
+    """
+    return _one_fft(field, distance, wavelength, pitch, chirp=True)
+
+
+def fraunhofer(
+    field: torch.Tensor, distance: float, *, wavelength: float, pitch: float
+) -> tuple[torch.Tensor, float]:
+    """Far-field (Fraunhofer) diffraction, valid for ``z >> a^2 / lambda`` (Goodman eq. 4-25).
+
+    Args:
+        field: square complex field ``[..., M, M]`` centred at index ``M // 2``.
+        distance: distance > 0 [m].
+        wavelength: wavelength [m].
+        pitch: input pitch [m].
+
+    Returns:
+        ``(output field, output pitch = lambda z / (M pitch) [m])``.
+    """
+    m = field.shape[-1]
+    aperture = m * pitch / 2
+    if distance > 0 and distance < 2 * aperture**2 / wavelength:
+        warnings.warn(
+            f"distance={distance:g} m is below the Fraunhofer distance 2 a^2 / lambda = "
+            f"{2 * aperture**2 / wavelength:g} m of this window; use fresnel_single_fft or "
+            "propagate",
+            OpticalSamplingWarning,
+            stacklevel=2,
+        )
+    return _one_fft(field, distance, wavelength, pitch, chirp=False)
+
+
+def lens_phase(
+    shape: Sequence[int],
+    focal_length: float,
+    *,
+    wavelength: float,
+    pitch: float,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Thin-lens transmission ``exp(-i pi (x^2 + y^2) / (lambda f))`` (Goodman eq. 5-10).
+
+    Args:
+        shape: grid ``(H, W)``, centred at ``(H // 2, W // 2)``.
+        focal_length: focal length [m] (negative: diverging lens).
+        wavelength: wavelength [m].
+        pitch: grid pitch [m].
+        dtype: complex dtype.
+        device: device.
+    """
+    wavelength, pitch = _check_optics(wavelength, pitch)
+    f = _check_distance(focal_length)
+    dev = torch.device(device)
+    y = _centered_coords(int(shape[0]), pitch, dev)[:, None]
+    x = _centered_coords(int(shape[1]), pitch, dev)[None, :]
+    phase = -math.pi * (x**2 + y**2) / (wavelength * f)
+    return torch.polar(torch.ones_like(phase), phase).to(dtype)
+
+
+def four_f(field: torch.Tensor, fourier_mask: torch.Tensor) -> torch.Tensor:
+    """A 4f system (two lenses of equal focal length) with a mask in the Fourier plane.
+
+    The Fourier plane holds the centred spectrum (pixel ``(M // 2, M // 2)`` is the optical
+    axis); frequency ``f`` sits at ``x = lambda f_lens f``. The output is the filtered image,
+    inverted (``x -> -x``) as a 4f relay images with magnification -1 (Goodman sec. 8.3).
+
+    Args:
+        field: complex field ``[..., H, W]``.
+        fourier_mask: complex or real transmission ``[H, W]`` of the Fourier-plane mask.
+    """
+    check_field(field)
+    if fourier_mask.shape[-2:] != field.shape[-2:]:
+        raise ValueError(
+            f"fourier_mask shape {tuple(fourier_mask.shape)} must match the field's last two "
+            f"dimensions {tuple(field.shape[-2:])}"
+        )
+    spectrum = torch.fft.fftshift(torch.fft.fft2(field), dim=(-2, -1)) * fourier_mask
+    filtered = torch.fft.ifft2(torch.fft.ifftshift(spectrum, dim=(-2, -1)))
+    return torch.roll(torch.flip(filtered, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
+
+
+def quantize(x: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
+    """Round ``x`` to multiples of ``step`` with a straight-through gradient."""
+    q = torch.round(x / step) * step
+    return x + (q - x).detach()
+
+
+def quantize_phase(phase: torch.Tensor, levels: int) -> torch.Tensor:
+    """Wrap ``phase`` [rad] into ``[0, 2 pi)`` and round to ``levels`` equal steps (STE).
+
+    Args:
+        phase: phase [rad].
+        levels: number of levels (>= 2), e.g. 256 for an 8-bit SLM.
+    """
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise ValueError(f"levels={levels!r} must be an int >= 2 (0 means continuous elsewhere)")
+    wrapped = torch.remainder(phase, 2 * math.pi)
+    return quantize(wrapped, 2 * math.pi / levels)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(size: int, n_regions: int, fill: float) -> torch.Tensor:
+    rows = max(1, round(math.sqrt(n_regions)))
+    base, extra = divmod(n_regions, rows)
+    # Extra regions go to the middle rows: 10 regions give the 3-4-3 layout of Lin 2018.
+    start = (rows - extra) // 2
+    counts = [base + (1 if start <= r < start + extra else 0) for r in range(rows)]
+    cell = size // max(rows, max(counts))
+    side = max(1, round(cell * fill))
+    if cell < 1:
+        raise ValueError(
+            f"a {size}x{size} detector plane cannot hold {n_regions} regions; use a larger "
+            "geometry.size or fewer outputs"
+        )
+    masks = torch.zeros(n_regions, size, size, dtype=torch.bool)
+    top = (size - rows * cell) // 2
+    k = 0
+    for r, count in enumerate(counts):
+        left = (size - count * cell) // 2
+        y0 = top + r * cell + (cell - side) // 2
+        for c in range(count):
+            x0 = left + c * cell + (cell - side) // 2
+            masks[k, y0 : y0 + side, x0 : x0 + side] = True
+            k += 1
+    return masks
+
+
+def detector_layout(size: int, n_regions: int, *, fill: float = 0.5) -> torch.Tensor:
+    """Square detector regions on a ``size x size`` plane, in centred rows.
+
+    ``round(sqrt(n))`` rows; the remainder goes to the middle rows, so 10 regions form the
+    3-4-3 layout of Lin et al. (2018). Each region is ``fill`` of its cell's side.
+
+    Returns:
+        Boolean masks ``[n_regions, size, size]`` (disjoint), row-major order.
+    """
+    if isinstance(n_regions, bool) or not isinstance(n_regions, int) or n_regions < 1:
+        raise ValueError(f"n_regions={n_regions!r} must be an int >= 1")
+    if not 0 < fill <= 1:
+        raise ValueError(f"fill={fill!r} must be in (0, 1]")
+    return _layout(int(size), n_regions, float(fill)).clone()
+
+
+def region_powers(intensity: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Integrate ``intensity [..., H, W]`` over region ``masks [R, H, W]`` -> ``[..., R]``."""
+    weights = masks.to(intensity.dtype).flatten(1)
+    return intensity.flatten(-2) @ weights.T
+
+
+def detect(
+    electrons: torch.Tensor,
+    *,
+    noise: bool,
+    read_noise: float,
+    bits: int | None,
+    full_scale: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Detector readout of mean photoelectron counts ``electrons`` [e-].
+
+    Shot noise is Poisson; its Gaussian approximation ``N(n, n)`` (reparametrised, so
+    gradients flow) is exact to O(1/sqrt(n)); read noise is ``N(0, read_noise^2)``; the ADC
+    clips to ``[0, full_scale]`` and rounds to ``2**bits - 1`` steps (straight-through).
+
+    Returns:
+        Detected counts [e-], same shape.
+    """
+    out = electrons
+    if noise:
+        eps = torch.randn(
+            electrons.shape, generator=generator, device=electrons.device, dtype=electrons.dtype
+        )
+        std = torch.sqrt(electrons.clamp_min(0) + read_noise**2)
+        out = out + std * eps
+    if bits is not None:
+        clipped = out.clamp(0.0, full_scale)
+        out = quantize(clipped, full_scale / (2**bits - 1))
+    return out

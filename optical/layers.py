@@ -1,0 +1,776 @@
+"""Diffractive layers, the D2NN classifier and the ``nn.Linear`` drop-in.
+
+- :class:`DiffractiveLayer`: a trainable mask (phase, amplitude or complex; optionally a
+  3D-printed material) followed by free-space propagation to the next plane.
+- :class:`DiffractiveNetwork`: a coherent D2NN classifier (Lin et al., Science 361, 1004,
+  2018): image encoded on the input plane, ``n_layers`` diffractive layers, detector regions
+  integrated to logits.
+- :class:`OpticalLinear`: a spatially incoherent diffractive processor computing a linear map
+  (Rahman et al., "Universal linear intensity transformations using spatially incoherent
+  diffractive processors", Light Sci. Appl. 12, 195, 2023). Each input feature drives one
+  mutually incoherent emitter, so detected powers are ``x @ T`` with ``T[j, k] = |field of
+  emitter j on region k|^2`` summed over the region: exactly linear in the input intensity.
+  Differential detection (two regions per output) makes the weights signed and signed inputs
+  are sent as two frames (``x+`` and ``x-``).
+
+Static chip state (fabrication phase error, layer displacements) lives in buffers drawn from
+the layer's static streams; detector noise is drawn from its dynamic stream per forward.
+Everything non-ideal is bypassed inside :func:`physnn.ideal`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..common.config import BackendConfig
+from ..common.cost import Cost
+from ..common.layer import PhysicalLayer
+from ..common.rng import is_ideal
+from . import functional as OF
+from .config import OpticalConfig
+from .cost import optical_cost
+
+__all__ = ["DiffractiveLayer", "DiffractiveNetwork", "OpticalLinear", "set_misalignment"]
+
+
+def _real_dtype(dtype: Any) -> torch.dtype:
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"dtype={dtype} must be torch.float32 or torch.float64 (the mask parameters); "
+            "fields are then complex64 or complex128"
+        )
+    return dtype
+
+
+def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _no_torch_counterpart(cls: type) -> TypeError:
+    return TypeError(
+        f"{cls.__name__} has no torch counterpart: a diffractive stack detected in intensity "
+        "is not an nn module; build it directly (OpticalLinear is the nn.Linear drop-in)"
+    )
+
+
+class DiffractiveLayer(PhysicalLayer):
+    """One diffractive layer: a ``size x size`` mask, then propagation over ``distance``.
+
+    Args:
+        size: neurons per side (default: ``config.geometry.size``).
+        distance: propagation distance after the mask [m] (default:
+            ``config.geometry.distance``).
+        config: optical config (default: :class:`OpticalConfig` defaults, Lin 2018).
+        name: qualified name (seeds this layer's random streams).
+        device: torch device.
+        dtype: mask parameter dtype (float32 -> complex64 fields, float64 -> complex128).
+
+    Shape:
+        complex ``[..., size, size] -> [..., size, size]``.
+
+    Physics:
+        Phase masks transmit ``exp(i phi)``; with ``modulation.material`` the layer is
+        ``h = phi lambda / (2 pi (n - 1))`` thick and transmits ``exp(-kappa phi / (n - 1))``
+        in amplitude (absorption ``exp(-2 pi kappa h / lambda)``). Amplitude masks transmit
+        ``sigmoid(a)`` in (0, 1). Nonidealities: phase quantised to ``phase_levels``; static
+        phase error ``N(0, phase_error_std)``; static lateral/axial displacement (applied by
+        the enclosing stack as exact spectral shifts and extra propagation).
+    """
+
+    config_type = OpticalConfig
+    config: OpticalConfig
+    phase: nn.Parameter | None
+    amplitude: nn.Parameter | None
+    phase_error: torch.Tensor
+    lateral_shift: torch.Tensor
+    axial_shift: torch.Tensor
+
+    def __init__(
+        self,
+        size: int | None = None,
+        distance: float | None = None,
+        *,
+        config: OpticalConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        cfg = self._init_physical(config, name)
+        assert isinstance(cfg, OpticalConfig)
+        size = cfg.geometry.size if size is None else size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise ValueError(f"size={size!r} must be an int >= 2 (neurons per side)")
+        self.size = size
+        self.distance = cfg.geometry.distance if distance is None else float(distance)
+        OF._check_distance(self.distance)
+        real = _real_dtype(dtype)
+        kind = cfg.modulation.kind
+        kw = {"device": device, "dtype": real}
+        self.phase = nn.Parameter(torch.empty(size, size, **kw)) if kind != "amplitude" else None
+        self.amplitude = nn.Parameter(torch.empty(size, size, **kw)) if kind != "phase" else None
+        self.register_buffer("phase_error", torch.zeros(size, size, **kw))
+        self.register_buffer("lateral_shift", torch.zeros(2, **kw))
+        self.register_buffer("axial_shift", torch.zeros((), **kw))
+        self.reset_parameters()
+        self.resample_noise()
+
+    def reset_parameters(self) -> None:
+        """Uniform random phase in [0, 2 pi) and amplitude logits near full transmission."""
+        g = self.streams.static("init", self._device)
+        with torch.no_grad():
+            if self.phase is not None:
+                self.phase.copy_(2 * math.pi * torch.rand(self.phase.shape, generator=g))
+            if self.amplitude is not None:
+                self.amplitude.copy_(2.0 + torch.randn(self.amplitude.shape, generator=g))
+
+    @property
+    def _device(self) -> torch.device:
+        return self.phase_error.device
+
+    def resample_noise(self) -> None:
+        """Redraw the fabrication phase error and the layer's displacement."""
+        super().resample_noise()
+        fab = self.config.fabrication
+        g = self.streams.static("fabrication", self._device)
+        with torch.no_grad():
+            error = torch.randn(self.phase_error.shape, generator=g, dtype=self.phase_error.dtype)
+            self.phase_error.copy_(fab.phase_error_std * error)
+        self.redraw_misalignment()
+
+    def redraw_misalignment(self) -> None:
+        """Redraw the static displacement from ``config.misalignment`` (stress tests)."""
+        mis = self.config.misalignment
+        g = self.streams.static("misalignment", self._device)
+        with torch.no_grad():
+            draw = torch.randn(3, generator=g, dtype=self.lateral_shift.dtype)
+            self.lateral_shift.copy_(mis.lateral_std * draw[:2])
+            self.axial_shift.copy_(mis.axial_std * draw[2])
+
+    def transmission(self) -> torch.Tensor:
+        """Complex transmission ``[size, size]`` of the mask as built (ideal inside ideal())."""
+        cfg = self.config
+        real = not is_ideal()
+        amplitude = torch.sigmoid(self.amplitude) if self.amplitude is not None else None
+        if self.phase is None:
+            assert amplitude is not None
+            return amplitude.to(_complex_dtype(amplitude.dtype))
+        phase: torch.Tensor = self.phase
+        levels = cfg.fabrication.phase_levels
+        if real and levels:
+            phase = OF.quantize_phase(phase, levels)
+        if cfg.modulation.material:
+            wrapped = torch.remainder(phase, 2 * math.pi)
+            n, kappa = cfg.modulation.refractive_index, cfg.modulation.extinction
+            absorption = torch.exp(-kappa * wrapped / (n - 1))
+            amplitude = absorption if amplitude is None else amplitude * absorption
+        if real and cfg.fabrication.phase_error_std > 0:
+            phase = phase + self.phase_error
+        if amplitude is None:
+            amplitude = torch.ones_like(phase)
+        return torch.polar(amplitude, phase)
+
+    def modulate(self, field: torch.Tensor) -> torch.Tensor:
+        """Multiply ``field`` by the mask (no propagation)."""
+        if field.shape[-2:] != (self.size, self.size):
+            raise ValueError(
+                f"field of shape {tuple(field.shape)} does not fit a {self.size}x{self.size} layer"
+            )
+        return field * self.transmission()
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        OF.check_field(field)
+        g = self.config.geometry
+        return OF.propagate(
+            self.modulate(field),
+            self.distance,
+            wavelength=g.wavelength,
+            pitch=g.pitch,
+            method=g.method,
+            padding=g.padding,
+        )
+
+    @classmethod
+    def from_torch(
+        cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
+    ) -> DiffractiveLayer:
+        raise _no_torch_counterpart(cls)
+
+    def to_torch(self) -> nn.Module:
+        raise _no_torch_counterpart(type(self))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape)
+
+    def cost(self, input_shape: tuple[int, ...]) -> Cost:
+        """A passive mask costs nothing per pass but its static power; area is its aperture."""
+        batch = math.prod(input_shape[:-2]) if len(input_shape) > 2 else 1
+        return optical_cost(
+            self.config,
+            samples=batch,
+            n_input_pixels=0,
+            n_regions=0,
+            n_layers=1,
+            side=self.size,
+            macs=0,
+            frames=0,
+            digital_ops=0,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"size={self.size}, distance={self.distance:g}, "
+            f"kind={self.config.modulation.kind}, {self._physical_repr()}"
+        )
+
+
+def set_misalignment(
+    model: nn.Module, lateral_std: float, axial_std: float | None = None
+) -> nn.Module:
+    """Set the static misalignment std of every optical layer in ``model`` and redraw it.
+
+    Args:
+        model: a model holding optical layers (changed in place and returned).
+        lateral_std: lateral displacement std [m].
+        axial_std: axial displacement std [m] (None keeps each layer's).
+    """
+    for module in model.modules():
+        if isinstance(module, PhysicalLayer) and isinstance(module.config, OpticalConfig):
+            mis = module.config.misalignment.replace(lateral_std=float(lateral_std))
+            if axial_std is not None:
+                mis = mis.replace(axial_std=float(axial_std))
+            module.config = module.config.replace(misalignment=mis)
+            if isinstance(module, DiffractiveLayer):
+                module.redraw_misalignment()
+    return model
+
+
+def _displacements(
+    layers: list[DiffractiveLayer], training: bool
+) -> tuple[list[torch.Tensor], list[float]] | None:
+    """Per-layer lateral [m] and axial [m] displacements in force, or None when aligned."""
+    if is_ideal():
+        return None
+    mis = [layer.config.misalignment for layer in layers]
+    static = any(m.lateral_std > 0 or m.axial_std > 0 for m in mis)
+    vaccine = training and any(m.training_lateral_std > 0 or m.training_axial_std > 0 for m in mis)
+    if not (static or vaccine):
+        return None
+    lateral, axial = [], []
+    for layer, m in zip(layers, mis, strict=True):
+        d = layer.lateral_shift
+        dz = float(layer.axial_shift)
+        if vaccine:
+            g = layer.streams.dynamic("vaccination", d.device)
+            draw = torch.randn(3, generator=g, device=d.device, dtype=d.dtype)
+            d = d + m.training_lateral_std * draw[:2]
+            dz += m.training_axial_std * float(draw[2])
+        lateral.append(d)
+        axial.append(dz)
+    return lateral, axial
+
+
+def _stack(layers: nn.ModuleList) -> list[DiffractiveLayer]:
+    return [layer for layer in layers if isinstance(layer, DiffractiveLayer)]
+
+
+def _run_stack(modules: nn.ModuleList, field: torch.Tensor, *, training: bool) -> torch.Tensor:
+    """Input plane -> every layer -> detector plane, misalignments included.
+
+    A layer displaced by ``d_k`` sees the field in its own coordinates; the propagation
+    from layer k to k+1 therefore shifts the field by ``d_k - d_{k+1}`` (an exact spectral
+    ramp) and covers ``z + dz_{k+1} - dz_k`` (an extra angular-spectrum factor).
+    """
+    layers = _stack(modules)
+    g = layers[0].config.geometry
+    grid = OF.padded_shape(field.shape, g.padding)
+    base = OF.transfer_function(
+        grid,
+        g.distance,
+        wavelength=g.wavelength,
+        pitch=g.pitch,
+        method=g.method,
+        dtype=field.dtype,
+        device=field.device,
+    )
+    n = len(layers)
+    transfers = [base] * (n + 1)
+    displaced = _displacements(layers, training)
+    if displaced is not None:
+        lateral, axial = displaced
+        zero = torch.zeros_like(lateral[0])
+        lat = [zero, *lateral, zero]
+        ax = [0.0, *axial, 0.0]
+        for gap in range(n + 1):
+            h = base * OF.shift_ramp(grid, lat[gap] - lat[gap + 1], g.pitch, field.dtype)
+            dz = ax[gap + 1] - ax[gap]
+            if dz != 0.0:
+                h = h * OF._asm(grid, dz, g.wavelength, g.pitch, field.device).to(field.dtype)
+            transfers[gap] = h
+    field = OF.apply_transfer(field, transfers[0])
+    for layer, h in zip(layers, transfers[1:], strict=True):
+        field = OF.apply_transfer(layer.modulate(field), h)
+    return field
+
+
+def _read_out(
+    powers: torch.Tensor, full_power: float, config: OpticalConfig, generator_owner: PhysicalLayer
+) -> torch.Tensor:
+    """Detected region powers (same units as ``powers``) after shot/read noise and the ADC.
+
+    ``powers`` are in units where a full-scale input carries ``full_power``; the source
+    delivers ``config.detector.photons(n_regions)`` photons for a full-scale input.
+    """
+    det = config.detector
+    if is_ideal() or (not det.noise and det.bits is None):
+        return powers
+    n_regions = powers.shape[-1]
+    electrons_per_power = det.quantum_efficiency * det.photons(n_regions) / full_power
+    g = generator_owner.streams.dynamic("detector", powers.device)
+    counts = OF.detect(
+        powers * electrons_per_power,
+        noise=det.noise,
+        read_noise=det.read_noise,
+        bits=det.bits,
+        full_scale=det.full_scale,
+        generator=g,
+    )
+    return counts / electrons_per_power
+
+
+def _make_layers(
+    config: OpticalConfig, size: int, name: str, device: Any, dtype: torch.dtype
+) -> nn.ModuleList:
+    prefix = f"{name}." if name else ""
+    return nn.ModuleList(
+        DiffractiveLayer(
+            size, config=config, name=f"{prefix}layers.{i}", device=device, dtype=dtype
+        )
+        for i in range(config.geometry.n_layers)
+    )
+
+
+class DiffractiveNetwork(PhysicalLayer):
+    """A coherent diffractive deep neural network (D2NN) classifier.
+
+    Args:
+        n_classes: number of detector regions (outputs).
+        *, config: optical config (default: the Lin et al. 2018 geometry).
+        name: qualified name (seeds the random streams).
+        device: torch device.
+        dtype: mask dtype (float32 or float64).
+
+    Shape:
+        images ``[B, H, W]`` in [0, 1] -> logits ``[B, n_classes]``. Images are resampled
+        to ``round(input_fill * size)`` pixels per side and centred on the input plane.
+
+    Physics:
+        amplitude (or phase ``exp(i pi x)``) encoding; ``n_layers`` masks spaced
+        ``distance`` apart from the input plane to the detector plane; intensity integrated
+        over square regions (3-4-3 rows for 10 classes, as in Lin et al. 2018), optionally
+        differential; logits ``temperature * P_k / sum_j P_j``.
+
+    Example:
+        >>> import torch, physnn.optical as po
+        >>> net = po.DiffractiveNetwork(10, config=po.presets.get("ideal"))
+        >>> net(torch.rand(2, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    config_type = OpticalConfig
+    config: OpticalConfig
+
+    def __init__(
+        self,
+        n_classes: int = 10,
+        *,
+        config: OpticalConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        cfg = self._init_physical(config, name)
+        assert isinstance(cfg, OpticalConfig)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+            raise ValueError(f"n_classes={n_classes!r} must be an int >= 1")
+        self.n_classes = n_classes
+        size = cfg.geometry.size
+        self.input_side = max(1, round(cfg.input_fill * size))
+        n_regions = n_classes * (2 if cfg.detector.differential else 1)
+        OF.detector_layout(size, n_regions, fill=cfg.detector.region_fill)
+        self.layers = _make_layers(cfg, size, name, device, _real_dtype(dtype))
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer's mask."""
+        for layer in _stack(self.layers):
+            layer.reset_parameters()
+
+    def resample_noise(self) -> None:
+        """A new chip: redraw every layer's fabrication error and displacement."""
+        super().resample_noise()
+        for layer in _stack(self.layers):
+            layer.resample_noise()
+
+    @property
+    def n_regions(self) -> int:
+        return self.n_classes * (2 if self.config.detector.differential else 1)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, H, W]`` in [0, 1] -> complex input fields ``[B, size, size]``."""
+        if not isinstance(images, torch.Tensor) or images.dim() != 3:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
+            raise ValueError(f"images must be a tensor [B, H, W], got {shape}")
+        if not torch.isfinite(images).all():
+            raise ValueError("images contain NaN or inf")
+        if images.numel() and (images.min() < 0 or images.max() > 1):
+            raise ValueError(
+                f"images must lie in [0, 1] (got {float(images.min()):g}..{float(images.max()):g});"
+                " scale them first, e.g. x / x.max()"
+            )
+        cfg = self.config
+        real_dtype = _stack(self.layers)[0].phase_error.dtype
+        side = self.input_side
+        x = images.to(real_dtype)
+        if x.shape[-2:] != (side, side):
+            shrink = side <= min(x.shape[-2:])
+            mode = "area" if shrink else "bilinear"
+            kwargs: dict[str, Any] = {} if shrink else {"align_corners": False}
+            x = F.interpolate(x[:, None], size=(side, side), mode=mode, **kwargs)[:, 0]
+        if cfg.input_levels and not is_ideal():
+            x = OF.quantize(x, 1.0 / (cfg.input_levels - 1))
+        size = cfg.geometry.size
+        before = (size - side) // 2
+        x = F.pad(x, (before, size - side - before, before, size - side - before))
+        cdtype = _complex_dtype(real_dtype)
+        if cfg.encoding == "amplitude":
+            return x.to(cdtype)
+        inside = F.pad(
+            torch.ones(side, side, dtype=real_dtype, device=x.device),
+            (before, size - side - before, before, size - side - before),
+        )
+        return torch.polar(inside.expand_as(x), math.pi * x)
+
+    def detector_masks(self, device: torch.device | None = None) -> torch.Tensor:
+        """Boolean region masks ``[n_regions, size, size]``."""
+        det = self.config.detector
+        masks = OF.detector_layout(self.config.geometry.size, self.n_regions, fill=det.region_fill)
+        return masks if device is None else masks.to(device)
+
+    def powers(self, images: torch.Tensor) -> torch.Tensor:
+        """Detected power on each region ``[B, n_regions]`` (grid units: input pixel = 1)."""
+        field = _run_stack(self.layers, self.encode(images), training=self.training)
+        intensity = field.real.square() + field.imag.square()
+        powers = OF.region_powers(intensity, self.detector_masks(intensity.device))
+        return _read_out(powers, float(self.input_side**2), self.config, self)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        p = self.powers(images)
+        total = p.clamp_min(0).sum(-1, keepdim=True) + torch.finfo(p.dtype).tiny
+        signal = p[..., 0::2] - p[..., 1::2] if self.config.detector.differential else p
+        return self.config.detector.temperature * signal / total
+
+    @classmethod
+    def from_torch(
+        cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
+    ) -> DiffractiveNetwork:
+        raise _no_torch_counterpart(cls)
+
+    def to_torch(self) -> nn.Module:
+        raise _no_torch_counterpart(type(self))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*input_shape[:-2], self.n_classes)
+
+    def cost(self, input_shape: tuple[int, ...]) -> Cost:
+        """Energy, latency and area of classifying ``input_shape[0]`` images.
+
+        MACs count the dense connections of Lin et al. 2018 (every neuron feeds every
+        neuron of the next plane): ``(n_layers + 1) * size^4`` per image.
+        """
+        size = self.config.geometry.size
+        samples = math.prod(input_shape[:-2]) if len(input_shape) > 2 else 1
+        n_layers = len(self.layers)
+        return optical_cost(
+            self.config,
+            samples=samples,
+            n_input_pixels=self.input_side**2,
+            n_regions=self.n_regions,
+            n_layers=n_layers,
+            side=size,
+            macs=samples * (n_layers + 1) * size**4,
+            frames=1,
+            digital_ops=2 * self.n_regions,
+        )
+
+    def extra_repr(self) -> str:
+        g = self.config.geometry
+        return (
+            f"n_classes={self.n_classes}, size={g.size}, n_layers={g.n_layers}, "
+            f"wavelength={g.wavelength:g}, pitch={g.pitch:g}, {self._physical_repr()}"
+        )
+
+
+class OpticalLinear(PhysicalLayer):
+    """``nn.Linear`` on a spatially incoherent diffractive processor (trained, not copied).
+
+    Args:
+        in_features: input width (one incoherent emitter per feature).
+        out_features: output width (two detector regions per output, differential).
+        bias: add a digital bias after detection.
+        config: optical config (default: :class:`OpticalConfig` defaults).
+        name: qualified name (seeds the random streams).
+        device: torch device.
+        dtype: mask dtype (float32 or float64).
+
+    Shape:
+        ``(*, in_features) -> (*, out_features)``.
+
+    Physics:
+        Emitters form a centred ``ceil(sqrt(in_features))``-wide square on the input plane;
+        the plane is ``config.geometry.size`` neurons wide, enlarged when the emitters or the
+        ``2 * out_features`` detector regions need more room (``extra_repr`` shows it). The
+        incoherent intensity transmission ``T [in, 2 out]`` is computed by propagating each
+        emitter's field through the stack. Per sample the input is scaled by its largest
+        magnitude (digital pre-scale, undone after detection), split into ``x+`` and
+        ``x-`` frames, detected with noise, and combined as ``gain * ((D+ - D-) of x+ -
+        (D+ - D-) of x-) + bias``; ``gain`` and ``bias`` are digital.
+    """
+
+    config_type = OpticalConfig
+    config: OpticalConfig
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        config: OpticalConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        cfg = self._init_physical(config, name)
+        assert isinstance(cfg, OpticalConfig)
+        for arg, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg}={value!r} must be an int >= 1")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.emitter_side = math.ceil(math.sqrt(in_features))
+        rows = max(1, round(math.sqrt(2 * out_features)))
+        cols = math.ceil(2 * out_features / rows)
+        self.size = max(cfg.geometry.size, self.emitter_side + 2, 2 * max(rows, cols + 1))
+        real = _real_dtype(dtype)
+        self.layers = _make_layers(cfg, self.size, name, device, real)
+        self.gain = nn.Parameter(torch.ones((), device=device, dtype=real))
+        self.bias = (
+            nn.Parameter(torch.zeros(out_features, device=device, dtype=real)) if bias else None
+        )
+        self.fit_error: float | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Random masks; gain set so the effective weights have ``nn.Linear``'s init scale."""
+        for layer in _stack(self.layers):
+            layer.reset_parameters()
+        with torch.no_grad():
+            w = self._weights(self.transmission_matrix())
+            scale = 1.0 / math.sqrt(3 * self.in_features)
+            self.gain.copy_(scale / w.std().clamp_min(torch.finfo(w.dtype).tiny))
+            if self.bias is not None:
+                bound = 1.0 / math.sqrt(self.in_features)
+                g = self.streams.static("bias", self.bias.device)
+                self.bias.copy_((2 * torch.rand(self.out_features, generator=g) - 1) * bound)
+
+    def resample_noise(self) -> None:
+        """A new chip: redraw every layer's fabrication error and displacement."""
+        super().resample_noise()
+        for layer in _stack(self.layers):
+            layer.resample_noise()
+
+    def emitter_positions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row and column index of each input's emitter on the input plane."""
+        j = torch.arange(self.in_features)
+        offset = (self.size - self.emitter_side) // 2
+        return offset + j // self.emitter_side, offset + j % self.emitter_side
+
+    def detector_masks(self, device: torch.device | None = None) -> torch.Tensor:
+        """Boolean region masks ``[2 * out_features, size, size]`` (+, - per output)."""
+        fill = self.config.detector.region_fill
+        masks = OF.detector_layout(self.size, 2 * self.out_features, fill=fill)
+        return masks if device is None else masks.to(device)
+
+    def transmission_matrix(self) -> torch.Tensor:
+        """``T [in_features, 2 * out_features]``: share of emitter j's power on region k."""
+        ref = _stack(self.layers)[0].phase_error
+        cdtype = _complex_dtype(ref.dtype)
+        field = torch.zeros(self.in_features, self.size, self.size, dtype=cdtype, device=ref.device)
+        rows, cols = self.emitter_positions()
+        field[torch.arange(self.in_features), rows, cols] = 1.0
+        out = _run_stack(self.layers, field, training=self.training)
+        intensity = out.real.square() + out.imag.square()
+        return OF.region_powers(intensity, self.detector_masks(intensity.device))
+
+    @staticmethod
+    def _weights(t: torch.Tensor) -> torch.Tensor:
+        return t[..., 0::2] - t[..., 1::2]
+
+    def effective_weight(self) -> torch.Tensor:
+        """The ``[out, in]`` weight the chip computes without detector noise or ADC."""
+        return self.gain * self._weights(self.transmission_matrix()).T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"OpticalLinear expects a tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"OpticalLinear: input has {x.shape[-1] if x.dim() else 0} features, expected "
+                f"{self.in_features} (input shape {tuple(x.shape)})"
+            )
+        if not torch.isfinite(x).all():
+            raise ValueError("OpticalLinear: input contains NaN or inf")
+        t = self.transmission_matrix().to(x.dtype)
+        scale = x.detach().abs().amax(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+        u = x / scale
+        if self.config.input_levels and not is_ideal():
+            u = OF.quantize(u, 1.0 / (self.config.input_levels - 1))
+        full = float(self.in_features)
+        frames = torch.stack((u.clamp_min(0), (-u).clamp_min(0)))
+        detected = _read_out(frames @ t, full, self.config, self)
+        y = self._weights(detected[0]) - self._weights(detected[1])
+        y = self.gain * y * scale
+        return y + self.bias if self.bias is not None else y
+
+    @classmethod
+    def from_torch(
+        cls,
+        module: nn.Module,
+        config: BackendConfig | None = None,
+        *,
+        name: str = "",
+        fit: bool = False,
+        steps: int = 300,
+        lr: float = 0.05,
+    ) -> OpticalLinear:
+        """An optical layer for ``module`` (an ``nn.Linear``).
+
+        Args:
+            module: the linear layer.
+            config: optical config.
+            name: qualified name.
+            fit: fit the masks and gain so the chip approximates ``module``'s weight (see
+                :meth:`fit_linear`) and copy its bias; otherwise the layer is untrained.
+            steps: Adam steps of the fit.
+            lr: learning rate of the fit.
+        """
+        if not isinstance(module, nn.Linear):
+            raise TypeError(
+                f"OpticalLinear.from_torch needs an nn.Linear, got {type(module).__name__}"
+            )
+        if config is not None and not isinstance(config, OpticalConfig):
+            raise TypeError(f"OpticalLinear needs an OpticalConfig, got {type(config).__name__}")
+        floating = module.weight.dtype in (torch.float32, torch.float64)
+        dtype = module.weight.dtype if floating else None
+        layer = cls(
+            module.in_features,
+            module.out_features,
+            module.bias is not None,
+            config=config,
+            name=name,
+            device=module.weight.device,
+            dtype=dtype,
+        )
+        if fit:
+            layer.fit_linear(module.weight.detach(), steps=steps, lr=lr)
+            if module.bias is not None and layer.bias is not None:
+                with torch.no_grad():
+                    layer.bias.copy_(module.bias)
+        return layer
+
+    def fit_linear(self, weight: torch.Tensor, *, steps: int = 300, lr: float = 0.05) -> float:
+        """Fit masks and gain so :meth:`effective_weight` approximates ``weight``.
+
+        The loss ``||W_eff - W||_F^2 / ||W||_F^2`` equals the expected relative squared
+        output error on random inputs with independent unit-variance entries.
+
+        Returns:
+            The achieved relative error ``||W_eff - W||_F / ||W||_F`` (also ``fit_error``).
+        """
+        if weight.shape != (self.out_features, self.in_features):
+            raise ValueError(
+                f"weight shape {tuple(weight.shape)} must be ({self.out_features}, "
+                f"{self.in_features})"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps={steps!r} must be an int >= 1")
+        target = weight.to(self.gain.dtype)
+        norm = target.square().sum().clamp_min(torch.finfo(target.dtype).tiny)
+        params = [p for layer in self.layers for p in layer.parameters()] + [self.gain]
+        opt = torch.optim.Adam(params, lr=lr)
+        was_training = self.training
+        self.eval()
+        for _ in range(steps):
+            loss = (self.effective_weight() - target).square().sum() / norm
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            error = float(((self.effective_weight() - target).square().sum() / norm).sqrt())
+        self.train(was_training)
+        self.fit_error = error
+        return error
+
+    def to_torch(self) -> nn.Linear:
+        """``nn.Linear`` with the chip's effective weight (static errors, no detector noise)."""
+        w = self.gain.detach()
+        linear = nn.Linear(
+            self.in_features,
+            self.out_features,
+            self.bias is not None,
+            device=w.device,
+            dtype=w.dtype,
+        )
+        with torch.no_grad():
+            was_training = self.training
+            self.eval()
+            linear.weight.copy_(self.effective_weight())
+            self.train(was_training)
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*input_shape[:-1], self.out_features)
+
+    def cost(self, input_shape: tuple[int, ...]) -> Cost:
+        """Two frames (x+ and x-) per sample; see :mod:`physnn.optical.cost`."""
+        samples = math.prod(input_shape[:-1])
+        return optical_cost(
+            self.config,
+            samples=samples,
+            n_input_pixels=self.in_features,
+            n_regions=2 * self.out_features,
+            n_layers=len(self.layers),
+            side=self.size,
+            macs=samples * self.in_features * self.out_features,
+            frames=2,
+            # pre-scale, two differential subtractions, the frame subtraction, gain, rescale, bias
+            digital_ops=self.in_features + 6 * self.out_features,
+        )
+
+    def extra_repr(self) -> str:
+        fit = f", fit_error={self.fit_error:.3g}" if self.fit_error is not None else ""
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, size={self.size}, n_layers={len(self.layers)}"
+            f"{fit}, {self._physical_repr()}"
+        )
