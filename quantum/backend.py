@@ -1,0 +1,55 @@
+"""The ``quantum`` backend object registered with physnn (loaded lazily by name)."""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from ..common.backend import Backend, Capabilities, StressTest
+from .config import QuantumConfig
+from .layers import QuantumCircuitLayer, QuantumLinear
+from .presets import presets
+
+__all__ = ["BACKEND", "with_shots"]
+
+
+def with_shots(model: nn.Module, shots: float) -> nn.Module:
+    """A copy of ``model`` whose quantum layers measure ``shots`` times per circuit."""
+    count = int(shots)
+    if count != shots or count < 1:
+        raise ValueError(f"shots={shots!r} must be a whole number >= 1")
+    out = copy.deepcopy(model)
+    for module in out.modules():
+        if isinstance(module, QuantumCircuitLayer):
+            cfg = module.config
+            module.config = cfg.replace(measurement=cfg.measurement.replace(shots=count))
+            module.streams.reset()
+    return out
+
+
+BACKEND = Backend(
+    name="quantum",
+    config_type=QuantumConfig,
+    layers={nn.Linear: QuantumLinear},
+    presets=presets,
+    capabilities=Capabilities(
+        module_types=(nn.Linear,),
+        transfers_weights=False,
+        trainable=True,
+        notes=(
+            "QuantumLinear trains its own gate angles; widths above the qubit budget use "
+            "amplitude encoding/probability readout or declared classical projections "
+            "(QuantumLinear.parameter_counts() separates classical from quantum parameters); "
+            "energy = latency x assumed system power"
+        ),
+    ),
+    default_preset="heron",
+    stress=StressTest(
+        name="shots",
+        unit="",
+        values=(16, 64, 256, 1024, 4096),
+        apply=with_shots,
+        log_scale=True,
+    ),
+)

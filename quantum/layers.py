@@ -1,0 +1,523 @@
+"""Quantum layers: :class:`QuantumCircuitLayer` (alias :data:`VQC`) and :class:`QuantumLinear`.
+
+A layer holds its trainable angles (``weight`` [rad]) and the circuit layout built from its
+config; the physics is in :mod:`physnn.quantum.functional`. What happens on a forward pass:
+
+1. inputs are scaled by ``CircuitConfig.input_scale`` (not for amplitude encoding);
+2. the circuit is simulated exactly (fused statevector), or with gate noise by a density
+   matrix (``n <= NoiseConfig.max_density_qubits`` with ``method="auto"``) or one
+   Monte-Carlo trajectory per sample;
+3. readout assignment errors are applied to the outcome probabilities;
+4. Pauli expectations or probabilities are read out; with finite ``shots`` the value is a
+   multinomial sample, while the gradient is that of the exact expectation (what the
+   parameter-shift rule estimates on hardware).
+
+Inside :func:`physnn.ideal` steps 2-4 are exact and noiseless.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..common.config import BackendConfig
+from ..common.cost import Cost
+from ..common.layer import PhysicalLayer
+from ..common.rng import is_ideal
+from . import functional as F
+from .circuit import AmplitudeEncoding, build_circuit
+from .config import CircuitConfig, QuantumConfig
+from .cost import CircuitResources, circuit_resources
+
+__all__ = ["VQC", "QuantumCircuitLayer", "QuantumLinear"]
+
+
+def _check_input(owner: str, x: Any, in_features: int) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner}: input must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{owner}: input must be a real floating tensor, got {x.dtype}")
+    if x.dim() == 0 or x.shape[-1] != in_features:
+        raise ValueError(
+            f"{owner}: input has shape {tuple(x.shape)}, expected (*, {in_features}) "
+            f"({in_features} features)"
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{owner}: input contains NaN or inf")
+    return x
+
+
+class QuantumCircuitLayer(PhysicalLayer):
+    """A variational quantum circuit: encoder, trainable ansatz and readout.
+
+    Args:
+        in_features: input features, encoded by ``config.circuit.encoder``.
+        n_qubits: qubits of the circuit (default ``config.circuit.qubits``).
+        config: the quantum config (default: ``QuantumConfig()``, exact and noiseless).
+        name: qualified name, used to derive the layer's random streams.
+        device: torch device.
+        dtype: real dtype of the angles (float32 simulates in complex64, float64 in
+            complex128).
+
+    Shape:
+        ``(*, in_features) -> (*, out_features)`` with ``out_features = n_qubits`` for Pauli
+        readouts (``out[..., j] = <P_j>``) and ``2**n_qubits`` for ``probs``.
+
+    Example:
+        >>> import torch
+        >>> from physnn.quantum import QuantumCircuitLayer
+        >>> layer = QuantumCircuitLayer(4, 4)
+        >>> layer(torch.rand(2, 4)).shape
+        torch.Size([2, 4])
+    """
+
+    config_type = QuantumConfig
+    transfers_weights = False
+    config: QuantumConfig
+
+    def __init__(
+        self,
+        in_features: int,
+        n_qubits: int | None = None,
+        *,
+        config: QuantumConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        cfg = self._init_physical(config, name)
+        assert isinstance(cfg, QuantumConfig)
+        self.in_features = in_features
+        self.circuit_inputs = in_features
+        self.n_qubits = cfg.circuit.qubits if n_qubits is None else n_qubits
+        self._check_sizes()
+        self.spec = build_circuit(cfg.circuit, self.n_qubits, in_features)
+        F.check_memory(self.n_qubits, 1, cfg.simulation.memory_limit)
+        self.readout_features = 2**self.n_qubits if self.spec.readout == "probs" else self.n_qubits
+        self.out_features = self.readout_features
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.spec.n_weights, **factory))
+        """Trainable rotation angles [rad], in circuit order."""
+        if not self.weight.is_floating_point() or self.weight.is_complex():
+            raise TypeError(f"dtype={dtype} must be a real floating dtype, e.g. torch.float32")
+        self.reset_parameters()
+
+    def _check_sizes(self) -> None:
+        for arg, value in (("in_features", self.in_features), ("n_qubits", self.n_qubits)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {arg}={value!r} must be an int >= 1")
+        if self.n_qubits > self.config.circuit.qubits:
+            raise ValueError(
+                f"{type(self).__name__}: n_qubits={self.n_qubits} exceeds the qubit budget "
+                f"CircuitConfig.qubits={self.config.circuit.qubits}; raise the budget"
+            )
+
+    @property
+    def circuit_config(self) -> CircuitConfig:
+        """The circuit config the layout was built from."""
+        return self.config.circuit
+
+    def reset_parameters(self) -> None:
+        """Angles uniform in [-pi, pi) (the layer's ``init`` stream when seeded)."""
+        g = self.streams.static("init", self.weight.device)
+        with torch.no_grad():
+            self.weight.uniform_(-math.pi, math.pi, generator=g)
+
+    def set_extra_state(self, state: Any) -> None:
+        super().set_extra_state(state)
+        self.spec = build_circuit(self.config.circuit, self.n_qubits, self.circuit_inputs)
+
+    # -- simulation -------------------------------------------------------------------------
+
+    def _noisy(self) -> bool:
+        return self.config.noise.active and not is_ideal()
+
+    def _uses_density(self) -> bool:
+        noise = self.config.noise
+        if noise.method == "auto":
+            return self.n_qubits <= noise.max_density_qubits
+        return noise.method == "density_matrix"
+
+    def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
+        ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal)."""
+        cfg = self.config
+        dtype = self.weight.dtype
+        x = x.to(dtype)
+        if not any(isinstance(op, AmplitudeEncoding) for op in self.spec.ops):
+            x = x * cfg.circuit.input_scale
+        limit = cfg.simulation.memory_limit
+        if self._noisy():
+            gate_noise = F.build_noise(
+                depolarizing_1q=cfg.noise.depolarizing_1q,
+                depolarizing_2q=cfg.noise.depolarizing_2q,
+                amplitude_damping=cfg.noise.amplitude_damping,
+                phase_damping=cfg.noise.phase_damping,
+                t1=cfg.noise.t1,
+                t2=cfg.noise.t2,
+                single_qubit_gate_time=cfg.hardware.single_qubit_gate_time,
+                two_qubit_gate_time=cfg.hardware.two_qubit_gate_time,
+                virtual_rz=cfg.hardware.virtual_rz,
+            )
+            if self._uses_density():
+                F.check_memory(self.n_qubits, x.shape[0], limit, density=True, dtype=dtype)
+                probs = F.run_density(self.spec, x, self.weight, gate_noise, dtype=dtype)
+            else:
+                F.check_memory(self.n_qubits, x.shape[0], limit, dtype=dtype)
+                gen = self.streams.dynamic("noise", x.device)
+                psi = F.run_trajectories(
+                    self.spec, x, self.weight, gate_noise, dtype=dtype, generator=gen
+                )
+                probs = F.probabilities(psi)
+        else:
+            F.check_memory(self.n_qubits, x.shape[0], limit, dtype=dtype)
+            psi = F.run_statevector(
+                self.spec, x, self.weight, dtype=dtype, fuse=cfg.simulation.fuse_qubits
+            )
+            probs = F.probabilities(psi)
+        m = cfg.measurement
+        if not is_ideal() and (m.p01 > 0 or m.p10 > 0):
+            probs = F.apply_readout_error(probs, self.n_qubits, m.p01, m.p10)
+        return probs
+
+    def _readout(self, probs: torch.Tensor) -> torch.Tensor:
+        if self.spec.readout == "probs":
+            k = min(self.n_qubits, max(1, math.ceil(math.log2(self.readout_features))))
+            return F.marginal_probabilities(probs, self.n_qubits, k)[:, : self.readout_features]
+        return F.expectation_z(probs, self.n_qubits)[:, : self.readout_features]
+
+    def _measure(self, x: torch.Tensor) -> torch.Tensor:
+        probs = self.outcome_probabilities(x)
+        values = self._readout(probs)
+        shots = self.config.measurement.shots
+        if shots is not None and not is_ideal():
+            gen = self.streams.dynamic("shots", probs.device)
+            estimate = self._readout(F.sample_frequencies(probs, shots, gen))
+            values = values + (estimate - values).detach()
+        return values
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_input(type(self).__name__, x, self.in_features)
+        lead = x.shape[:-1]
+        out = self._measure(x.reshape(-1, self.in_features))
+        return out.reshape(*lead, out.shape[-1])
+
+    # -- contract ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_torch(
+        cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
+    ) -> QuantumCircuitLayer:
+        """A circuit with ``module.out_features`` qubits read out in Z (angles untrained)."""
+        if not isinstance(module, nn.Linear):
+            raise TypeError(f"{cls.__name__}.from_torch needs an nn.Linear, got {type(module)}")
+        if config is not None and not isinstance(config, QuantumConfig):
+            raise TypeError(f"{cls.__name__} needs a QuantumConfig, got {type(config).__name__}")
+        return cls(
+            module.in_features,
+            module.out_features,
+            config=config,
+            name=name,
+            device=module.weight.device,
+            dtype=module.weight.dtype,
+        )
+
+    def to_torch(self) -> nn.Linear:
+        """A freshly initialised ``nn.Linear`` of the same shape (angles do not map to
+        weights)."""
+        return nn.Linear(
+            self.in_features,
+            self.out_features,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*input_shape[:-1], self.out_features)
+
+    def circuit_resources(self) -> CircuitResources:
+        """Qubits, gate counts, depth and ASAP duration [s] of one circuit execution."""
+        return circuit_resources(self.spec, self.config)
+
+    def _classical_macs(self) -> int:
+        return 0
+
+    def cost(self, input_shape: tuple[int, ...]) -> Cost:
+        """Hardware cost of one forward pass on a batch shaped ``input_shape``.
+
+        One circuit per sample, each repeated ``shots`` times (``shots_for_exact`` when the
+        simulation is exact); every shot lasts circuit duration + readout + repetition delay.
+        Energy = latency x system power + classical MACs x classical energy per MAC.
+        """
+        batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
+        cfg = self.config
+        hw = cfg.hardware
+        res = self.circuit_resources()
+        exact = cfg.measurement.shots is None
+        shots = hw.shots_for_exact if exact else cfg.measurement.shots
+        assert shots is not None
+        per_shot = res["duration"] + hw.readout_time + hw.repetition_delay
+        latency = batch * shots * per_shot
+        classical = batch * self._classical_macs()
+        energy = latency * hw.system_power + classical * hw.classical_energy_per_mac
+        shots_note = " (assumed: the simulation is exact)" if exact else ""
+        return Cost(
+            energy=energy,
+            latency=latency,
+            macs=batch * self.in_features * self.out_features,
+            resources={
+                "circuit_executions": batch,
+                "shots": batch * shots,
+                "two_qubit_gates": batch * res["two_qubit_gates"],
+                "single_qubit_gates": batch * res["single_qubit_gates"],
+                "classical_macs": classical,
+            },
+            assumptions=(
+                f"quantum: {shots} shots per circuit{shots_note}",
+                f"quantum: each shot = circuit {res['duration']:.3g} s + readout "
+                f"{hw.readout_time:.3g} s + repetition delay {hw.repetition_delay:.3g} s",
+                f"quantum: energy = latency x system power {hw.system_power:g} W",
+            ),
+        )
+
+    # -- interop ----------------------------------------------------------------------------
+
+    def to_qiskit(self, x: torch.Tensor | None = None) -> Any:
+        """The ``qiskit.QuantumCircuit`` for one input sample (see
+        :func:`physnn.quantum.qiskit.to_qiskit`)."""
+        from .qiskit import to_qiskit
+
+        return to_qiskit(self, x)
+
+    def quantum_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters that are gate angles on the quantum processor."""
+        yield self.weight
+
+    def classical_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters computed classically (pre/post-processing)."""
+        quantum = {id(p) for p in self.quantum_parameters()}
+        yield from (p for p in self.parameters() if id(p) not in quantum)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """``{"quantum": ..., "classical": ...}`` trainable parameter counts."""
+        return {
+            "quantum": sum(p.numel() for p in self.quantum_parameters()),
+            "classical": sum(p.numel() for p in self.classical_parameters()),
+        }
+
+    def extra_repr(self) -> str:
+        c = self.config.circuit
+        return (
+            f"in_features={self.in_features}, n_qubits={self.n_qubits}, "
+            f"out_features={self.out_features}, encoder={self.spec_encoder}, "
+            f"ansatz={c.ansatz}, layers={c.layers}, readout={self.spec.readout}, "
+            f"{self._physical_repr()}"
+        )
+
+    @property
+    def spec_encoder(self) -> str:
+        """The encoder actually used by the circuit."""
+        first = self.spec.ops[0] if self.spec.ops else None
+        return "amplitude" if isinstance(first, AmplitudeEncoding) else self.config.circuit.encoder
+
+
+VQC = QuantumCircuitLayer
+"""Alias: a variational quantum classifier/circuit layer."""
+
+
+class QuantumLinear(QuantumCircuitLayer):
+    """Drop-in replacement of ``nn.Linear``: encoder, ansatz and readout sized to the shape.
+
+    Sizing against the qubit budget ``q = config.circuit.qubits``:
+
+    - input: the configured encoder when ``in_features`` fits it on ``q`` qubits; otherwise
+      amplitude encoding on ``ceil(log2(in_features))`` qubits (``overflow="amplitude"``)
+      or a classical ``pre`` projection to ``q`` features (``overflow="projection"``);
+    - output: Pauli expectations of qubits ``0..out_features-1`` when ``out_features <= q``;
+      otherwise the probabilities of the first ``out_features`` outcomes of
+      ``ceil(log2(out_features))`` qubits (``"amplitude"``) or a classical ``post``
+      projection from ``q`` expectations (``"projection"``);
+    - then a classical per-output ``output_scale`` and ``bias``: ``y = scale * r + bias``.
+
+    :meth:`parameter_counts` separates classical from quantum parameters so no comparison
+    mistakes classical capacity for quantum.
+
+    Args:
+        in_features: input width.
+        out_features: output width.
+        bias: learn a classical additive bias.
+        config: quantum config (default ``QuantumConfig()``).
+        name: qualified name (random streams).
+        device: torch device.
+        dtype: real dtype of the parameters.
+
+    Shape:
+        ``(*, in_features) -> (*, out_features)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        config: QuantumConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        cfg = config if config is not None else QuantumConfig()
+        if not isinstance(cfg, QuantumConfig):
+            raise TypeError(f"QuantumLinear needs a QuantumConfig, got {type(cfg).__name__}")
+        for arg, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"QuantumLinear: {arg}={value!r} must be an int >= 1")
+        circuit, n_qubits, n_inputs, pre, post = _plan(cfg.circuit, in_features, out_features)
+        super().__init__(
+            n_inputs,
+            n_qubits,
+            config=cfg.replace(circuit=circuit),
+            name=name,
+            device=device,
+            dtype=dtype,
+        )
+        self.in_features = in_features
+        self.out_features = out_features
+        factory = {"device": device, "dtype": dtype}
+        self.pre = nn.Linear(in_features, n_inputs, **factory) if pre else None
+        self.readout_features = n_qubits if post else out_features
+        self.post = nn.Linear(n_qubits, out_features, **factory) if post else None
+        self.output_scale = nn.Parameter(torch.empty(out_features, **factory))
+        """Classical per-output scale of the readout."""
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        """Classical per-output bias."""
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Angles uniform in [-pi, pi); classical maps like ``nn.Linear``; scale 1 (Pauli) or
+        the outcome count (probabilities); bias 0."""
+        super().reset_parameters()
+        if not hasattr(self, "output_scale"):
+            return
+        g = self.streams.static("init_classical", self.weight.device)
+        with torch.no_grad():
+            for lin in (self.pre, self.post):
+                if lin is not None:
+                    bound = 1 / math.sqrt(lin.in_features)
+                    lin.weight.uniform_(-bound, bound, generator=g)
+                    assert lin.bias is not None
+                    lin.bias.uniform_(-bound, bound, generator=g)
+            probs = self.spec.readout == "probs" and self.post is None
+            k = max(1, math.ceil(math.log2(self.readout_features)))
+            self.output_scale.fill_(float(2**k) if probs else 1.0)
+            if self.bias is not None:
+                self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_input(type(self).__name__, x, self.in_features)
+        lead = x.shape[:-1]
+        h = x.reshape(-1, self.in_features)
+        if self.pre is not None:
+            h = self.pre(h)
+        r = self._measure(h)
+        if self.post is not None:
+            r = self.post(r)
+        y = r * self.output_scale
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features)
+
+    @classmethod
+    def from_torch(
+        cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
+    ) -> QuantumLinear:
+        """A quantum layer of ``module``'s shape; its parameters must be trained."""
+        if not isinstance(module, nn.Linear):
+            raise TypeError(f"QuantumLinear.from_torch needs an nn.Linear, got {type(module)}")
+        if config is not None and not isinstance(config, QuantumConfig):
+            raise TypeError(f"QuantumLinear needs a QuantumConfig, got {type(config).__name__}")
+        return cls(
+            module.in_features,
+            module.out_features,
+            module.bias is not None,
+            config=config,
+            name=name,
+            device=module.weight.device,
+            dtype=module.weight.dtype,
+        )
+
+    def to_torch(self) -> nn.Linear:
+        """A freshly initialised ``nn.Linear`` of the same shape."""
+        return nn.Linear(
+            self.in_features,
+            self.out_features,
+            self.bias is not None,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
+
+    def _classical_macs(self) -> int:
+        macs = 2 * self.out_features
+        for lin in (self.pre, self.post):
+            if lin is not None:
+                macs += lin.in_features * lin.out_features
+        return macs
+
+    def extra_repr(self) -> str:
+        counts = self.parameter_counts()
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, n_qubits={self.n_qubits}, "
+            f"encoder={self.spec_encoder}, readout={self.spec.readout}, "
+            f"pre={'classical' if self.pre is not None else 'none'}, "
+            f"post={'classical' if self.post is not None else 'none'}, "
+            f"quantum_params={counts['quantum']}, classical_params={counts['classical']}, "
+            f"{self._physical_repr()}"
+        )
+
+
+def _plan(
+    circuit: CircuitConfig, in_features: int, out_features: int
+) -> tuple[CircuitConfig, int, int, bool, bool]:
+    """Choose encoder, readout and qubit count of a ``QuantumLinear``.
+
+    Returns:
+        ``(circuit config, n_qubits, circuit inputs, classical pre?, classical post?)``.
+    """
+    budget = circuit.qubits
+    encoder, readout = circuit.encoder, circuit.readout
+    amplitude_ok = circuit.overflow == "amplitude"
+
+    def log2ceil(v: int) -> int:
+        return max(1, math.ceil(math.log2(v)))
+
+    pre = False
+    n_inputs = in_features
+    if encoder == "amplitude":
+        n_in = log2ceil(in_features)
+    elif in_features <= budget:
+        n_in = in_features
+    elif amplitude_ok and log2ceil(in_features) <= budget:
+        encoder, n_in = "amplitude", log2ceil(in_features)
+    else:
+        pre, n_inputs, n_in = True, budget, budget
+    if encoder == "amplitude" and n_in > budget:
+        pre, n_inputs, n_in = True, 2**budget, budget
+    post = False
+    if readout == "probs":
+        n_out = log2ceil(out_features)
+    elif out_features <= budget:
+        n_out = out_features
+    elif amplitude_ok and log2ceil(out_features) <= budget:
+        readout, n_out = "probs", log2ceil(out_features)
+    else:
+        post, n_out = True, budget
+    if readout == "probs" and n_out > budget:
+        readout, post, n_out = "z", True, budget
+    n_qubits = max(n_in, n_out)
+    return circuit.replace(encoder=encoder, readout=readout), n_qubits, n_inputs, pre, post

@@ -1,0 +1,123 @@
+"""Named, cited quantum configs: ``get(name)``, ``names()``, ``citation(name)``.
+
+Device presets use the medians of IBM devices recorded in qiskit-ibm-runtime's fake
+backends (ANCHORS.md): gate errors are converted to depolarising parameters with
+``p = error * d / (d - 1)`` (``d = 2`` for one qubit, 4 for two), relaxation uses the T1/T2
+medians over each gate's duration, and readout errors are taken as symmetric.
+"""
+
+from __future__ import annotations
+
+from ..common.backend import PresetRegistry
+from ..common.config import BackendConfig
+from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
+
+__all__ = ["citation", "get", "names", "presets"]
+
+presets = PresetRegistry("quantum")
+
+
+def _device(
+    *,
+    sx_time: float,
+    sx_error: float,
+    two_time: float,
+    two_error: float,
+    readout_time: float,
+    readout_error: float,
+    t1: float,
+    t2: float,
+    shots: int,
+) -> QuantumConfig:
+    return QuantumConfig(
+        measurement=MeasurementConfig(shots=shots, p01=readout_error, p10=readout_error),
+        noise=NoiseConfig(
+            depolarizing_1q=2 * sx_error,
+            depolarizing_2q=4 / 3 * two_error,
+            t1=t1,
+            t2=t2,
+        ),
+        hardware=HardwareConfig(
+            single_qubit_gate_time=sx_time,
+            two_qubit_gate_time=two_time,
+            readout_time=readout_time,
+        ),
+    )
+
+
+presets.register(
+    "ideal",
+    QuantumConfig(),
+    "exact statevector expectations, no noise; timing and power of IBM Heron (FakeFez "
+    "medians, qiskit-ibm-runtime) for the cost model",
+)
+presets.register(
+    "shots",
+    QuantumConfig(measurement=MeasurementConfig(shots=1024)),
+    "noiseless gates with 1024 shots per circuit (qiskit's Sampler default is 1024)",
+)
+presets.register(
+    "heron",
+    _device(
+        sx_time=24e-9,
+        sx_error=2.3e-4,
+        two_time=84e-9,
+        two_error=3.9e-3,
+        readout_time=1.56e-6,
+        readout_error=7.6e-3,
+        t1=145e-6,
+        t2=88e-6,
+        shots=1024,
+    ),
+    "IBM Heron r2 ibm_fez medians (qiskit-ibm-runtime FakeFez): CZ 84 ns / 3.9e-3, "
+    "SX 24 ns / 2.3e-4, readout 1.56 us / 7.6e-3, T1 145 us, T2 88 us; 1024 shots",
+)
+presets.register(
+    "torino",
+    _device(
+        sx_time=32e-9,
+        sx_error=2.7e-4,
+        two_time=68e-9,
+        two_error=4.2e-3,
+        readout_time=1.56e-6,
+        readout_error=2.3e-2,
+        t1=185e-6,
+        t2=141e-6,
+        shots=1024,
+    ),
+    "IBM Heron r1 ibm_torino medians (qiskit-ibm-runtime FakeTorino): CZ 68 ns / 4.2e-3, "
+    "SX 32 ns / 2.7e-4, readout 1.56 us / 2.3e-2, T1 185 us, T2 141 us; 1024 shots",
+)
+presets.register(
+    "eagle",
+    _device(
+        sx_time=60e-9,
+        sx_error=2.4e-4,
+        two_time=660e-9,
+        two_error=7.7e-3,
+        readout_time=1.30e-6,
+        readout_error=2.0e-2,
+        t1=232e-6,
+        t2=150e-6,
+        shots=1024,
+    ),
+    "IBM Eagle r3 ibm_brisbane medians (qiskit-ibm-runtime FakeBrisbane): ECR 660 ns / "
+    "7.7e-3, SX 60 ns / 2.4e-4, readout 1.30 us / 2.0e-2, T1 232 us, T2 150 us; 1024 shots",
+)
+
+
+def get(name: str, **changes: object) -> QuantumConfig:
+    """Preset ``name`` (optionally with top-level fields replaced, e.g. ``seed=1``)."""
+    config: BackendConfig = presets.get(name, **changes)
+    assert isinstance(config, QuantumConfig)
+    return config
+
+
+def names() -> list[str]:
+    """Preset names in registration order."""
+    return presets.names()
+
+
+def citation(name: str) -> str:
+    """Where preset ``name``'s numbers come from."""
+    return presets.citation(name)

@@ -1,0 +1,327 @@
+"""qiskit interoperability: export, transpilation report, noise from a device, aer models.
+
+This is the only physnn module that imports qiskit (lazily, inside functions), so
+``import physnn.quantum`` stays qiskit-free. qiskit-aer is optional: only
+:func:`aer_noise_model` needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand
+from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
+
+if TYPE_CHECKING:
+    from .layers import QuantumCircuitLayer
+
+__all__ = [
+    "TranspileReport",
+    "aer_noise_model",
+    "config_from_backend",
+    "spec_to_qiskit",
+    "to_qiskit",
+    "transpile_report",
+]
+
+
+def _value(gate: Gate, x: Sequence[Any], weights: Sequence[Any]) -> Any:
+    if gate.source == "weight":
+        assert isinstance(gate.index, int)
+        return gate.scale * weights[gate.index]
+    if gate.source == "feature":
+        assert isinstance(gate.index, int)
+        return gate.scale * x[gate.index]
+    assert isinstance(gate.index, tuple)
+    i, j = gate.index
+    return gate.scale * (math.pi - x[i]) * (math.pi - x[j])
+
+
+def spec_to_qiskit(spec: CircuitSpec, x: Sequence[Any], weights: Sequence[Any]) -> Any:
+    """Build the ``qiskit.QuantumCircuit`` of ``spec``.
+
+    Args:
+        spec: the circuit layout.
+        x: scaled input features (floats, or qiskit parameters for a parametrised circuit).
+        weights: trainable angles [rad] (floats or parameters).
+
+    Returns:
+        A ``QuantumCircuit`` on ``spec.n_qubits`` qubits without measurements; physnn qubit
+        ``q`` is qiskit qubit ``q``.
+    """
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import StatePreparation
+
+    qc = QuantumCircuit(spec.n_qubits)
+    for op in spec.ops:
+        if isinstance(op, AmplitudeEncoding):
+            values = [float(v) for v in x[: op.n_features]]
+            norm = math.sqrt(sum(v * v for v in values))
+            amps = [v / norm for v in values] if norm > 0 else [1.0] + [0.0] * (len(values) - 1)
+            amps += [0.0] * (2**op.n_qubits - len(amps))
+            qc.append(StatePreparation(amps), list(range(op.n_qubits)))
+            continue
+        for gate in expand(op):
+            if gate.source == "none":
+                getattr(qc, gate.name)(*gate.qubits)
+            else:
+                getattr(qc, gate.name)(_value(gate, x, weights), *gate.qubits)
+    return qc
+
+
+def to_qiskit(layer: QuantumCircuitLayer, x: torch.Tensor | None = None) -> Any:
+    """The circuit of ``layer`` for one input sample, trained angles bound.
+
+    Args:
+        layer: a :class:`~physnn.quantum.layers.QuantumCircuitLayer` (or ``QuantumLinear``).
+        x: one input sample ``[in_features]`` of the circuit, i.e. after any classical
+            pre-projection; None returns a circuit parametrised by ``x[i]`` (not possible
+            with amplitude encoding).
+
+    Returns:
+        ``QuantumCircuit``; with the default ``z`` readout, ``<Z_j>`` of its ``Statevector``
+        equals ``layer(x)[j]`` of the ideal layer (``QuantumLinear``: before scale and bias).
+    """
+    from qiskit.circuit import ParameterVector
+
+    spec = layer.spec
+    weights = [float(w) for w in layer.weight.detach().cpu().double()]
+    scale = layer.config.circuit.input_scale
+    if x is None:
+        if any(isinstance(op, AmplitudeEncoding) for op in spec.ops):
+            raise ValueError("amplitude encoding needs a concrete input x to export")
+        params = ParameterVector("x", spec.n_features)
+        return spec_to_qiskit(spec, [scale * p for p in params], weights)
+    if not isinstance(x, torch.Tensor) or x.dim() != 1 or x.shape[0] != spec.n_features:
+        raise ValueError(
+            f"x must be one sample shaped [{spec.n_features}], got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+        )
+    values = [float(v) for v in x.detach().cpu().double()]
+    if not any(isinstance(op, AmplitudeEncoding) for op in spec.ops):
+        values = [scale * v for v in values]
+    return spec_to_qiskit(spec, values, weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class TranspileReport:
+    """Resources of a circuit transpiled to a device.
+
+    Attributes:
+        backend: device name.
+        qubits: physical qubits used.
+        depth: circuit depth after transpilation.
+        two_qubit_gates: two-qubit gate count.
+        ops: gate counts by name.
+        duration: estimated schedule duration without measurement [s] (None when the target
+            has no durations).
+        success_probability: product of ``1 - error`` over every gate and one readout per
+            measured qubit (None without error data): a rough fidelity estimate.
+    """
+
+    backend: str
+    qubits: int
+    depth: int
+    two_qubit_gates: int
+    ops: dict[str, int]
+    duration: float | None
+    success_probability: float | None
+
+
+def _target_of(backend: Any) -> Any:
+    target = getattr(backend, "target", None)
+    return target if target is not None else backend
+
+
+def _generic_backend(n_qubits: int) -> Any:
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    return GenericBackendV2(num_qubits=max(n_qubits, 2), seed=0)
+
+
+def transpile_report(
+    layer: QuantumCircuitLayer,
+    backend: Any = None,
+    x: torch.Tensor | None = None,
+    *,
+    optimization_level: int = 3,
+    seed: int = 0,
+) -> TranspileReport:
+    """Transpile ``layer``'s circuit to ``backend`` and report depth, gates, time, fidelity.
+
+    Args:
+        layer: the quantum layer.
+        backend: a qiskit ``BackendV2`` (e.g. ``GenericBackendV2`` or a fake IBM device) or
+            a ``Target``; None uses ``GenericBackendV2`` with as many qubits as the circuit.
+        x: input sample (needed with amplitude encoding); None exports a parametrised circuit
+            bound to zeros.
+        optimization_level: qiskit preset pass-manager level.
+        seed: transpiler seed.
+    """
+    from qiskit import transpile
+
+    qc = to_qiskit(layer, x)
+    if qc.parameters:
+        qc = qc.assign_parameters([0.0] * len(qc.parameters))
+    qc.measure_all()
+    if backend is None:
+        backend = _generic_backend(qc.num_qubits)
+    target = _target_of(backend)
+    tqc = transpile(qc, target=target, optimization_level=optimization_level, seed_transpiler=seed)
+    ops = {str(k): int(v) for k, v in tqc.count_ops().items()}
+    two = sum(1 for inst in tqc.data if inst.operation.num_qubits == 2)
+    duration: float | None
+    try:
+        duration = float(tqc.estimate_duration(target, unit="s"))
+    except Exception:
+        duration = None
+    success = 1.0
+    have_errors = False
+    for inst in tqc.data:
+        name = inst.operation.name
+        if name == "barrier":
+            continue
+        qargs = tuple(tqc.find_bit(q).index for q in inst.qubits)
+        try:
+            props = target[name][qargs]
+        except KeyError:
+            continue
+        if props is not None and props.error is not None:
+            success *= 1.0 - props.error
+            have_errors = True
+    used = {tqc.find_bit(q).index for inst in tqc.data for q in inst.qubits}
+    return TranspileReport(
+        backend=str(getattr(backend, "name", "target")),
+        qubits=len(used),
+        depth=int(tqc.depth()),
+        two_qubit_gates=two,
+        ops=ops,
+        duration=duration,
+        success_probability=success if have_errors else None,
+    )
+
+
+def _median_property(target: Any, names: Sequence[str], attr: str) -> tuple[str, float] | None:
+    for name in names:
+        if name in target.operation_names:
+            values = [
+                getattr(p, attr)
+                for p in target[name].values()
+                if p is not None and getattr(p, attr) is not None
+            ]
+            if values:
+                return name, float(statistics.median(values))
+    return None
+
+
+def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> QuantumConfig:
+    """A config whose noise, readout and timing are the medians of a qiskit device.
+
+    Single-qubit error from ``sx`` (or ``x``), two-qubit error from ``cz``/``ecr``/``cx``,
+    readout error from ``measure``, T1/T2 medians from the qubit properties, converted with
+    the depolarising relation ``p = error * d / (d - 1)`` (average infidelity to depolarising
+    parameter; relaxation during the gate is modelled separately and not subtracted, so the
+    total error is slightly pessimistic).
+
+    Args:
+        backend: a qiskit ``BackendV2`` or ``Target`` (e.g. ``GenericBackendV2(5)``, or
+            ``FakeFez()`` from qiskit-ibm-runtime when installed).
+        base: config to update (default: ``QuantumConfig()``).
+    """
+    target = _target_of(backend)
+    base = base if base is not None else QuantumConfig()
+    one_err = _median_property(target, ("sx", "x", "rx"), "error")
+    two_err = _median_property(target, ("cz", "ecr", "cx"), "error")
+    one_dur = _median_property(target, ("sx", "x", "rx"), "duration")
+    two_dur = _median_property(target, ("cz", "ecr", "cx"), "duration")
+    ro_err = _median_property(target, ("measure",), "error")
+    ro_dur = _median_property(target, ("measure",), "duration")
+    qprops = [p for p in (getattr(target, "qubit_properties", None) or []) if p is not None]
+    t1s = [p.t1 for p in qprops if getattr(p, "t1", None)]
+    t2s = [p.t2 for p in qprops if getattr(p, "t2", None)]
+    t1 = float(statistics.median(t1s)) if t1s else None
+    t2 = float(statistics.median(t2s)) if t2s else None
+    if t1 is not None and t2 is not None:
+        t2 = min(t2, 2 * t1)
+    else:
+        t1 = t2 = None
+    hw: HardwareConfig = base.hardware
+    hw = hw.replace(
+        single_qubit_gate_time=one_dur[1] if one_dur else hw.single_qubit_gate_time,
+        two_qubit_gate_time=two_dur[1] if two_dur else hw.two_qubit_gate_time,
+        readout_time=ro_dur[1] if ro_dur else hw.readout_time,
+    )
+    noise = NoiseConfig(
+        depolarizing_1q=min(1.0, 2 * one_err[1]) if one_err else 0.0,
+        depolarizing_2q=min(16 / 15, 4 / 3 * two_err[1]) if two_err else 0.0,
+        t1=t1,
+        t2=t2,
+        method=base.noise.method,
+        max_density_qubits=base.noise.max_density_qubits,
+    )
+    p_ro = min(0.49, ro_err[1]) if ro_err else 0.0
+    measurement = MeasurementConfig(shots=base.measurement.shots, p01=p_ro, p10=p_ro)
+    return base.replace(hardware=hw, noise=noise, measurement=measurement, preset=None)
+
+
+def aer_noise_model(config: QuantumConfig) -> Any:
+    """The qiskit-aer ``NoiseModel`` of ``config``'s gate noise (for cross-checks).
+
+    Gates ``rx ry h x`` get the single-qubit errors (``rz p sdg`` too when
+    ``virtual_rz=False``), ``cx cz`` the two-qubit ones, composed in physnn's order;
+    readout errors go on ``measure``.
+
+    Raises:
+        ImportError: when qiskit-aer is not installed (``pip install qiskit-aer``).
+    """
+    try:
+        from qiskit_aer.noise import (
+            NoiseModel,
+            ReadoutError,
+            amplitude_damping_error,
+            depolarizing_error,
+            phase_damping_error,
+            thermal_relaxation_error,
+        )
+    except ImportError as missing:
+        raise ImportError("aer_noise_model needs qiskit-aer: pip install qiskit-aer") from missing
+    nc, hw = config.noise, config.hardware
+    one: list[Any] = []
+    each: list[Any] = []
+    two: list[Any] = []
+    if nc.depolarizing_1q > 0:
+        one.append(depolarizing_error(nc.depolarizing_1q, 1))
+    if nc.depolarizing_2q > 0:
+        two.append(depolarizing_error(nc.depolarizing_2q, 2))
+    for target in (one, each):
+        if nc.amplitude_damping > 0:
+            target.append(amplitude_damping_error(nc.amplitude_damping))
+        if nc.phase_damping > 0:
+            target.append(phase_damping_error(nc.phase_damping))
+    if nc.t1 is not None and nc.t2 is not None:
+        one.append(thermal_relaxation_error(nc.t1, nc.t2, hw.single_qubit_gate_time))
+        each.append(thermal_relaxation_error(nc.t1, nc.t2, hw.two_qubit_gate_time))
+    model = NoiseModel(basis_gates=["rx", "ry", "rz", "p", "h", "x", "sdg", "cx", "cz"])
+    one_names = ["rx", "ry", "h", "x"] + ([] if hw.virtual_rz else ["rz", "p", "sdg"])
+    if one:
+        err = one[0]
+        for e in one[1:]:
+            err = err.compose(e)
+        model.add_all_qubit_quantum_error(err, one_names)
+    if two or each:
+        pair = [e.tensor(e) for e in each]
+        chain = two + pair
+        err = chain[0]
+        for e in chain[1:]:
+            err = err.compose(e)
+        model.add_all_qubit_quantum_error(err, ["cx", "cz"])
+    m = config.measurement
+    if m.p01 > 0 or m.p10 > 0:
+        model.add_all_qubit_readout_error(ReadoutError([[1 - m.p01, m.p01], [m.p10, 1 - m.p10]]))
+    return model
