@@ -1,0 +1,48 @@
+"""The ``pim`` backend object registered with physnn (loaded lazily by the registry)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..common.backend import Backend, Capabilities, StressTest
+from .config import PIMConfig
+from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMLinear, drift
+from .presets import registry
+
+__all__ = ["BACKEND"]
+
+
+def _drift_to(model: nn.Module, t: float) -> nn.Module:
+    """Stress: the trained model read ``t`` seconds after programming, compensated per config."""
+    return drift(model, t)
+
+
+BACKEND = Backend(
+    name="pim",
+    config_type=PIMConfig,
+    layers={
+        nn.Linear: PIMLinear,
+        nn.Conv1d: PIMConv1d,
+        nn.Conv2d: PIMConv2d,
+        nn.LSTM: PIMLSTM,
+        nn.GRU: PIMGRU,
+    },
+    presets=registry,
+    capabilities=Capabilities(
+        module_types=(nn.Linear, nn.Conv1d, nn.Conv2d, nn.LSTM, nn.GRU),
+        transfers_weights=True,
+        trainable=True,
+        notes=(
+            "weights transfer onto crossbar conductances; biases, activations and recurrent "
+            "gate nonlinearities stay digital; grouped convs and LSTM proj_size unsupported"
+        ),
+    ),
+    default_preset="pcm",
+    stress=StressTest(
+        name="drift time",
+        unit="s",
+        values=(1.0, 3600.0, 86400.0, 2.6e6, 3.15e7),
+        apply=_drift_to,
+        log_scale=True,
+    ),
+)

@@ -1,0 +1,197 @@
+"""Named, cited PIM configurations and a loader for measured device data.
+
+``get(name, **changes)`` returns a preset (optionally with fields replaced, e.g. ``seed=0``);
+``names()`` lists them; ``citation(name)`` says where the numbers come from.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from ..common.backend import PresetRegistry
+from .config import (
+    ADCConfig,
+    CircuitConfig,
+    DACConfig,
+    DriftConfig,
+    EnergyConfig,
+    FaultConfig,
+    HWAConfig,
+    MappingConfig,
+    PIMConfig,
+    ProgrammingConfig,
+    ReadNoiseConfig,
+)
+
+__all__ = ["citation", "from_csv", "get", "names", "registry"]
+
+registry = PresetRegistry("pim")
+
+_PCM = PIMConfig(
+    read=ReadNoiseConfig(output_noise=0.06),
+    adc=ADCConfig(bits=8, output_bound=12.0),
+)
+
+registry.register(
+    "ideal",
+    PIMConfig().ideal(),
+    "every nonideality off: equals torch (cost coefficients of the HERMES-like PCM core)",
+)
+registry.register(
+    "pcm",
+    _PCM,
+    "PCM programming noise, drift and 1/f read noise: Nandakumar et al., ICECS 2019; Joshi "
+    "et al., Nat. Commun. 11, 2473, 2020 (g_max 25 uS, global drift compensation); periphery: "
+    "aihwkit inference defaults (output bound 12, output noise 0.06, dynamic input range) "
+    "with 8-bit DAC and ADC",
+)
+registry.register(
+    "hwa-rasch2023",
+    _PCM.replace(
+        read=ReadNoiseConfig(weight_noise=0.0175, output_noise=0.04),
+        circuit=CircuitConfig(ir_drop="fast", r_wire_row=0.35, r_wire_col=0.35),
+        dac=DACConfig(bits=8, range_mode="learned"),
+        adc=ADCConfig(bits=8, output_bound=10.0),
+        hwa=HWAConfig(weight_noise=0.05, clip_sigma=2.5),
+    ),
+    "Rasch et al., Nat. Commun. 14, 5282, 2023 (HWA training): PCM model, 8-bit DAC/ADC, output "
+    "bound 10, output noise 0.04, per-read weight noise 0.0175, IR drop, learned input "
+    "ranges, weight clipping; wire resistance 0.35 ohm per segment (14 nm copper lines, "
+    "representative value)",
+)
+registry.register(
+    "reram",
+    PIMConfig(
+        mapping=MappingConfig(g_max=40e-6, g_min=1e-6),
+        programming=ProgrammingConfig(model="gaussian", sigma_abs=1.0e-6, sigma_rel=0.02),
+        drift=DriftConfig(model="constant", nu_mean=0.005, nu_std=0.003, compensation="global"),
+        read=ReadNoiseConfig(pcm_1f=False, weight_noise=0.005, output_noise=0.04),
+        faults=FaultConfig(stuck_off_rate=0.005, stuck_on_rate=0.002),
+        circuit=CircuitConfig(v_read=0.1),
+        dac=DACConfig(bits=8, range_mode="dynamic"),
+        adc=ADCConfig(bits=8, output_bound=12.0),
+    ),
+    "ReRAM: 1-40 uS window and write-verify programming after Wan et al., Nature 608, 504, "
+    "2022 (NeuRRAM); noise, relaxation and stuck-at rates are representative values of that "
+    "literature (Chen et al., DATE 2015 for stuck-at faults), not a fit",
+)
+registry.register(
+    "neurosim-rram",
+    PIMConfig(
+        mapping=MappingConfig(
+            g_max=1e-5,
+            g_min=1e-7,
+            bits_per_cell=1,
+            slices=7,
+            tile_rows=128,
+            tile_cols=128,
+        ),
+        programming=ProgrammingConfig(model="none"),
+        drift=DriftConfig(model="none", compensation="none"),
+        read=ReadNoiseConfig(pcm_1f=False, output_noise=0.0),
+        circuit=CircuitConfig(v_read=0.2),
+        dac=DACConfig(bits=9, range_mode="dynamic", bit_serial=True),
+        adc=ADCConfig(bits=5, output_bound=32.0),
+        energy=EnergyConfig(
+            read_pulse=2e-9,
+            input_activity=0.5,
+            mean_state=0.25,
+            dac_energy=0.05e-12,
+            adc_fom=8e-15,
+            adc_time=2e-9,
+            columns_per_adc=8,
+            accumulate_energy=0.03e-12,
+            io_energy_per_byte=0.5e-12,
+            digital_latency=5e-9,
+            cell_area=0.05e-12,
+            adc_area=100e-12,
+            dac_area=5e-12,
+        ),
+    ),
+    "NeuroSim 1.4-like 22 nm RRAM macro (Peng et al., IEDM 2019; Lee et al., NeuroSim 1.4): "
+    "128x128 sub-arrays, 1-bit cells with 8-bit signed weights (sign + 7 slices), bit-serial "
+    "8-bit inputs, 4-bit ADC (plus sign), 8 columns per ADC; energy coefficients chosen so a "
+    "VGG-8 workload lands near NeuroSim's 11.25-19.88 TOPS/W",
+)
+registry.register(
+    "hermes",
+    _PCM.replace(
+        mapping=MappingConfig(devices_per_polarity=2, tile_rows=256, tile_cols=256),
+        circuit=CircuitConfig(v_read=0.3),
+        dac=DACConfig(bits=8, range_mode="dynamic"),
+        adc=ADCConfig(bits=8, output_bound=12.0),
+        energy=EnergyConfig(
+            read_pulse=128e-9,
+            input_activity=0.5,
+            mean_state=0.25,
+            dac_energy=0.1e-12,
+            adc_fom=50e-15,
+            adc_time=5e-9,
+            columns_per_adc=1,
+        ),
+    ),
+    "IBM HERMES-like core (Le Gallo et al., Nat. Electron. 6, 680, 2023): 256x256 PCM, 4 "
+    "devices per weight, 8-bit PWM inputs, one CCO ADC per column; energy coefficients chosen "
+    "so its MVM efficiency is near the measured 9.76 TOPS/W",
+)
+
+
+def get(name: str, **changes: Any) -> PIMConfig:
+    """Preset ``name`` with optional field replacements (``get("pcm", seed=0)``)."""
+    config = registry.get(name, **changes)
+    assert isinstance(config, PIMConfig)
+    return config
+
+
+def names() -> list[str]:
+    """Preset names."""
+    return registry.names()
+
+
+def citation(name: str) -> str:
+    """Where preset ``name``'s numbers come from."""
+    return registry.citation(name)
+
+
+def from_csv(path: str | Path, base: PIMConfig | str = "pcm") -> PIMConfig:
+    """A config whose programming model is a user's measured device levels and spread.
+
+    The CSV has a header with the columns ``conductance`` and ``sigma`` (both in siemens),
+    one row per programmable level. Targets snap to the nearest level and get that level's
+    spread; ``g_min``/``g_max`` become the smallest/largest level.
+
+    Args:
+        path: CSV file.
+        base: config (or preset name) supplying everything else.
+
+    Example CSV::
+
+        conductance,sigma
+        1e-6,0.3e-6
+        10e-6,0.6e-6
+        20e-6,0.8e-6
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"device CSV {str(path)!r} does not exist")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"conductance", "sigma"} <= set(rows[0]):
+        found = sorted(rows[0]) if rows else []
+        raise ValueError(
+            f"{path}: needs a header with columns 'conductance' and 'sigma' [S]; found {found}"
+        )
+    try:
+        pairs = sorted((float(r["conductance"]), float(r["sigma"])) for r in rows)
+    except ValueError as exc:
+        raise ValueError(f"{path}: non-numeric value ({exc}); give values in siemens") from exc
+    levels = tuple(p[0] for p in pairs)
+    sigma = tuple(p[1] for p in pairs)
+    cfg = get(base) if isinstance(base, str) else base
+    return cfg.replace(
+        preset=None,
+        mapping=cfg.mapping.replace(g_min=levels[0], g_max=levels[-1]),
+        programming=ProgrammingConfig(model="measured", levels=levels, level_sigma=sigma),
+    )
