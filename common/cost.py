@@ -440,16 +440,24 @@ class CostTracker:
 
     @property
     def per_layer(self) -> dict[str, Cost]:
-        """Cost summed per qualified layer name over every recorded forward."""
+        """Cost per qualified layer name, summed over every recorded forward.
+
+        Area is hardware, not work: each layer's area is counted once, however many
+        forward passes ran.
+        """
         out: dict[str, Cost] = {}
         for name, c in self.records:
-            out[name] = out[name] + c if name in out else c
+            if name in out:
+                summed = out[name] + c
+                out[name] = dataclasses.replace(summed, area=max(out[name].area, c.area))
+            else:
+                out[name] = c
         return out
 
     @property
     def total(self) -> Cost:
-        """Cost of every recorded forward pass together."""
-        return sum((c for _, c in self.records), Cost())
+        """Cost of every recorded forward pass together (each layer's area once)."""
+        return sum(self.per_layer.values(), Cost())
 
     def __iter__(self) -> Iterator[tuple[str, Cost]]:
         return iter(self.records)

@@ -17,6 +17,7 @@ from physnn.common.backend import (
     register_backend,
     resolve_config,
 )
+from physnn.common import backend as backend_registry
 from physnn.common.digital import DigitalConfig, DigitalLinear, presets
 
 
@@ -62,6 +63,7 @@ def test_register_third_party_backend() -> None:
     )
     register_backend(backend)
     assert get_backend("toy-digital") is backend
+    del backend_registry._LOADED["toy-digital"]
     assert backend.layer_for(nn.Linear(2, 2)) is DigitalLinear
     assert backend.layer_for(nn.ReLU()) is None
     with pytest.raises(TypeError):
@@ -81,3 +83,27 @@ def test_import_is_lazy_and_backends_do_not_import_qiskit() -> None:
     first, second = out.stdout.splitlines()
     assert first == "[]"
     assert second == "False"
+
+
+def test_entry_point_backends_are_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from physnn.common import backend as backend_module
+
+    point = metadata.EntryPoint(
+        name="plugin", value="physnn.common.digital:BACKEND", group="physnn.backends"
+    )
+
+    def entry_points(group: str) -> list[metadata.EntryPoint]:
+        return [point] if group == "physnn.backends" else []
+
+    monkeypatch.setattr(backend_module.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(backend_module, "_ENTRY_POINTS_SCANNED", False)
+    monkeypatch.setattr(backend_module, "_BUILTIN", dict(backend_module._BUILTIN))
+    monkeypatch.setattr(backend_module, "_LOADED", dict(backend_module._LOADED))
+    assert "plugin" in available_backends()
+    assert get_backend("plugin").name == "digital"
+    bad = metadata.EntryPoint(name="bad", value="physnn.common.digital:presets", group="x")
+    monkeypatch.setattr(backend_module, "_BUILTIN", {"bad": bad.value})
+    with pytest.raises(TypeError, match="not a physnn Backend"):
+        get_backend("bad")

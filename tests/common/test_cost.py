@@ -144,6 +144,7 @@ def test_tracker_records_real_forward_passes() -> None:
     assert tracker.per_layer["1"].macs == 0
     assert tracker.per_layer["0"].macs == 10 * 64 * 32
     assert tracker.total.energy == pytest.approx(cost(model, (10, 64)).energy)
+    assert tracker.total.area == pytest.approx(cost(model, (1, 64)).area)
     # Hooks are removed on exit.
     model(torch.rand(1, 64))
     assert tracker.total.macs == 10 * 2368
