@@ -8,6 +8,7 @@ import sys
 import pytest
 from torch import nn
 
+from physnn.common import backend as backend_registry
 from physnn.common.backend import (
     Backend,
     Capabilities,
@@ -17,7 +18,6 @@ from physnn.common.backend import (
     register_backend,
     resolve_config,
 )
-from physnn.common import backend as backend_registry
 from physnn.common.digital import DigitalConfig, DigitalLinear, presets
 
 
