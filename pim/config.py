@@ -232,10 +232,15 @@ class ReadNoiseConfig(ConfigBlock):
     output_noise: float = 0.04
     """Additive output noise, std in normalised tile-output units [1]."""
 
+    noise_table: bool = True
+    """Draw per-read noise as a random window of a shared table of i.i.d. normals (fast;
+    see :func:`physnn.pim.functional.gaussian_noise`) instead of fresh ``torch.randn``."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        if not isinstance(self.pcm_1f, bool):
-            raise TypeError(f"{owner}.pcm_1f must be a bool, got {self.pcm_1f!r}")
+        for name in ("pcm_1f", "noise_table"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{owner}.{name} must be a bool, got {getattr(self, name)!r}")
         check_range(owner, "t_read", self.t_read, 1e-12, 1e-3, unit="s", hint=_T_HINT)
         check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0)
         check_range(owner, "output_noise", self.output_noise, 0.0, 10.0)

@@ -17,11 +17,13 @@ __all__ = [
     "adc",
     "dac",
     "drift_factor",
+    "gaussian_noise",
     "ir_drop_fast",
     "pcm_drift_exponents",
     "pcm_programming_sigma",
     "pcm_read_noise_scale",
     "quantize",
+    "quantize_codes",
     "sinh_iv",
     "slice_weights",
     "snap_to_levels",
@@ -30,6 +32,54 @@ __all__ = [
 
 PCM_G_MAX_FIT = 25e-6
 """Largest conductance of the PCM statistical model's fits [S] (Nandakumar et al. 2019)."""
+
+
+NOISE_TABLE_SIZE = 1 << 22
+"""Entries of the shared table of standard normals used by :func:`gaussian_noise`."""
+
+_NOISE_TABLES: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+
+
+def gaussian_noise(
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    table: bool = True,
+) -> torch.Tensor:
+    """Standard normal noise of ``shape`` for per-read (dynamic) noise.
+
+    With ``table=True`` the noise is a window of a shared table of ``2**22`` i.i.d. standard
+    normals starting at a random offset drawn from ``generator`` (the shared noise table of
+    Salimans et al., "Evolution strategies as a scalable alternative to reinforcement
+    learning", 2017). Entries of one draw are independent; successive draws reuse table
+    values at other positions. This makes a weight-sized draw cost one random integer
+    instead of one Gaussian per entry, which on CPUs costs more than the matmul itself.
+    Draws larger than a quarter of the table, and ``table=False``, use ``torch.randn``.
+
+    Args:
+        shape: output shape.
+        generator: the stream's generator (None: torch's global RNG).
+        device: torch device.
+        dtype: floating dtype.
+        table: use the shared table.
+    """
+    n = math.prod(shape)
+    if not table or n > NOISE_TABLE_SIZE // 4:
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    key = (str(device), dtype)
+    bank = _NOISE_TABLES.get(key)
+    if bank is None:
+        seeded = torch.Generator(device=device)
+        seeded.manual_seed(0x5EED)
+        bank = torch.randn(NOISE_TABLE_SIZE, generator=seeded, device=device, dtype=dtype)
+        _NOISE_TABLES[key] = bank
+    gen_device = generator.device if generator is not None else device
+    offset = int(
+        torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,), generator=generator, device=gen_device)
+    )
+    return bank[offset : offset + n].view(shape)
 
 
 def pcm_programming_sigma(g: torch.Tensor, g_max: float) -> torch.Tensor:
@@ -85,27 +135,40 @@ def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: floa
     return q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
 
 
-def quantize(x: torch.Tensor, bits: int, bound: float | torch.Tensor = 1.0) -> torch.Tensor:
+def quantize_codes(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Clip ``x`` to ``[-levels, levels]`` and round to integer codes.
+
+    The rounding has a straight-through gradient (added only when ``x`` requires grad); the
+    clipping passes no gradient outside the range.
+
+    Args:
+        x: signal in code units (one unit per quantisation step).
+        levels: largest code, ``2**(bits-1) - 1`` for a signed converter.
+    """
+    clipped = x.clamp(-levels, levels)
+    rounded = torch.round(clipped)
+    if clipped.requires_grad:
+        return clipped + (rounded - clipped).detach()
+    return rounded
+
+
+def quantize(x: torch.Tensor, bits: int, bound: float = 1.0) -> torch.Tensor:
     """Clip to ``[-bound, bound]`` and round to ``2**(bits-1) - 1`` levels per sign.
 
-    The rounding has a straight-through gradient; the clipping passes no gradient outside the
-    bound (and passes one to a tensor ``bound``). Applying it twice changes nothing.
+    Straight-through gradient inside the range; applying it twice changes nothing.
 
     Args:
         x: signal.
         bits: resolution including the sign [bit], >= 2.
-        bound: full scale (a float or a tensor broadcasting against ``x``).
+        bound: full scale (> 0).
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2:
         raise ValueError(f"bits={bits!r} must be an int >= 2 (one sign bit plus magnitude)")
+    if not (isinstance(bound, int | float) and math.isfinite(bound) and bound > 0):
+        raise ValueError(f"bound={bound!r} must be a finite number > 0")
     levels = 2 ** (bits - 1) - 1
-    if isinstance(bound, torch.Tensor):
-        clipped = torch.minimum(torch.maximum(x, -bound), bound)
-    else:
-        clipped = x.clamp(-bound, bound)
     step = bound / levels
-    rounded = torch.round(clipped / step) * step
-    return clipped + (rounded - clipped).detach()
+    return quantize_codes(x / step, levels) * step
 
 
 def dac(x: torch.Tensor, bits: int) -> torch.Tensor:

@@ -404,64 +404,100 @@ class _Crossbar(PhysicalLayer):
         return torch.tensor(dac.input_bound, device=x.device, dtype=x.dtype)
 
     def _crossbar(self, x: torch.Tensor) -> torch.Tensor:
-        """The analog MVM of ``x [N, n_in]`` (train: HWA noise; eval: the programmed chip)."""
+        """The analog MVM of ``x [N, n_in]`` (train: HWA noise; eval: the programmed chip).
+
+        Signals are carried in converter code units (integers after each converter) and the
+        converters' step sizes are folded into one digital scale at the end.
+        """
         cfg = self.config
         dac = cfg.dac
         adc = cfg.adc
-        t_rows, rows, _, _ = self._grid
         dev = x.device
         r = self._input_range(x)
-        xn = x / r
+        unit = 1.0  # normalised input per code unit
         planes_coeff: torch.Tensor | None = None
         if dac.bits is not None:
-            xn = PF.dac(xn, dac.bits)
+            levels = 2 ** (dac.bits - 1) - 1
+            xq = PF.quantize_codes(x * (levels / r), levels)
+            unit = 1.0 / levels
             if dac.bit_serial and not self.training:
-                levels = 2 ** (dac.bits - 1) - 1
-                code = torch.round(xn * levels)
-                mag, sign = code.abs(), torch.sign(code)
                 bits = torch.arange(dac.bits - 1, device=dev)
-                xn = sign * torch.remainder(
-                    torch.div(mag, 2 ** bits[:, None, None], rounding_mode="floor"), 2
-                )
-                planes_coeff = (2.0**bits).to(x.dtype) / levels
-        if xn.dim() == 2:
-            xn = xn.unsqueeze(0)  # [P, N, in]
-        if cfg.circuit.iv_v0 is not None:
-            v = cfg.circuit.v_read
-            xn = PF.sinh_iv(xn * v, cfg.circuit.iv_v0) / v
-        if self.training:
-            scale = self._scale(self._matrix().detach().t())
-            w = (self._matrix().t() / scale).unsqueeze(0)
-            if cfg.hwa.weight_noise > 0:
-                w = w + cfg.hwa.weight_noise * torch.randn_like(w)
-            w = F.pad(w, (0, 0, 0, t_rows * rows - self._n_in)).reshape(1, t_rows, rows, -1)
-            coeff = torch.ones(1, device=dev, dtype=x.dtype)
+                planes_coeff = (2.0**bits).to(x.dtype)
+                mag = torch.div(xq.abs(), planes_coeff[:, None, None], rounding_mode="floor")
+                xq = torch.sign(xq) * torch.remainder(mag, 2)  # [P, N, in] bit planes
         else:
-            self._ensure_programmed()
-            scale = self.weight_scale * self.compensation
-            w = self.w_eff
-            if self.read_std.numel():
-                gen = self.streams.dynamic("read", dev)
-                noise = torch.randn(w.shape, generator=gen, device=dev, dtype=w.dtype)
-                w = torch.addcmul(w, self.read_std, noise)
-            coeff = self.slice_coeff
-        y = self._tile_matmul(xn, w)  # [P, S, T, N, out]
+            xq = x / r
+        if xq.dim() == 2:
+            xq = xq.unsqueeze(0)  # [P, N, in]
+        if cfg.circuit.iv_v0 is not None:
+            v = cfg.circuit.v_read * unit
+            xq = PF.sinh_iv(xq * v, cfg.circuit.iv_v0) / v
+        w, scale, coeff = self._weights(x)
+        y = self._tile_matmul(xq, w)  # [P, S, T, N, out] in units of `unit`
+        if adc.bits is not None:
+            levels = 2 ** (adc.bits - 1) - 1
+            out_unit = adc.output_bound / levels
+        else:
+            out_unit = unit
+        to_out = unit / out_unit
         if self.adc_gain.numel():
-            y = y * self.adc_gain + self.adc_offset
+            y = y * (self.adc_gain * to_out) + self.adc_offset / out_unit
+        elif to_out != 1.0:
+            y = y * to_out
         sigma = math.hypot(cfg.read.output_noise, adc.noise)
         if sigma > 0:
-            gen = self.streams.dynamic("output", dev) if not self.training else None
-            y = y + sigma * torch.randn(y.shape, generator=gen, device=dev, dtype=y.dtype)
+            if self.training:
+                noise = torch.randn(y.shape, device=dev, dtype=y.dtype)
+            else:
+                noise = PF.gaussian_noise(
+                    tuple(y.shape),
+                    generator=self.streams.dynamic("output", dev),
+                    device=dev,
+                    dtype=y.dtype,
+                    table=cfg.read.noise_table,
+                )
+            y = torch.add(y, noise, alpha=sigma / out_unit)
         if adc.bits is not None:
-            y = PF.adc(y, bits=adc.bits, full_scale=adc.output_bound)
-        weights = coeff[:, None, None, None]
-        if planes_coeff is not None:
-            weights = planes_coeff[:, None, None, None, None] * weights
-        if y.shape[0] == 1 and y.shape[1] == 1 and y.shape[2] == 1:
-            out = y[0, 0, 0] * weights.reshape(())
+            y = PF.quantize_codes(y, 2 ** (adc.bits - 1) - 1)
+        if planes_coeff is not None or y.shape[1] > 1 or y.shape[2] > 1:
+            weights = coeff[:, None, None, None]
+            if planes_coeff is not None:
+                weights = planes_coeff[:, None, None, None, None] * weights
+            y = (y * weights).sum((0, 1, 2))
         else:
-            out = (y * weights).sum((0, 1, 2))
-        return out * (r * scale)
+            y = y[0, 0, 0]
+        if r.dim() == 0:
+            return y * (scale * (r * out_unit))
+        return y * r * (scale * out_unit)
+
+    def _weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tile weights ``[S, T, R, out]``, digital output scale and slice coefficients.
+
+        Training: the floating-point weights, normalised, with HWA weight noise. Evaluation:
+        the programmed chip at its drift time with per-read noise drawn once for the batch.
+        """
+        t_rows, rows, _, _ = self._grid
+        if self.training:
+            hwa = self.config.hwa
+            matrix = self._matrix()
+            scale = self._scale(matrix.detach().t())
+            w = (matrix.t() / scale).unsqueeze(0)
+            if hwa.weight_noise > 0:
+                w = w + hwa.weight_noise * torch.randn_like(w)
+            w = F.pad(w, (0, 0, 0, t_rows * rows - self._n_in)).reshape(1, t_rows, rows, -1)
+            return w, scale, torch.ones(1, device=x.device, dtype=x.dtype)
+        self._ensure_programmed()
+        w = self.w_eff
+        if self.read_std.numel():
+            noise = PF.gaussian_noise(
+                tuple(w.shape),
+                generator=self.streams.dynamic("read", x.device),
+                device=x.device,
+                dtype=w.dtype,
+                table=self.config.read.noise_table,
+            )
+            w = torch.addcmul(w, self.read_std, noise)
+        return w, self.weight_scale * self.compensation, self.slice_coeff
 
     def _scale(self, wt: torch.Tensor) -> torch.Tensor:
         """Weight-to-conductance scale of ``wt [in, out]``: its largest |weight| (per column)."""
@@ -491,10 +527,7 @@ class _Crossbar(PhysicalLayer):
         flat = x.reshape(-1, self._n_in)
         ideal = is_ideal() or self._ideal_config
         y = flat @ self._matrix().t() if ideal else self._crossbar(flat)
-        if not torch.isfinite(y).all():
-            if not torch.isfinite(x).all():
-                raise ValueError(f"{type(self).__name__}: input contains NaN or inf")
-            raise ValueError(f"{type(self).__name__}: weights or input range are not finite")
+        _check_finite(self, x, y)
         return y.reshape(*lead, self._n_out)
 
     def _mvm_cost(self, n_mvm: int) -> Cost:
@@ -503,6 +536,15 @@ class _Crossbar(PhysicalLayer):
     def _chip_repr(self) -> str:
         t_rows, _, t_cols, _ = self._grid
         return f"{self._physical_repr()}, tiles={t_rows}x{t_cols}, t={float(self.drift_time):g}s"
+
+
+def _check_finite(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Raise ``ValueError`` when the output is not finite (one reduction in the normal case)."""
+    if torch.isfinite(y.sum()) or torch.isfinite(y).all():
+        return
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{type(layer).__name__}: input contains NaN or inf")
+    raise ValueError(f"{type(layer).__name__}: weights or input range are not finite")
 
 
 def _check_config(cls: type, config: BackendConfig | None) -> None:
@@ -616,8 +658,7 @@ class PIMLinear(_Crossbar, nn.Linear):
                     f"{self.in_features} (input shape {tuple(x.shape)})"
                 )
             y = F.linear(x, self.weight, self.bias)
-            if not torch.isfinite(y).all() and not torch.isfinite(x).all():
-                raise ValueError("PIMLinear: input contains NaN or inf")
+            _check_finite(self, x, y)
             return y
         y = self._analog(x)
         return y + self.bias if self.bias is not None else y
@@ -741,9 +782,8 @@ class _PIMConv(_Crossbar):
         if unbatched:
             x = x.unsqueeze(0)
         if is_ideal() or self._ideal_config:
-            if not torch.isfinite(x).all():
-                raise ValueError(f"{type(self).__name__}: input contains NaN or inf")
             y = self.torch_type._conv_forward(self, x, self.weight, self.bias)  # type: ignore[arg-type]
+            _check_finite(self, x, y)
             return y.squeeze(0) if unbatched else y
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
         x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
