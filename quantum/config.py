@@ -176,7 +176,7 @@ class NoiseConfig(ConfigBlock):
     """``density_matrix``, ``trajectories`` (one Monte-Carlo trajectory per sample and
     forward) or ``auto`` (density matrix up to ``max_density_qubits``)."""
 
-    max_density_qubits: int = 6
+    max_density_qubits: int = 4
     """Largest circuit simulated with a density matrix by ``method="auto"`` [qubits]."""
 
     def __post_init__(self) -> None:

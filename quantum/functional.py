@@ -37,6 +37,7 @@ __all__ = [
     "apply_readout_error",
     "build_noise",
     "check_memory",
+    "compose_kraus",
     "density_probabilities",
     "depolarizing_kraus",
     "expectation_z",
@@ -697,9 +698,14 @@ def run_density(
     cdtype = _complex_dtype(dtype)
     vec = torch.zeros(1, size * size, dtype=cdtype, device=x.device)
     vec[:, 0] = 1
-    sup_one = [superoperator(k).to(cdtype).to(x.device) for k in noise.one_qubit]
-    sup_two = [superoperator(k).to(cdtype).to(x.device) for k in noise.two_qubit]
-    sup_each = [superoperator(k).to(cdtype).to(x.device) for k in noise.two_qubit_each]
+    sup_one, sup_two, sup_each = (
+        [] if k is None else [superoperator(k).to(cdtype).to(x.device)]
+        for k in (
+            compose_kraus(noise.one_qubit),
+            compose_kraus(noise.two_qubit),
+            compose_kraus(noise.two_qubit_each),
+        )
+    )
     for op in _gates(spec):
         if isinstance(op, AmplitudeEncoding):
             psi = _amplitude_state(op, x, n, cdtype)
@@ -730,6 +736,23 @@ def density_probabilities(rho: torch.Tensor) -> torch.Tensor:
     return torch.diagonal(rho, dim1=-2, dim2=-1).real
 
 
+def compose_kraus(sets: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """Kraus operators of the channels ``sets`` applied in order (None for no channel)."""
+    out: torch.Tensor | None = None
+    for kraus in sets:
+        out = kraus if out is None else (kraus[:, None] @ out[None]).flatten(0, 1)
+    return out
+
+
+def _reduced(flat: torch.Tensor, n: int, qubits: tuple[int, ...]) -> torch.Tensor:
+    """Reduced density matrices ``[B, 2^k, 2^k]`` of ``qubits`` (little-endian) of pure states."""
+    k = len(qubits)
+    axes = [n - q for q in reversed(qubits)]
+    tail = list(range(n + 1 - k, n + 1))
+    t = flat.reshape(flat.shape[0], *([2] * n)).movedim(axes, tail).reshape(flat.shape[0], -1, 2**k)
+    return t.transpose(1, 2) @ t.conj()
+
+
 def _sample_kraus(
     flat: torch.Tensor,
     n: int,
@@ -737,15 +760,20 @@ def _sample_kraus(
     kraus: torch.Tensor,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    """One quantum-jump step: branch ``k`` with probability ``|K_k psi|^2``, renormalised."""
-    branches = torch.stack([_apply_flat(flat, n, qubits, k) for k in kraus])
-    weight = branches.real.square().sum(-1) + branches.imag.square().sum(-1)
+    """One quantum-jump step: apply ``K_k / |K_k psi|`` with probability ``|K_k psi|^2``.
+
+    The branch probabilities ``tr(K_k^dag K_k rho_q)`` come from the reduced density matrix
+    of the touched qubits, so only the chosen operator is applied to the full state.
+    """
+    effects = kraus.mH @ kraus
+    rho = _reduced(flat, n, qubits)
+    weight = torch.einsum("kij,bji->bk", effects, rho).real
     choice = torch.multinomial(
-        weight.detach().T.to(torch.float64).clamp_min(0.0), 1, generator=generator
+        weight.detach().to(torch.float64).clamp_min(0.0), 1, generator=generator
     )[:, 0]
     rows = torch.arange(flat.shape[0], device=flat.device)
-    norm = weight[choice, rows].clamp_min(torch.finfo(weight.dtype).tiny).sqrt()
-    return branches[choice, rows] / norm[:, None]
+    norm = weight[rows, choice].clamp_min(torch.finfo(weight.dtype).tiny).sqrt()
+    return _apply_flat(flat, n, qubits, kraus[choice] / norm[:, None, None].to(kraus.dtype))
 
 
 def run_trajectories(
@@ -770,9 +798,16 @@ def run_trajectories(
     batch = x.shape[0]
     flat = torch.zeros(batch, 2**n, dtype=cdtype, device=x.device)
     flat[:, 0] = 1
-    one = [k.to(cdtype).to(x.device) for k in noise.one_qubit]
-    two = [k.to(cdtype).to(x.device) for k in noise.two_qubit]
-    each = [k.to(cdtype).to(x.device) for k in noise.two_qubit_each]
+    eye = torch.eye(2, dtype=torch.complex128)
+    per_qubit = [torch.kron(eye, k) for k in noise.two_qubit_each]
+    per_qubit += [torch.kron(k, eye) for k in noise.two_qubit_each]
+    one, two = (
+        None if k is None else k.to(cdtype).to(x.device)
+        for k in (
+            compose_kraus(noise.one_qubit),
+            compose_kraus([*noise.two_qubit, *per_qubit]),
+        )
+    )
     for op in _gates(spec):
         if isinstance(op, AmplitudeEncoding):
             flat = _amplitude_state(op, x, n, cdtype)
@@ -780,15 +815,12 @@ def run_trajectories(
         assert isinstance(op, Gate)
         if len(op.qubits) == 1:
             flat = _apply_flat(flat, n, op.qubits, _gate_tensor(op, x, weights, cdtype))
-            for kraus in one if op.name not in noise.virtual else []:
-                flat = _sample_kraus(flat, n, op.qubits, kraus, generator)
+            if one is not None and op.name not in noise.virtual:
+                flat = _sample_kraus(flat, n, op.qubits, one, generator)
         else:
             flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
-            for kraus in two:
-                flat = _sample_kraus(flat, n, op.qubits, kraus, generator)
-            for kraus in each:
-                for q in op.qubits:
-                    flat = _sample_kraus(flat, n, (q,), kraus, generator)
+            if two is not None:
+                flat = _sample_kraus(flat, n, op.qubits, two, generator)
     return flat.expand(batch, -1) if flat.shape[0] != batch else flat
 
 

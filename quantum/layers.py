@@ -100,11 +100,11 @@ class QuantumCircuitLayer(PhysicalLayer):
         F.check_memory(self.n_qubits, 1, cfg.simulation.memory_limit)
         self.readout_features = 2**self.n_qubits if self.spec.readout == "probs" else self.n_qubits
         self.out_features = self.readout_features
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype={dtype} must be a real floating dtype, e.g. torch.float32")
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self.spec.n_weights, **factory))
         """Trainable rotation angles [rad], in circuit order."""
-        if not self.weight.is_floating_point() or self.weight.is_complex():
-            raise TypeError(f"dtype={dtype} must be a real floating dtype, e.g. torch.float32")
         self.reset_parameters()
 
     def _check_sizes(self) -> None:

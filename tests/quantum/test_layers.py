@@ -1,0 +1,280 @@
+"""Quantum layers: the qiskit contract, sizing, shots, noise, save/load, cost, bad input."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+from qiskit.quantum_info import SparsePauliOp, Statevector
+from torch import nn
+
+import physnn
+from physnn.common.testing import assert_state_dict_roundtrip, check_backend
+from physnn.quantum import (
+    CircuitConfig,
+    MeasurementConfig,
+    NoiseConfig,
+    QuantumCircuitLayer,
+    QuantumConfig,
+    QuantumLinear,
+    presets,
+)
+
+
+def z_label(j: int, n: int) -> SparsePauliOp:
+    """``Z_j`` in qiskit's little-endian label order (qubit 0 is the rightmost letter)."""
+    return SparsePauliOp("I" * (n - 1 - j) + "Z" + "I" * j)
+
+
+def test_conformance_suite() -> None:
+    check_backend("quantum")
+
+
+def test_import_does_not_import_qiskit() -> None:
+    code = "import sys, physnn.quantum; assert 'qiskit' not in sys.modules, 'qiskit imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "ansatz", "readout"),
+    [
+        ("angle_y", "hardware_efficient", "z"),
+        ("angle_x", "strongly_entangling", "z"),
+        ("iqp", "efficient_su2", "x"),
+        ("reupload", "real_amplitudes", "y"),
+        ("angle_z", "hardware_efficient", "z"),
+    ],
+)
+def test_layer_equals_qiskit_statevector(encoder: str, ansatz: str, readout: str) -> None:
+    n = 4
+    config = QuantumConfig(
+        circuit=CircuitConfig(qubits=n, encoder=encoder, ansatz=ansatz, readout=readout)
+    )
+    layer = QuantumCircuitLayer(n, config=config)
+    x = torch.rand(3, n)
+    y = layer(x)
+    for b in range(3):
+        sv = Statevector(layer.to_qiskit(x[b]))
+        want = torch.tensor([sv.expectation_value(z_label(j, n)).real for j in range(n)])
+        torch.testing.assert_close(y[b], want.float(), atol=1e-5, rtol=0)
+
+
+def test_parametrised_export_binds_to_the_same_circuit() -> None:
+    layer = QuantumCircuitLayer(3, 3, config=QuantumConfig(circuit=CircuitConfig(qubits=3)))
+    x = torch.rand(3)
+    qc = layer.to_qiskit()
+    bound = qc.assign_parameters(dict(zip(qc.parameters, x.tolist(), strict=True)))
+    want = Statevector(layer.to_qiskit(x)).data
+    torch.testing.assert_close(torch.tensor(Statevector(bound).data), torch.tensor(want))
+
+
+def test_quantum_linear_declares_classical_parameters() -> None:
+    config = presets.get("ideal")
+    small = QuantumLinear(4, 3, config=config)
+    assert small.pre is None and small.post is None
+    assert small.parameter_counts() == {"quantum": small.weight.numel(), "classical": 6}
+    wide = QuantumLinear(64, 32, config=config)
+    assert wide.spec_encoder == "amplitude" and wide.spec.readout == "probs"
+    assert wide.n_qubits == 6 and wide.pre is None and wide.post is None
+    proj = QuantumLinear(
+        300, 20, config=config.replace(circuit=config.circuit.replace(overflow="projection"))
+    )
+    assert proj.pre is not None and proj.post is not None and proj.n_qubits == 8
+    counts = proj.parameter_counts()
+    assert counts["classical"] == 300 * 8 + 8 + 8 * 20 + 20 + 2 * 20
+    assert counts["quantum"] == proj.weight.numel() == 3 * 8 * 2
+    total = sum(p.numel() for p in proj.parameters())
+    assert counts["classical"] + counts["quantum"] == total
+    assert proj(torch.rand(2, 300)).shape == (2, 20)
+
+
+def test_quantum_linear_readout_is_scaled_circuit_output() -> None:
+    layer = QuantumLinear(3, 2, config=presets.get("ideal"))
+    with torch.no_grad():
+        layer.output_scale.copy_(torch.tensor([2.0, -1.0]))
+        layer.bias.copy_(torch.tensor([0.5, 0.25]))
+    x = torch.rand(4, 3)
+    inner = layer._measure(x)
+    torch.testing.assert_close(layer(x), inner * layer.output_scale + layer.bias)
+    assert inner.abs().max() <= 1
+
+
+def test_shots_advance_and_restart() -> None:
+    config = presets.get("shots", seed=3)
+    layer = QuantumLinear(3, 3, config=config)
+    x = torch.rand(5, 3)
+    a, b = layer(x), layer(x)
+    assert not torch.equal(a, b)
+    layer.resample_noise()
+    torch.testing.assert_close(layer(x), a, rtol=0, atol=0)
+    with physnn.ideal():
+        exact = layer(x)
+    assert not torch.equal(a, exact)
+    # frequencies of 1024 shots lie on the 1/1024 grid
+    freq = (layer._measure(x) + 1) / 2 * 1024
+    torch.testing.assert_close(freq, freq.round(), atol=1e-3, rtol=0)
+
+
+def test_shot_gradient_is_exact_gradient() -> None:
+    ideal = QuantumLinear(3, 2, config=presets.get("ideal"))
+    shots = QuantumLinear(3, 2, config=presets.get("shots", seed=0))
+    shots.load_state_dict(
+        {k: v for k, v in ideal.state_dict().items() if k != "_extra_state"}, strict=False
+    )
+    x = torch.rand(4, 3)
+    ideal(x).sum().backward()
+    shots(x).sum().backward()
+    torch.testing.assert_close(shots.weight.grad, ideal.weight.grad)
+
+
+def test_noise_shrinks_expectations_and_ideal_restores() -> None:
+    p = 0.1
+    config = QuantumConfig(
+        circuit=CircuitConfig(qubits=1, layers=0), noise=NoiseConfig(depolarizing_1q=p)
+    )
+    layer = QuantumCircuitLayer(1, 1, config=config)
+    x = torch.rand(6, 1)
+    want = torch.cos(math.pi * x)
+    torch.testing.assert_close(layer(x), (1 - p) * want, atol=1e-6, rtol=0)
+    with physnn.ideal():
+        torch.testing.assert_close(layer(x), want, atol=1e-6, rtol=0)
+
+
+def test_save_load_exact_with_noise_and_shots() -> None:
+    config = presets.get("heron", seed=11)
+    for n in (3, 6):  # density matrix and trajectories
+        layer = QuantumLinear(n, 2, config=config)
+        x = torch.rand(4, n)
+        model = nn.Sequential(layer)
+        assert_state_dict_roundtrip(
+            model, lambda n=n: nn.Sequential(QuantumLinear(n, 2, config=config.replace(seed=1))), x
+        )
+        buffer = io.BytesIO()
+        torch.save(layer.state_dict(), buffer)
+        buffer.seek(0)
+        fresh = QuantumLinear(n, 2, config=presets.get("ideal"))
+        fresh.load_state_dict(torch.load(buffer))
+        assert fresh.config == layer.config
+
+
+def test_cost_is_labelled_and_scales_with_shots() -> None:
+    layer = QuantumLinear(4, 4, config=presets.get("heron"))
+    c = layer.cost((10, 4))
+    res = layer.circuit_resources()
+    hw = layer.config.hardware
+    per_shot = res["duration"] + hw.readout_time + hw.repetition_delay
+    assert math.isclose(c.latency, 10 * 1024 * per_shot)
+    assert c.energy >= c.latency * hw.system_power
+    assert c.resources["shots"] == 10 * 1024
+    assert c.resources["two_qubit_gates"] == 10 * 3 * 4
+    assert any("system power" in a for a in c.assumptions)
+    assert any("repetition delay" in a for a in c.assumptions)
+    exact = QuantumLinear(4, 4, config=presets.get("ideal")).cost((1, 4))
+    assert any("assumed" in a for a in exact.assumptions)
+
+
+def test_stress_sweep_sets_shots() -> None:
+    backend = physnn.get_backend("quantum")
+    assert backend.stress is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = physnn.convert(nn.Sequential(nn.Linear(4, 3)), "quantum:ideal")
+    stressed = backend.stress.apply(model, 16)
+    assert stressed[0].config.measurement.shots == 16
+    assert model[0].config.measurement.shots is None
+    with pytest.raises(ValueError, match="shots"):
+        backend.stress.apply(model, 0)
+
+
+def test_transpile_report_and_noise_from_backend() -> None:
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    from physnn.quantum.qiskit import config_from_backend, transpile_report
+
+    backend = GenericBackendV2(num_qubits=5, seed=1)
+    layer = QuantumCircuitLayer(3, 3, config=QuantumConfig(circuit=CircuitConfig(qubits=3)))
+    report = transpile_report(layer, backend, torch.rand(3))
+    assert report.two_qubit_gates >= 1 and report.depth > 0
+    assert report.duration is not None and report.duration > 0
+    assert report.success_probability is not None and 0 < report.success_probability < 1
+    cfg = config_from_backend(backend)
+    assert cfg.noise.active and cfg.noise.t1 is not None
+    assert 0 < cfg.measurement.p01 < 0.5
+    noisy = QuantumCircuitLayer(3, 3, config=cfg.replace(circuit=CircuitConfig(qubits=3)))
+    assert noisy(torch.rand(2, 3)).abs().max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (lambda: QuantumCircuitLayer(5, 3), ValueError, "takes at most 3 features"),
+        (lambda: QuantumCircuitLayer(3, 9), ValueError, "budget"),
+        (
+            lambda: QuantumCircuitLayer(
+                2, 30, config=QuantumConfig(circuit=CircuitConfig(qubits=30))
+            )(torch.rand(2, 2)),
+            ValueError,
+            "30 qubits with batch 2 needs 16 GiB",
+        ),
+        (lambda: QuantumLinear(0, 3), ValueError, "in_features=0"),
+        (lambda: QuantumLinear(3, 3, config="quantum:ideal"), TypeError, "QuantumConfig"),
+        (lambda: QuantumLinear(3, 3, dtype=torch.int64), TypeError, "floating"),
+    ],
+)
+def test_bad_construction(build, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        build()
+
+
+def test_bad_forward_inputs() -> None:
+    layer = QuantumLinear(3, 2)
+    with pytest.raises(ValueError, match="expected"):
+        layer(torch.rand(2, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        layer(torch.full((2, 3), math.nan))
+    with pytest.raises(TypeError, match="floating"):
+        layer(torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="Tensor"):
+        layer([[0.1, 0.2, 0.3]])
+
+
+def test_batch_too_large_for_memory_says_how_much() -> None:
+    config = QuantumConfig(
+        circuit=CircuitConfig(qubits=12),
+        simulation=QuantumConfig().simulation.replace(memory_limit=2**20),
+    )
+    layer = QuantumCircuitLayer(12, config=config)
+    with pytest.raises(ValueError, match=r"batch 64 needs 0.00195 GiB"):
+        layer(torch.rand(64, 12))
+
+
+def test_dtype_float64_simulates_in_complex128() -> None:
+    layer = QuantumCircuitLayer(
+        3, 3, dtype=torch.float64, config=QuantumConfig(circuit=CircuitConfig(qubits=3))
+    )
+    x = torch.rand(2, 3, dtype=torch.float64)
+    y = layer(x)
+    assert y.dtype == torch.float64
+    sv = Statevector(layer.to_qiskit(x[0]))
+    want = torch.tensor([sv.expectation_value(z_label(j, 3)).real for j in range(3)])
+    torch.testing.assert_close(y[0], want, atol=1e-12, rtol=0)
+
+
+def test_repr_and_report() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = physnn.convert(
+            nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
+            "quantum",
+            input_shape=(1, 64),
+        )
+    text = repr(model)
+    assert "QuantumLinear" in text and "quantum:heron" in text
+    assert "classical_params" in text and "quantum_params" in text
+    assert model.physnn_report.needs_training
+    assert QuantumConfig().measurement == MeasurementConfig()
