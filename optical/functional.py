@@ -156,12 +156,14 @@ def sampling_problems(
                 f"{m * pitch**2 / wavelength:g} m (distance={distance:g} m); use method='rs' "
                 "or fresnel_single_fft"
             )
-        width = math.sqrt(2) * m * pitch
-        if z**3 < math.pi * width**4 / (4 * wavelength):
+        # Paraxial phase error of the highest frequency on the grid (Taylor term f^4).
+        f_max = min(1 / (2 * pitch), 1 / wavelength)
+        error = 2 * math.pi * z * wavelength**3 * f_max**4 / 8
+        if error > math.pi / 4:
             problems.append(
-                f"distance={distance:g} m is too short for the paraxial (Fresnel) approximation "
-                f"over a {m * pitch:g} m window (needs z^3 >> pi D^4 / (4 lambda)); use "
-                "method='asm'"
+                f"distance={distance:g} m is too long for the paraxial (Fresnel) transfer "
+                f"function at pitch={pitch:g} m: its phase is {error:.2g} rad off at the "
+                "highest grid frequency; use method='asm'"
             )
     elif method == "rs":
         x_max = math.sqrt(2) * m * pitch / 2
@@ -431,16 +433,19 @@ def fraunhofer(
     Returns:
         ``(output field, output pitch = lambda z / (M pitch) [m])``.
     """
-    m = field.shape[-1]
-    aperture = m * pitch / 2
-    if distance > 0 and distance < 2 * aperture**2 / wavelength:
-        warnings.warn(
-            f"distance={distance:g} m is below the Fraunhofer distance 2 a^2 / lambda = "
-            f"{2 * aperture**2 / wavelength:g} m of this window; use fresnel_single_fft or "
-            "propagate",
-            OpticalSamplingWarning,
-            stacklevel=2,
-        )
+    check_field(field)
+    lit = (field.detach().abs().reshape(-1, *field.shape[-2:]).amax(0) > 0).nonzero()
+    if len(lit):
+        extent = int((lit.max(0).values - lit.min(0).values + 1).max())
+        aperture = extent * pitch / 2
+        if 0 < distance < 2 * aperture**2 / wavelength:
+            warnings.warn(
+                f"distance={distance:g} m is below the Fraunhofer distance 2 a^2 / lambda = "
+                f"{2 * aperture**2 / wavelength:g} m of this field; use fresnel_single_fft or "
+                "propagate",
+                OpticalSamplingWarning,
+                stacklevel=2,
+            )
     return _one_fft(field, distance, wavelength, pitch, chirp=False)
 
 

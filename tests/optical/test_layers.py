@@ -1,0 +1,317 @@
+"""Optical layers: the shared contract, chip state, linearity, fitting and cost."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import physnn
+import physnn.optical as po
+from physnn.common.testing import check_backend, reset_streams
+from physnn.optical import functional as OF
+from physnn.optical.cost import photon_energy
+
+
+def test_conformance_suite() -> None:
+    check_backend("optical")
+
+
+def test_import_does_not_pull_qiskit() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, physnn.optical; assert 'qiskit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def small(**changes: object) -> po.OpticalConfig:
+    return po.presets.get("thz-compact", seed=11).replace(
+        geometry=po.GeometryConfig(size=12, n_layers=2, distance=2e-3), **changes
+    )
+
+
+def outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    reset_streams(model)
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+def test_save_load_reproduces_fabricated_network_exactly() -> None:
+    cfg = small(misalignment=po.MisalignmentConfig(lateral_std=50e-6, axial_std=30e-6))
+    net = po.DiffractiveNetwork(4, config=cfg)
+    assert float(net.layers[0].phase_error.abs().max()) > 0
+    assert float(net.layers[0].lateral_shift.abs().max()) > 0
+    x = torch.rand(3, 8, 8)
+    want = outputs(net, x)
+    with physnn.ideal():
+        assert not torch.equal(outputs(net, x), want)  # the errors do act
+    other = po.DiffractiveNetwork(4, config=cfg.replace(seed=12))
+    assert not torch.equal(outputs(other, x), want)
+    other.load_state_dict(net.state_dict())
+    torch.testing.assert_close(outputs(other, x), want, rtol=0, atol=0)
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    torch.testing.assert_close(outputs(loaded, x), want, rtol=0, atol=0)
+
+
+def test_same_seed_same_chip_and_resample_gives_new_chip() -> None:
+    a = po.DiffractiveNetwork(4, config=small())
+    b = po.DiffractiveNetwork(4, config=small())
+    assert torch.equal(a.layers[1].phase_error, b.layers[1].phase_error)
+    before = a.layers[1].phase_error.clone()
+    a.layers[1].config = a.layers[1].config.replace(seed=99)
+    a.layers[1].streams = type(a.layers[1].streams)(99, a.layers[1].streams.name)
+    a.layers[1].resample_noise()
+    assert not torch.equal(before, a.layers[1].phase_error)
+
+
+def test_phase_layer_is_unitary_and_material_absorbs() -> None:
+    layer = po.DiffractiveLayer(8, config=small())
+    assert torch.allclose(layer.transmission().abs(), torch.ones(8, 8))
+    cfg = small(modulation=po.ModulationConfig(material=True))
+    printed = po.DiffractiveLayer(8, config=cfg)
+    with torch.no_grad():
+        printed.phase.fill_(math.pi)
+    n, kappa = 1.7227, 0.031
+    thickness = math.pi * 0.75e-3 / (2 * math.pi * (n - 1))
+    want = math.exp(-2 * math.pi * kappa * thickness / 0.75e-3)
+    with physnn.ideal():
+        got = printed.transmission().abs()
+    torch.testing.assert_close(got, torch.full((8, 8), want), rtol=1e-6, atol=0)
+    amp = po.DiffractiveLayer(8, config=small(modulation=po.ModulationConfig(kind="amplitude")))
+    t = amp.transmission()
+    t = t.detach()
+    assert float(t.abs().max()) <= 1 and float(t.imag.abs().max()) == 0
+
+
+def test_quantised_masks_take_only_allowed_levels() -> None:
+    cfg = small(fabrication=po.FabricationConfig(phase_levels=4))
+    layer = po.DiffractiveLayer(8, config=cfg)
+    phase = layer.transmission().angle().detach() % (2 * math.pi)
+    steps = phase / (math.pi / 2)
+    assert torch.allclose(steps, steps.round(), atol=1e-5)
+
+
+def _one_layer_reference(
+    cfg: po.OpticalConfig, phase: torch.Tensor, field: torch.Tensor, rows: int
+) -> torch.Tensor:
+    """Direct model on a taller grid: the layer (mask and aperture) ``rows`` pixels lower."""
+    n = cfg.geometry.size
+    g = cfg.geometry
+    mask = torch.zeros(n + 2, n + 2, dtype=torch.complex128)
+    mask[rows : rows + n, :n] = torch.polar(torch.ones_like(phase), phase)
+    big = torch.zeros(field.shape[0], n + 2, n + 2, dtype=torch.complex128)
+    big[:, :n, :n] = field
+    u = OF.propagate(big, g.distance, wavelength=g.wavelength, pitch=g.pitch, padding=8)
+    u = OF.propagate(u * mask, g.distance, wavelength=g.wavelength, pitch=g.pitch, padding=8)
+    return u[:, :n, :n]
+
+
+def test_misalignment_by_whole_pixels_equals_shifted_masks() -> None:
+    """A layer displaced by one pitch acts like its mask and aperture moved by one pixel."""
+    geometry = po.GeometryConfig(size=16, n_layers=1, distance=0.05, pitch=3e-3, padding=4.0)
+    cfg = po.presets.get("ideal", seed=3).replace(geometry=geometry, input_fill=0.25)
+    net = po.DiffractiveNetwork(1, config=cfg).double()
+    layer = net.layers[0]
+    field = net.encode(torch.rand(2, 4, 4, dtype=torch.float64))
+    po.set_misalignment(net, 1e-9)  # switch the displaced path on, then place the layer
+    layer.lateral_shift.copy_(torch.tensor([3e-3, 0.0]))
+    from physnn.optical.layers import _run_stack
+
+    with torch.no_grad():
+        got = _run_stack(net.layers, field, training=False)
+        want = _one_layer_reference(cfg, layer.phase, field, rows=1)
+        aligned = _one_layer_reference(cfg, layer.phase, field, rows=0)
+    scale = float(want.abs().max())
+    assert float((got - want).abs().max()) <= 5e-3 * scale
+    assert float((got - aligned).abs().max()) > 0.1 * scale
+
+
+def test_ideal_switches_everything_off() -> None:
+    cfg = po.presets.get("slm-visible", seed=1).replace(
+        geometry=po.GeometryConfig(
+            wavelength=532e-9, pitch=8e-6, size=16, n_layers=2, distance=2e-3
+        ),
+        misalignment=po.MisalignmentConfig(lateral_std=4e-6),
+    )
+    clean = cfg.ideal()
+    noisy = po.OpticalLinear(6, 3, config=cfg)
+    ideal = po.OpticalLinear(6, 3, config=clean)
+    ideal.load_state_dict(noisy.state_dict(), strict=False)
+    ideal.config = clean
+    for layer in ideal.layers:
+        layer.config = clean
+    x = torch.randn(5, 6)
+    with physnn.ideal():
+        a = outputs(noisy, x)
+    b = outputs(ideal, x)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(outputs(noisy, x), b)
+
+
+def test_optical_linear_is_exactly_linear_when_ideal() -> None:
+    layer = po.OpticalLinear(7, 4, config=po.presets.get("ideal", seed=2), dtype=torch.float64)
+    x1, x2 = torch.randn(3, 7, dtype=torch.float64), torch.randn(3, 7, dtype=torch.float64)
+    f = lambda x: outputs(layer, x) - layer.bias.detach()  # noqa: E731
+    torch.testing.assert_close(f(2 * x1 - 0.5 * x2), 2 * f(x1) - 0.5 * f(x2))
+    plain = layer.to_torch()
+    assert type(plain) is nn.Linear
+    torch.testing.assert_close(plain(x1), outputs(layer, x1))
+
+
+def test_transmission_matrix_equals_direct_incoherent_sum() -> None:
+    """T from the batched basis equals propagating each emitter alone and integrating."""
+    layer = po.OpticalLinear(5, 2, config=small(), dtype=torch.float64)
+    layer.eval()
+    t = layer.transmission_matrix().detach()
+    g = layer.config.geometry
+    rows, cols = layer.emitter_positions()
+    masks = layer.detector_masks().to(torch.float64)
+    for j in range(5):
+        u = torch.zeros(layer.size, layer.size, dtype=torch.complex128)
+        u[rows[j], cols[j]] = 1
+        u = OF.propagate(u, g.distance, wavelength=g.wavelength, pitch=g.pitch)
+        with torch.no_grad():
+            for diffractive in layer.layers:
+                u = diffractive(u)
+        power = (u.abs().square()[None] * masks).sum((-2, -1))
+        torch.testing.assert_close(t[j], power)
+    assert float(t.sum(1).max()) <= 1.0 + 1e-9  # no region gets more than was emitted
+
+
+def test_fit_linear_approximates_a_given_map() -> None:
+    torch.manual_seed(0)
+    target = nn.Linear(6, 3)
+    before = po.OpticalLinear.from_torch(target, po.presets.get("ideal", seed=4))
+    with torch.no_grad():
+        w0 = before.effective_weight()
+    err0 = float((w0 - target.weight.detach()).norm() / target.weight.detach().norm())
+    fitted = po.OpticalLinear.from_torch(
+        target, po.presets.get("ideal", seed=4), fit=True, steps=150, lr=0.05
+    )
+    assert fitted.fit_error is not None and fitted.fit_error < 0.5 * err0
+    # the reported error is the relative output error on random inputs (statistically)
+    x = torch.randn(4000, 6)
+    with physnn.ideal(), torch.no_grad():
+        got = fitted(x) - fitted.bias
+        want = x @ target.weight.T
+    measured = float((got - want).norm() / want.norm())
+    assert measured == pytest.approx(fitted.fit_error, rel=0.15)
+    assert "fit_error" in repr(fitted)
+
+
+def test_detector_noise_has_the_configured_shot_noise() -> None:
+    cfg = small(detector=po.DetectorConfig(bits=None, read_noise=0.0, photons_per_frame=1e4))
+    layer = po.OpticalLinear(4, 1, bias=False, config=cfg, dtype=torch.float64)
+    layer.eval()
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0]], dtype=torch.float64).expand(20000, 4)
+    with torch.no_grad():
+        y = layer(x) / layer.gain
+        t = layer.transmission_matrix()
+    qe = cfg.detector.quantum_efficiency
+    electrons_per_power = qe * 1e4 / 4
+    # y = D+ - D-, each region Poisson with mean electrons_per_power * T
+    var_want = (t[0, 0] + t[0, 1]) / electrons_per_power
+    assert float(y.mean()) == pytest.approx(
+        float(t[0, 0] - t[0, 1]), abs=5 * math.sqrt(var_want / 20000)
+    )
+    assert float(y.var()) == pytest.approx(float(var_want), rel=0.05)
+
+
+def test_mlp_converts_and_reports_needs_training() -> None:
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with pytest.warns(UserWarning, match="train"):
+        optical = physnn.convert(model, "optical", input_shape=(1, 64))
+    assert optical.physnn_report.needs_training
+    assert isinstance(optical[0], po.OpticalLinear)
+    assert "thz-compact" in repr(optical)
+    assert optical(torch.rand(2, 64)).shape == (2, 10)
+
+
+def test_cost_terms_follow_the_model() -> None:
+    cfg = po.presets.get("thz-compact")
+    layer = po.OpticalLinear(64, 32, config=cfg)
+    c = physnn.cost(layer, (8, 64))
+    e, det = cfg.energy, cfg.detector
+    frames = 8 * 2
+    photons = 64 * 4**8 / (det.quantum_efficiency * det.optical_efficiency)
+    source = photons * 6.62607015e-34 * 299792458.0 / 0.75e-3 / e.wall_plug_efficiency
+    assert photon_energy(0.75e-3) == pytest.approx(2.6486e-22, rel=1e-4)  # 0.4 THz photon
+    assert c.resources["source_energy"] == pytest.approx(frames * source)
+    assert c.resources["readout_energy"] == pytest.approx(frames * 64 * e.readout_energy)
+    assert c.resources["modulator_energy"] == pytest.approx(
+        frames * 64 * e.modulator_energy_per_pixel
+    )
+    assert c.energy == pytest.approx(
+        sum(v for k, v in c.resources.items() if k.endswith("_energy"))
+    )
+    assert c.latency == pytest.approx(
+        frames * (1 / e.modulator_frame_rate + 4 * 3.6e-3 / 299792458.0)
+    )
+    assert c.area == pytest.approx((24 * 0.4e-3) ** 2)
+    assert c.macs == 8 * 64 * 32
+    net = po.DiffractiveNetwork(10, config=cfg)
+    assert physnn.cost(net, (2, 8, 8)).macs == 2 * 4 * 24**4
+
+
+def test_stress_test_misaligns_a_copy() -> None:
+    backend = physnn.common.backend.get_backend("optical")
+    assert backend.stress is not None
+    model = nn.Sequential(nn.Linear(6, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        optical = physnn.convert(model, po.presets.get("thz-compact", seed=5))
+    stressed = backend.stress.apply(optical, 200e-6)
+    shifts = [m.lateral_shift for m in stressed.modules() if isinstance(m, po.DiffractiveLayer)]
+    assert all(float(s.abs().max()) > 0 for s in shifts)
+    assert all(
+        float(m.lateral_shift.abs().max()) == 0
+        for m in optical.modules()
+        if isinstance(m, po.DiffractiveLayer)
+    )
+    x = torch.rand(4, 6)
+    assert not torch.allclose(outputs(stressed, x), outputs(optical, x))
+    again = backend.stress.apply(optical, 200e-6)
+    torch.testing.assert_close(outputs(again, x), outputs(stressed, x), rtol=0, atol=0)
+
+
+def test_bad_layer_inputs() -> None:
+    net = po.DiffractiveNetwork(4, config=small())
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        net(torch.full((1, 8, 8), 2.0))
+    with pytest.raises(ValueError, match=r"\[B, H, W\]"):
+        net(torch.rand(8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        net(torch.full((1, 8, 8), math.nan))
+    with pytest.raises(ValueError, match="cannot hold"):
+        po.DiffractiveNetwork(500, config=small())
+    with pytest.raises(TypeError, match="no torch counterpart"):
+        po.DiffractiveNetwork.from_torch(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="float32"):
+        po.OpticalLinear(3, 2, dtype=torch.int32)
+    with pytest.raises(TypeError, match="OpticalConfig"):
+        po.OpticalLinear(3, 2, config=physnn.common.digital.DigitalConfig())  # type: ignore[arg-type]
+    layer = po.DiffractiveLayer(8, config=small())
+    with pytest.raises(TypeError, match="complex"):
+        layer(torch.ones(8, 8))
+    with pytest.raises(ValueError, match="does not fit"):
+        layer(torch.ones(9, 9, dtype=torch.complex64))
+    with pytest.warns(po.OpticalSamplingWarning, match="padding"):
+        po.DiffractiveLayer(8, 10.0, config=small())(torch.ones(8, 8, dtype=torch.complex64))
+
+
+def test_device_and_copy() -> None:
+    net = po.DiffractiveNetwork(4, config=small())
+    moved = copy.deepcopy(net).to("cpu").double()
+    assert moved.layers[0].phase.dtype == torch.float64
+    assert moved(torch.rand(2, 8, 8)).dtype == torch.float64
+    assert "preset=optical:thz-compact" in repr(net)
