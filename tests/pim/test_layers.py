@@ -1,0 +1,411 @@
+"""PIM layers: fidelity against torch and slow references, noise statistics, chip state."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import physnn
+from physnn.common.testing import reset_streams
+from physnn.pim import (
+    PIMGRU,
+    PIMLSTM,
+    DriftConfig,
+    PIMConfig,
+    PIMConv1d,
+    PIMConv2d,
+    PIMLinear,
+    drift,
+    presets,
+)
+
+
+def noiseless(**blocks: object) -> PIMConfig:
+    """A config that goes through the crossbar path (mapping, tiles) with no noise at all.
+
+    A zero drift exponent marks the config as non-ideal without changing any value.
+    """
+    base = presets.get("ideal", seed=0)
+    cfg = base.replace(drift=DriftConfig(model="constant", nu_mean=0.0, compensation="none"))
+    return cfg.replace(**blocks) if blocks else cfg
+
+
+def run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+# ---------------------------------------------------------------- ideal equals torch
+
+
+@pytest.mark.parametrize("preset", ["pcm", "hwa-rasch2023", "neurosim-rram"])
+def test_ideal_context_equals_linear(preset: str) -> None:
+    linear = nn.Linear(50, 20)
+    layer = PIMLinear.from_torch(linear, presets.get(preset, seed=1))
+    x = torch.randn(7, 50)
+    with physnn.ideal():
+        torch.testing.assert_close(run(layer, x), linear(x))
+
+
+def test_noiseless_crossbar_spanning_tiles_equals_linear() -> None:
+    cfg = noiseless(mapping=presets.get("ideal").mapping.replace(tile_rows=16, tile_cols=8))
+    linear = nn.Linear(50, 20)
+    layer = PIMLinear.from_torch(linear, cfg)
+    assert layer.w_eff.shape[1] == 4  # four row tiles
+    x = torch.randn(9, 50)
+    torch.testing.assert_close(run(layer, x), linear(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 5, 3, stride=2, padding=1),
+        nn.Conv2d(2, 4, (3, 2), dilation=2, padding="same", padding_mode="reflect"),
+        nn.Conv1d(3, 6, 4, stride=2, padding=2),
+        nn.Conv1d(2, 3, 3, padding="same", padding_mode="circular", bias=False),
+    ],
+)
+def test_noiseless_conv_equals_torch(conv: nn.Module) -> None:
+    cls = PIMConv2d if isinstance(conv, nn.Conv2d) else PIMConv1d
+    mapping = presets.get("ideal").mapping.replace(tile_rows=7)
+    layer = cls.from_torch(conv, noiseless(mapping=mapping))
+    x = (
+        torch.randn(2, conv.in_channels, 9, 8)
+        if cls is PIMConv2d
+        else torch.randn(2, conv.in_channels, 11)
+    )
+    torch.testing.assert_close(run(layer, x), conv(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(run(layer, x[0]), conv(x[0]), rtol=1e-5, atol=1e-5)
+    assert layer.output_shape(tuple(x.shape)) == tuple(conv(x).shape)
+
+
+@pytest.mark.parametrize("rnn_type", [nn.LSTM, nn.GRU])
+def test_noiseless_recurrent_equals_torch(rnn_type: type[nn.LSTM] | type[nn.GRU]) -> None:
+    rnn = rnn_type(5, 6, num_layers=2, batch_first=True, bidirectional=True)
+    model = physnn.convert(nn.Sequential(rnn), noiseless())
+    pim = model[0]
+    assert isinstance(pim, PIMLSTM if rnn_type is nn.LSTM else PIMGRU)
+    x = torch.randn(3, 4, 5)
+    got, want = run(pim, x), rnn(x)
+    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    if rnn_type is nn.LSTM:
+        torch.testing.assert_close(got[1][0], want[1][0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got[1][1], want[1][1], rtol=1e-5, atol=1e-5)
+    else:
+        torch.testing.assert_close(got[1], want[1], rtol=1e-5, atol=1e-5)
+    back = physnn.to_torch(model)[0]
+    assert type(back) is rnn_type
+    torch.testing.assert_close(back(x)[0], want[0])
+
+
+def test_recurrent_cost_counts_torch_macs() -> None:
+    rnn = nn.LSTM(5, 6, num_layers=2)
+    pim = PIMLSTM.from_torch(rnn, presets.get("pcm", seed=0))
+    assert pim.cost((4, 3, 5)).macs == physnn.cost(rnn, (4, 3, 5)).macs
+
+
+# ---------------------------------------------------------------- converters, tiles, slices
+
+
+def test_adc_per_tile_matches_slow_tile_loop() -> None:
+    """Partial sums of each row tile are converted separately, then added digitally."""
+    bits, bound, rows = 4, 2.0, 16
+    ideal = presets.get("ideal")
+    cfg = noiseless(
+        mapping=ideal.mapping.replace(tile_rows=rows),
+        adc=ideal.adc.replace(bits=bits, output_bound=bound),
+    )
+    linear = nn.Linear(40, 6, bias=False)
+    layer = PIMLinear.from_torch(linear, cfg)
+    x = torch.randn(5, 40)
+    w = linear.weight.detach().t()
+    scale = w.abs().max()
+    r = x.abs().amax(-1, keepdim=True)  # dynamic input range
+    xn, wn = x / r, w / scale
+    step = bound / (2 ** (bits - 1) - 1)
+    total = torch.zeros(5, 6)
+    per_tile = math.ceil(40 / math.ceil(40 / rows))
+    for start in range(0, 40, per_tile):
+        partial = xn[:, start : start + per_tile] @ wn[start : start + per_tile]
+        total += torch.round(partial.clamp(-bound, bound) / step) * step
+    torch.testing.assert_close(run(layer, x), total * r * scale, rtol=1e-5, atol=1e-6)
+
+
+def test_bit_serial_inputs_equal_parallel_inputs_with_ideal_adc() -> None:
+    ideal = presets.get("ideal")
+    parallel = noiseless(dac=ideal.dac.replace(bits=6))
+    serial = noiseless(dac=ideal.dac.replace(bits=6, bit_serial=True))
+    linear = nn.Linear(12, 5)
+    x = torch.randn(8, 12)
+    a = run(PIMLinear.from_torch(linear, parallel), x)
+    b = run(PIMLinear.from_torch(linear, serial), x)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a, linear(x), atol=1e-4)  # the DAC did quantise
+
+
+def test_bit_sliced_weights_equal_quantised_weights() -> None:
+    bits_per_cell, slices = 2, 3
+    cfg = noiseless(
+        mapping=presets.get("ideal").mapping.replace(bits_per_cell=bits_per_cell, slices=slices)
+    )
+    linear = nn.Linear(10, 4)
+    w = linear.weight.detach()
+    scale = w.abs().max()
+    total = (2**bits_per_cell) ** slices - 1
+    wq = torch.sign(w) * torch.round(w.abs() / scale * total) / total * scale
+    x = torch.randn(6, 10)
+    got = run(PIMLinear.from_torch(linear, cfg), x)
+    torch.testing.assert_close(got, F.linear(x, wq, linear.bias), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- noise statistics
+
+
+@pytest.mark.parametrize("table", [True, False])
+def test_measured_output_noise_matches_config(table: bool) -> None:
+    sigma = 0.1
+    ideal = presets.get("ideal")
+    cfg = noiseless(
+        read=ideal.read.replace(output_noise=sigma, noise_table=table),
+        dac=ideal.dac.replace(range_mode="fixed", input_bound=2.0),
+    )
+    linear = nn.Linear(30, 40)
+    layer = PIMLinear.from_torch(linear, cfg).eval()
+    x = torch.rand(500, 30)
+    with torch.no_grad():
+        err = torch.cat([layer(x) - linear(x) for _ in range(4)])
+    scale = float(linear.weight.detach().abs().max()) * 2.0  # weight scale times input range
+    measured = float(err.std()) / scale
+    assert abs(measured / sigma - 1) < 0.03
+    assert abs(float(err.mean())) / scale < 0.01
+
+
+def test_measured_per_read_weight_noise_matches_config() -> None:
+    sigma = 0.05
+    ideal = presets.get("ideal")
+    cfg = noiseless(
+        read=ideal.read.replace(weight_noise=sigma),
+        dac=ideal.dac.replace(range_mode="fixed", input_bound=1.0),
+    )
+    linear = nn.Linear(20, 30, bias=False)
+    layer = PIMLinear.from_torch(linear, cfg).eval()
+    eye = torch.eye(20)  # one-hot inputs read one weight row each
+    with torch.no_grad():
+        reads = torch.stack([layer(eye) for _ in range(200)])
+    scale = float(linear.weight.detach().abs().max())
+    deviation = (reads - linear.weight.detach().t()) / scale
+    assert abs(float(deviation.std()) / sigma - 1) < 0.03
+    # the noise is redrawn per forward: consecutive reads differ
+    assert not torch.equal(reads[0], reads[1])
+
+
+def test_pcm_programming_noise_through_layer_matches_anchor() -> None:
+    cfg = presets.get("pcm", seed=3)
+    layer = PIMLinear(100, 100, bias=False, config=cfg)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[:50] = 1.0  # normalised target 1.0 -> g_max
+        layer.weight[50:] = 0.5  # -> g_max / 2
+    layer.program()
+    g_pos = layer.conductance[0, 0, 0]  # [in, out]; out = weight row
+    for rows, g in ((slice(0, 50), 1.0), (slice(50, 100), 0.5)):
+        expected = (0.26348 + 1.9650 * g - 1.1731 * g**2) * 1e-6
+        got = g_pos[:, rows]
+        assert abs(float(got.std()) / expected - 1) < 0.05
+        assert abs(float(got.mean()) - g * 25e-6) < 5 * expected / math.sqrt(got.numel())
+
+
+def test_drift_compensation_limits_error_growth() -> None:
+    pcm = presets.get("pcm", seed=5)
+    quiet = pcm.replace(
+        read=pcm.read.replace(pcm_1f=False, output_noise=0.0),
+        dac=pcm.dac.replace(bits=None),
+        adc=pcm.adc.replace(bits=None),
+    )
+    linear = nn.Linear(64, 32)
+    with torch.no_grad():
+        linear.bias.zero_()
+    x = torch.rand(256, 64)
+    want = linear(x).detach()
+
+    def errors(mode: str) -> tuple[float, float]:
+        layer = PIMLinear.from_torch(
+            linear, quiet.replace(drift=quiet.drift.replace(compensation=mode))
+        )
+        out = []
+        for t in (1.0, 3.15e7):
+            layer.drift(t)
+            out.append(float((run(layer, x) - want).norm() / want.norm()))
+        return out[0], out[1]
+
+    none0, none1 = errors("none")
+    glob0, glob1 = errors("global")
+    _, col1 = errors("column")
+    assert none1 - none0 > 0.3  # uncompensated drift loses a third of the signal in a year
+    assert glob1 - glob0 < 0.25 * (none1 - none0)
+    assert col1 <= glob1 * 1.02
+
+
+# ---------------------------------------------------------------- chip state
+
+
+def faulty_config(seed: int) -> PIMConfig:
+    pcm = presets.get("hwa-rasch2023", seed=seed)
+    return pcm.replace(
+        faults=pcm.faults.replace(stuck_off_rate=0.05, stuck_on_rate=0.02, stuck_random_rate=0.02),
+        programming=pcm.programming.replace(device_variation=0.1),
+        adc=pcm.adc.replace(gain_std=0.05, offset_std=0.02, noise=0.01),
+    )
+
+
+def small_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 4))
+
+
+def test_state_dict_and_torch_save_reproduce_outputs_with_all_defects() -> None:
+    model = physnn.convert(small_model(), faulty_config(1))
+    drift(model, 3600.0)
+    x = torch.rand(6, 12)
+    reset_streams(model)
+    want = run(model, x)
+    fresh = physnn.convert(small_model(), faulty_config(2))
+    fresh.load_state_dict(model.state_dict())
+    reset_streams(fresh)
+    torch.testing.assert_close(run(fresh, x), want, rtol=0, atol=0)
+    assert float(fresh[0].drift_time) == 3600.0
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    torch.testing.assert_close(run(loaded, x), want, rtol=0, atol=0)
+    assert set(nn.Linear(12, 10).state_dict()) <= set(model[0].state_dict())
+
+
+def test_same_seed_same_chip_and_added_layer_changes_no_draws() -> None:
+    a = physnn.convert(small_model(), faulty_config(4))
+    b = physnn.convert(small_model(), faulty_config(4))
+    bigger = small_model()
+    bigger.add_module("3", nn.Linear(4, 3))
+    c = physnn.convert(bigger, faulty_config(4))
+    for name in ("conductance", "fault_mask", "drift_nu", "device_g_max", "adc_gain"):
+        for idx in (0, 2):
+            assert torch.equal(getattr(a[idx], name), getattr(b[idx], name))
+            assert torch.equal(getattr(a[idx], name), getattr(c[idx], name))
+    assert (a[0].fault_mask > 0).any()
+    other = physnn.convert(small_model(), faulty_config(5))
+    assert not torch.equal(a[0].conductance, other[0].conductance)
+
+
+def test_changed_weights_are_reprogrammed_lazily() -> None:
+    layer = PIMLinear(8, 3, config=noiseless())
+    x = torch.randn(4, 8)
+    before = run(layer, x)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)
+    after = run(layer, x)
+    torch.testing.assert_close(after, F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(before, after)
+
+
+def test_dtype_conversion_keeps_the_chip() -> None:
+    layer = PIMLinear(8, 3, config=presets.get("pcm", seed=0))
+    layer.drift(100.0)
+    conductance = layer.conductance.clone()
+    layer.double()
+    assert layer.conductance.dtype == torch.float64
+    assert float(layer.drift_time) == 100.0
+    torch.testing.assert_close(layer.conductance, conductance.double())
+    assert torch.isfinite(run(layer, torch.rand(2, 8, dtype=torch.float64))).all()
+
+
+def test_resample_noise_draws_a_new_chip_from_the_same_weights() -> None:
+    layer = PIMLinear(16, 8, config=faulty_config(0))
+    mask = layer.fault_mask.clone()
+    g = layer.conductance.clone()
+    layer.resample_noise()
+    assert torch.equal(layer.fault_mask, mask)  # same seed: same chip
+    torch.testing.assert_close(layer.conductance, g)
+    unseeded = PIMLinear(16, 8, config=faulty_config(0).replace(seed=None))
+    before = unseeded.conductance.clone()
+    unseeded.resample_noise()
+    assert not torch.equal(unseeded.conductance, before)
+
+
+# ---------------------------------------------------------------- training (HWA)
+
+
+def test_training_forward_injects_noise_and_learns_input_range() -> None:
+    layer = PIMLinear(10, 4, config=presets.get("hwa-rasch2023", seed=0)).train()
+    x = torch.randn(32, 10)
+    a, b = layer(x), layer(x)
+    assert not torch.equal(a, b)
+    assert float(layer.input_range) == pytest.approx(float(x.abs().max()))
+    (layer(x * 5) ** 2).sum().backward()  # inputs beyond the range pull it up
+    assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
+    assert layer.input_range.grad is not None and float(layer.input_range.grad) != 0.0
+
+
+def test_after_step_clips_weights_to_sigma() -> None:
+    layer = PIMLinear(50, 20, config=presets.get("pcm", seed=0))
+    with torch.no_grad():
+        layer.weight[0, 0] = 100.0
+    bound = 2.5 * float(layer.weight.detach().std())  # clipping uses the std before the step
+    inside = layer.weight.detach().abs() <= bound
+    kept = layer.weight.detach()[inside].clone()
+    layer.after_step()
+    assert float(layer.weight.detach().abs().max()) == pytest.approx(bound)
+    torch.testing.assert_close(layer.weight.detach()[inside], kept)
+
+
+# ---------------------------------------------------------------- drift verb and bad input
+
+
+def test_drift_reaches_every_crossbar_and_rejects_bad_times() -> None:
+    model = physnn.convert(
+        nn.Sequential(nn.Linear(4, 4), nn.LSTM(4, 3)), presets.get("pcm", seed=0)
+    )
+    drift(model, 86400.0)
+    times = [float(m.drift_time) for m in model.modules() if isinstance(m, PIMLinear)]
+    assert len(times) == 3 and all(t == 86400.0 for t in times)
+    for bad in (-1.0, math.nan, math.inf, "1 day"):
+        with pytest.raises(ValueError, match="seconds"):
+            drift(model, bad)  # type: ignore[arg-type]
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    cfg = presets.get("pcm", seed=0)
+    layer = PIMLinear(4, 2, config=cfg)
+    with pytest.raises(ValueError, match="NaN"):
+        run(layer, torch.tensor([[math.nan, 0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="features"):
+        run(layer, torch.rand(2, 5))
+    with torch.no_grad():
+        layer.weight[0, 0] = math.inf
+    with pytest.raises(ValueError, match="weights"):
+        layer.program()
+    with pytest.raises(ValueError, match="groups"):
+        PIMConv2d.from_torch(nn.Conv2d(4, 4, 3, groups=2), cfg)
+    with pytest.raises(TypeError, match="proj_size"):
+        PIMLSTM.from_torch(nn.LSTM(4, 4, proj_size=2), cfg)
+    with pytest.raises(TypeError, match="PIMConfig"):
+        PIMLinear(4, 2, config=physnn.get_backend("digital").presets.get("int8"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"nn\.Linear"):
+        PIMLinear.from_torch(nn.Conv1d(1, 1, 1), cfg)
+    with pytest.raises(ValueError, match="in_features"):
+        PIMLinear(0, 2, config=cfg)
+
+
+def test_strict_convert_rejects_unsupported_modules() -> None:
+    model = nn.Sequential(nn.RNN(3, 3))
+    with pytest.raises(TypeError, match="cannot convert"):
+        physnn.convert(model, "pim:pcm", strict=True)
+    kept = physnn.convert(copy.deepcopy(model), "pim:pcm")
+    assert kept.physnn_report.modules[0].fate == "unsupported"
