@@ -416,37 +416,142 @@ def _zz_phase(op: ZZPhase, x: torch.Tensor, n: int, cdtype: torch.dtype) -> torc
 # -- exact statevector ----------------------------------------------------------------------
 
 
-class _Local:
-    """Pending single-qubit matrices per qubit, fused by multiplication."""
+@dataclasses.dataclass(frozen=True)
+class _Stage:
+    """Same-named single-qubit gates with one angle source on distinct qubits."""
 
-    def __init__(self) -> None:
-        self.mats: dict[int, torch.Tensor] = {}
+    name: str
+    source: str
+    qubits: tuple[int, ...]
+    indices: tuple[int | tuple[int, int], ...]
+    scales: tuple[float, ...]
 
-    def add(self, q: int, m: torch.Tensor) -> None:
-        self.mats[q] = m @ self.mats[q] if q in self.mats else m
+
+@dataclasses.dataclass(frozen=True)
+class _Segment:
+    """One step of the compiled exact simulation."""
+
+    kind: str  # "local", "perm", "zz", "amplitude"
+    stages: tuple[_Stage, ...] = ()
+    gates: tuple[tuple[str, int, int], ...] = ()
+    op: Op | None = None
+
+
+def _stages(gates: list[Gate]) -> tuple[_Stage, ...]:
+    """Group a run of single-qubit gates into stages (ASAP level, name, source)."""
+    level: dict[int, int] = {}
+    groups: dict[tuple[int, str, str], list[Gate]] = {}
+    for gate in gates:
+        q = gate.qubits[0]
+        level[q] = level.get(q, 0) + 1
+        groups.setdefault((level[q], gate.name, gate.source), []).append(gate)
+    return tuple(
+        _Stage(
+            name,
+            source,
+            tuple(g.qubits[0] for g in group),
+            tuple(g.index for g in group),
+            tuple(g.scale for g in group),
+        )
+        for (_, name, source), group in sorted(groups.items(), key=lambda item: item[0][0])
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _compile(spec: CircuitSpec) -> tuple[_Segment, ...]:
+    segments: list[_Segment] = []
+    run: list[Gate] = []
+    perm: list[tuple[str, int, int]] = []
+    for op in spec.ops:
+        if isinstance(op, Gate) and len(op.qubits) == 1:
+            if perm:
+                segments.append(_Segment("perm", gates=tuple(perm)))
+                perm = []
+            run.append(op)
+            continue
+        if run:
+            segments.append(_Segment("local", stages=_stages(run)))
+            run = []
+        if isinstance(op, Gate):
+            perm.append((op.name, op.qubits[0], op.qubits[1]))
+            continue
+        if perm:
+            segments.append(_Segment("perm", gates=tuple(perm)))
+            perm = []
+        if isinstance(op, AmplitudeEncoding) and segments:
+            raise ValueError("amplitude encoding must be the first operation of a circuit")
+        segments.append(_Segment("zz" if isinstance(op, ZZPhase) else "amplitude", op=op))
+    if run:
+        segments.append(_Segment("local", stages=_stages(run)))
+    if perm:
+        segments.append(_Segment("perm", gates=tuple(perm)))
+    return tuple(segments)
+
+
+def _stage_angles(stage: _Stage, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Angles of a stage: ``[g]`` (weights) or ``[B, g]`` (data)."""
+    scale = torch.tensor(stage.scales, dtype=x.dtype, device=x.device)
+    if stage.source == "weight":
+        idx = torch.tensor(stage.indices, device=weights.device)
+        return weights.index_select(0, idx) * scale.to(weights.dtype)
+    if stage.source == "feature":
+        idx = torch.tensor(stage.indices, device=x.device)
+        return x.index_select(1, idx) * scale
+    pairs = torch.tensor(stage.indices, device=x.device)
+    return (math.pi - x[:, pairs[:, 0]]) * (math.pi - x[:, pairs[:, 1]]) * scale
+
+
+def _local_matrices(
+    stages: tuple[_Stage, ...], n: int, x: torch.Tensor, weights: torch.Tensor, cdtype: torch.dtype
+) -> torch.Tensor:
+    """Product of the stages' gates per qubit: ``[1 or B, n, 2, 2]``."""
+    total: torch.Tensor | None = None
+    eye = torch.eye(2, dtype=cdtype, device=x.device).expand(1, n, 2, 2)
+    for stage in stages:
+        if stage.source == "none":
+            mats = gate_matrix(stage.name, dtype=cdtype, device=x.device).expand(
+                1, len(stage.qubits), 2, 2
+            )
+        else:
+            angles = _stage_angles(stage, x, weights)
+            mats = gate_matrix(stage.name, angles, dtype=cdtype)
+            mats = mats[None] if mats.dim() == 3 else mats
+        qubits = torch.tensor(stage.qubits, device=x.device)
+        full = eye.expand(mats.shape[0], n, 2, 2).index_copy(1, qubits, mats)
+        total = full if total is None else full @ total
+    assert total is not None
+    return total
 
 
 def _apply_local(
-    flat: torch.Tensor, n: int, mats: dict[int, torch.Tensor], fuse: int
+    flat: torch.Tensor, n: int, mats: torch.Tensor, touched: list[int], fuse: int
 ) -> torch.Tensor:
-    shared = sorted(q for q, m in mats.items() if m.dim() == 2)
-    for q, m in mats.items():
-        if m.dim() == 3:
-            flat = _apply_flat(flat, n, (q,), m)
-    while shared:
-        q0 = shared[0]
+    """Apply per-qubit matrices ``[1 or B, n, 2, 2]`` on the ``touched`` qubits."""
+    if mats.shape[0] > 1:
+        for q in touched:
+            flat = _apply_flat(flat, n, (q,), mats[:, q])
+        return flat
+    shared = mats[0]
+    while touched:
+        q0 = touched[0]
         width = min(fuse, n - q0)
-        block = [q for q in shared if q < q0 + width]
-        shared = shared[len(block) :]
-        eye = torch.eye(2, dtype=flat.dtype, device=flat.device)
-        kron = mats.get(q0 + width - 1, eye)
+        touched = [q for q in touched if q >= q0 + width]
+        kron = shared[q0 + width - 1]
         for q in range(q0 + width - 2, q0 - 1, -1):
-            kron = torch.kron(kron, mats.get(q, eye))
+            kron = torch.kron(kron, shared[q])
         if q0 == 0:
             flat = (flat.reshape(-1, 2**width) @ kron.T).reshape(flat.shape[0], -1)
         else:
             view = flat.reshape(flat.shape[0], 2 ** (n - q0 - width), 2**width, 2**q0)
             flat = torch.matmul(kron, view).reshape(flat.shape[0], -1)
+    return flat
+
+
+def _product_state(vectors: torch.Tensor) -> torch.Tensor:
+    """Flat state ``[B, 2^n]`` of the product of per-qubit vectors ``[B, n, 2]``."""
+    flat = vectors[:, -1]
+    for q in range(vectors.shape[1] - 2, -1, -1):
+        flat = (flat[:, :, None] * vectors[:, q, None, :]).flatten(1)
     return flat
 
 
@@ -460,10 +565,11 @@ def run_statevector(
 ) -> torch.Tensor:
     """Exact final states of ``spec`` for a batch of inputs, with fused gates.
 
-    Consecutive single-qubit gates are multiplied per qubit; while the state is still a
-    product state (before the first entangling gate) they act on ``n`` two-component
-    vectors, and afterwards the shared ones of up to ``fuse`` neighbouring qubits are applied
-    as one Kronecker-product matrix. Runs of CNOT/CZ gates are one signed permutation.
+    The circuit is compiled once into segments: runs of single-qubit gates become per-qubit
+    2x2 products built with a few batched tensor operations; while the state is still a
+    product state (before the first entangling gate) they act on ``n`` two-component vectors,
+    afterwards the shared ones of up to ``fuse`` neighbouring qubits are applied as one
+    Kronecker-product matrix. Runs of CNOT/CZ gates are one signed permutation.
 
     Args:
         spec: the circuit.
@@ -478,54 +584,34 @@ def run_statevector(
     n = spec.n_qubits
     cdtype = _complex_dtype(dtype)
     batch = x.shape[0]
-    vectors: list[torch.Tensor] | None = [
-        torch.tensor([[1, 0]], dtype=cdtype, device=x.device) for _ in range(n)
-    ]
+    vectors: torch.Tensor | None = torch.zeros(1, n, 2, dtype=cdtype, device=x.device)
+    vectors[:, :, 0] = 1
     flat: torch.Tensor | None = None
-    local = _Local()
-    perm: list[tuple[str, int, int]] = []
-
-    def flush_local() -> torch.Tensor:
-        nonlocal vectors, flat, local
+    for seg in _compile(spec):
+        if seg.kind == "local":
+            mats = _local_matrices(seg.stages, n, x, weights, cdtype)
+            if vectors is not None:
+                vectors = (mats @ vectors[..., None])[..., 0]
+            else:
+                assert flat is not None
+                touched = sorted({q for st in seg.stages for q in st.qubits})
+                flat = _apply_local(flat, n, mats, touched, fuse)
+            continue
         if vectors is not None:
-            for q, m in local.mats.items():
-                vectors[q] = (m @ vectors[q][..., None])[..., 0]
-            out = vectors[n - 1]
-            for q in range(n - 2, -1, -1):
-                out = (out[:, :, None] * vectors[q][:, None, :]).flatten(1)
-            flat, vectors = out, None
-        elif local.mats:
+            flat, vectors = _product_state(vectors), None
+        assert seg.op is not None or seg.kind == "perm"
+        if seg.kind == "perm":
             assert flat is not None
-            flat = _apply_local(flat, n, local.mats, fuse)
-        local = _Local()
-        assert flat is not None
-        return flat
-
-    def flush_perm() -> torch.Tensor:
-        nonlocal flat, perm
-        assert flat is not None
-        if perm:
-            flat = _permute(flat, n, perm)
-            perm = []
-        return flat
-
-    for op in spec.ops:
-        if isinstance(op, Gate) and len(op.qubits) == 1:
-            if perm:
-                flush_perm()
-            local.add(op.qubits[0], _gate_tensor(op, x, weights, cdtype))
-        elif isinstance(op, Gate):
-            flush_local()
-            perm.append((op.name, op.qubits[0], op.qubits[1]))
-        elif isinstance(op, ZZPhase):
-            flush_local()
-            flat = flush_perm() * _zz_phase(op, x, n, cdtype)
+            flat = _permute(flat, n, list(seg.gates))
+        elif isinstance(seg.op, ZZPhase):
+            assert flat is not None
+            flat = flat * _zz_phase(seg.op, x, n, cdtype)
         else:
-            if local.mats or perm or vectors is None:
-                raise ValueError("amplitude encoding must be the first operation of a circuit")
-            vectors, flat = None, _amplitude_state(op, x, n, cdtype)
-    flush_local()
-    flat = flush_perm()
+            assert isinstance(seg.op, AmplitudeEncoding)
+            flat = _amplitude_state(seg.op, x, n, cdtype)
+    if vectors is not None:
+        flat = _product_state(vectors)
+    assert flat is not None
     return flat.expand(batch, -1) if flat.shape[0] != batch else flat
 
 
