@@ -409,3 +409,63 @@ def test_strict_convert_rejects_unsupported_modules() -> None:
         physnn.convert(model, "pim:pcm", strict=True)
     kept = physnn.convert(copy.deepcopy(model), "pim:pcm")
     assert kept.physnn_report.modules[0].fate == "unsupported"
+
+
+# ---------------------------------------------------------------- mapping variants
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"scheme": "reference"},
+        {"scale": "column"},
+        {"devices_per_polarity": 3, "g_min": 1e-6},
+    ],
+)
+def test_noiseless_mapping_variants_equal_linear(mapping: dict[str, object]) -> None:
+    cfg = noiseless(mapping=presets.get("ideal").mapping.replace(**mapping))
+    linear = nn.Linear(20, 7)
+    x = torch.randn(5, 20)
+    torch.testing.assert_close(
+        run(PIMLinear.from_torch(linear, cfg), x), linear(x), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_sinh_nonlinearity_is_ohmic_at_large_v0_and_superlinear_below() -> None:
+    ideal = presets.get("ideal")
+    fixed = ideal.dac.replace(range_mode="fixed", input_bound=1.0)
+    linear = nn.Linear(6, 3, bias=False)
+    x = torch.rand(4, 6)
+    ohmic = noiseless(dac=fixed, circuit=ideal.circuit.replace(iv_v0=10.0))
+    torch.testing.assert_close(
+        run(PIMLinear.from_torch(linear, ohmic), x), linear(x), rtol=1e-3, atol=1e-4
+    )
+    v0 = 0.1  # below the 0.2 V read voltage: strongly nonlinear
+    strong = noiseless(dac=fixed, circuit=ideal.circuit.replace(iv_v0=v0))
+    v = 0.2 * x  # volts on each row
+    want = F.linear(v0 * torch.sinh(v / v0) / 0.2, linear.weight)
+    torch.testing.assert_close(
+        run(PIMLinear.from_torch(linear, strong), x), want, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_adc_gain_and_offset_errors_are_static_per_column() -> None:
+    ideal = presets.get("ideal", seed=0)
+    cfg = noiseless(adc=ideal.adc.replace(gain_std=0.1, offset_std=0.05))
+    layer = PIMLinear(8, 400, bias=False, config=cfg.replace(seed=2))
+    assert abs(float(layer.adc_gain.std()) / 0.1 - 1) < 0.15
+    assert abs(float(layer.adc_offset.std()) / 0.05 - 1) < 0.15
+    x = torch.rand(3, 8)
+    torch.testing.assert_close(run(layer, x), run(layer, x), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+def test_layer_runs_on_cuda() -> None:
+    linear = nn.Linear(30, 10)
+    layer = PIMLinear.from_torch(linear, presets.get("hwa-rasch2023", seed=0)).cuda()
+    x = torch.rand(16, 30)
+    with physnn.ideal():
+        torch.testing.assert_close(run(layer, x.cuda()).cpu(), linear(x), rtol=1e-4, atol=1e-4)
+    assert torch.isfinite(run(layer, x.cuda())).all()
+    drift(layer, 86400.0)
+    assert torch.isfinite(run(layer, x.cuda())).all()
