@@ -20,6 +20,7 @@ edits) is reprogrammed automatically on its next evaluation forward pass.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -83,8 +84,9 @@ class _Crossbar(PhysicalLayer):
     input_range: torch.Tensor
     input_range_ready: torch.Tensor
 
+    @abc.abstractmethod
     def _matrix(self) -> torch.Tensor:
-        raise NotImplementedError
+        """The weight as a ``[n_out, n_in]`` matrix (a view of the torch parameter)."""
 
     # ------------------------------------------------------------------ construction
     def _init_chip(self, n_in: int, n_out: int, device: Any, dtype: Any) -> None:
@@ -360,10 +362,11 @@ class _Crossbar(PhysicalLayer):
         self._ideal_config = self.config.is_ideal
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
-        synced = getattr(self, "_programmed_version", -1) == getattr(
-            getattr(self, "weight", None), "_version", -2
-        )
+        # moving or casting the layer keeps the programmed chip (and a float64 drift time)
+        synced = self._programmed_version == self.weight._version
+        t = float(self.drift_time)
         result = super()._apply(fn, recurse)
+        self.drift_time = torch.tensor(t, dtype=torch.float64, device=self.drift_time.device)
         if synced:
             self._sync_version()
         return result
@@ -1067,10 +1070,11 @@ class _PIMRecurrent(PhysicalLayer):
             assert isinstance(module, PIMLinear)
             module.drift(t)
 
+    @abc.abstractmethod
     def _cell(
         self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, hh: PIMLinear
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        raise NotImplementedError
+        """One time step: input gates ``gx``, state ``h`` (and ``c``) -> new ``h`` (and ``c``)."""
 
     def forward(self, x: torch.Tensor, hx: Any = None) -> tuple[torch.Tensor, Any]:
         if x.dim() not in (2, 3):
