@@ -61,6 +61,22 @@ class _Crossbar(PhysicalLayer):
 
     Subclasses provide ``_matrix()`` (the weight as ``[n_out, n_in]``) and call
     ``_init_chip(n_in, n_out, device, dtype)`` after ``_init_physical``.
+
+    Buffers (the chip; shapes with ``S`` slices, polarity 2, ``D`` devices per polarity,
+    ``T`` row tiles of ``R`` rows; empty when the mechanism is off):
+        drift_time: seconds since programming [s] (float64).
+        conductance: programmed conductances ``[S, 2, D, in, out]`` [S]; polarity 1 is the
+            negative device or, with ``scheme="reference"``, the row's reference device.
+        drift_nu: drift exponents, like ``conductance`` [1].
+        fault_mask: 0 healthy, 1 stuck at ``g_min``, 2 stuck at ``g_max``, 3 stuck at a random
+            level ``fault_level`` [S].
+        device_g_max: each device's largest reachable conductance (variation) [S].
+        adc_gain, adc_offset: static ADC errors per slice, tile and column ``[S, T, 1, out]``.
+        weight_scale: weight mapped to ``g_max``, per column ``[out]``.
+        slice_coeff: shift-and-add weights of the slices ``[S]``.
+        calibration, compensation: drift-compensation reference and factor ``[out]``.
+        w_eff: normalised effective weights at ``drift_time`` ``[S, T, R, out]``.
+        read_std: per-read weight-noise std, like ``w_eff``.
     """
 
     config_type = PIMConfig
