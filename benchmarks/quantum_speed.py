@@ -13,7 +13,7 @@ benchmark's own environment, e.g.::
 
     python -m venv benchmarks/.venv-quantum
     benchmarks/.venv-quantum/bin/pip install pennylane qiskit-machine-learning
-    echo "$PWD/.venv/lib/python3.11/site-packages" > \\
+    echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" > \\
         benchmarks/.venv-quantum/lib/python3.11/site-packages/physnn-main.pth
     benchmarks/.venv-quantum/bin/python benchmarks/quantum_speed.py
 
@@ -216,6 +216,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--memory", action="store_true", help="also measure peak memory")
+    parser.add_argument(
+        "--qiskit-ml-max", type=int, default=4, help="largest n for the slow qiskit-ml anchor"
+    )
     parser.add_argument("--memory-child", nargs=3, metavar=("KIND", "N", "BATCH"))
     args = parser.parse_args()
     if args.memory_child:
@@ -245,7 +248,8 @@ def main() -> None:
         f, t = _timings(phys, x, args.repeats)
         rows.append(("physnn QuantumCircuitLayer", f, t, f / ref_f, t / ref_t))
         anchors = [("PennyLane default.qubit backprop", pennylane_model, args.batch)]
-        anchors.append(("qiskit-ml EstimatorQNN (batch 16)", qiskit_ml_model, 16))
+        if n <= args.qiskit_ml_max:
+            anchors.append(("qiskit-ml EstimatorQNN (batch 16)", qiskit_ml_model, 16))
         for label, build, batch in anchors:
             model = build(n)
             if model is None:
