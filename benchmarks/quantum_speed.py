@@ -17,6 +17,10 @@ benchmark's own environment, e.g.::
         benchmarks/.venv-quantum/lib/python3.11/site-packages/physnn-main.pth
     benchmarks/.venv-quantum/bin/python benchmarks/quantum_speed.py
 
+TorchQuantum pins qiskit < 1 and needs its own environment
+(``benchmarks/.venv-torchquantum`` with ``pip install torchquantum "qiskit-ibm-runtime<0.21"
+"qiskit-aer<0.14" "setuptools<70"`` and the same ``.pth`` line; it pulls its own torch).
+
 Usage: ``python benchmarks/quantum_speed.py [--sizes 4 8 12] [--batch 256] [--repeats 7]``;
 ``--memory`` adds the peak resident-memory growth of one training step (fresh subprocess).
 """
@@ -124,6 +128,40 @@ def pennylane_model(n: int) -> torch.nn.Module | None:
         return [qml.expval(qml.PauliZ(q)) for q in range(n)]
 
     return qml.qnn.TorchLayer(circuit, {"weights": (LAYERS, n, 2)})
+
+
+def torchquantum_model(n: int) -> torch.nn.Module | None:
+    try:
+        import torchquantum as tq
+        import torchquantum.functional as tqf
+    except ImportError:
+        return None
+
+    class Model(tq.QuantumModule):
+        def __init__(self) -> None:
+            super().__init__()
+            funcs = [{"input_idx": [q], "func": "ry", "wires": [q]} for q in range(n)]
+            self.encoder = tq.GeneralEncoder(funcs)
+            self.ry = tq.QuantumModuleList(
+                [tq.RY(has_params=True, trainable=True) for _ in range(LAYERS * n)]
+            )
+            self.rz = tq.QuantumModuleList(
+                [tq.RZ(has_params=True, trainable=True) for _ in range(LAYERS * n)]
+            )
+            self.measure = tq.MeasureAll(tq.PauliZ)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            qdev = tq.QuantumDevice(n_wires=n, bsz=x.shape[0], device=x.device)
+            self.encoder(qdev, x)
+            for layer in range(LAYERS):
+                for q in range(n):
+                    self.ry[layer * n + q](qdev, wires=q)
+                    self.rz[layer * n + q](qdev, wires=q)
+                for q in range(n if n > 2 else 1):
+                    tqf.cnot(qdev, wires=[q, (q + 1) % n])
+            return self.measure(qdev)
+
+    return Model()
 
 
 def qiskit_ml_model(n: int) -> torch.nn.Module | None:
@@ -247,7 +285,10 @@ def main() -> None:
         rows = [("reference (pure torch)", ref_f, ref_t, 1.0, 1.0)]
         f, t = _timings(phys, x, args.repeats)
         rows.append(("physnn QuantumCircuitLayer", f, t, f / ref_f, t / ref_t))
-        anchors = [("PennyLane default.qubit backprop", pennylane_model, args.batch)]
+        anchors = [
+            ("TorchQuantum", torchquantum_model, args.batch),
+            ("PennyLane default.qubit backprop", pennylane_model, args.batch),
+        ]
         if n <= args.qiskit_ml_max:
             anchors.append(("qiskit-ml EstimatorQNN (batch 16)", qiskit_ml_model, 16))
         for label, build, batch in anchors:
