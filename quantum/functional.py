@@ -584,8 +584,9 @@ def run_statevector(
     n = spec.n_qubits
     cdtype = _complex_dtype(dtype)
     batch = x.shape[0]
-    vectors: torch.Tensor | None = torch.zeros(1, n, 2, dtype=cdtype, device=x.device)
-    vectors[:, :, 0] = 1
+    ground = torch.zeros(1, n, 2, dtype=cdtype, device=x.device)
+    ground[:, :, 0] = 1
+    vectors: torch.Tensor | None = ground
     flat: torch.Tensor | None = None
     for seg in _compile(spec):
         if seg.kind == "local":
