@@ -10,6 +10,8 @@ import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from torch import nn
 
@@ -278,3 +280,34 @@ def test_repr_and_report() -> None:
     assert "classical_params" in text and "quantum_params" in text
     assert model.physnn_report.needs_training
     assert QuantumConfig().measurement == MeasurementConfig()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=1, max_value=300),
+    st.sampled_from(["amplitude", "projection"]),
+)
+def test_quantum_linear_fits_any_width_into_the_budget(
+    in_features: int, out_features: int, overflow: str
+) -> None:
+    circuit = CircuitConfig(qubits=4, overflow=overflow)
+    layer = QuantumLinear(in_features, out_features, config=QuantumConfig(circuit=circuit))
+    assert layer.n_qubits <= 4
+    assert layer(torch.rand(2, in_features)).shape == (2, out_features)
+    counts = layer.parameter_counts()
+    assert counts["quantum"] == layer.weight.numel()
+    assert counts["quantum"] + counts["classical"] == sum(p.numel() for p in layer.parameters())
+    classical_maps = (layer.pre is not None) or (layer.post is not None)
+    if overflow == "amplitude" and in_features <= 16 and out_features <= 16:
+        assert not classical_maps
+
+
+def test_noise_from_ibm_fake_backend_matches_anchor_medians() -> None:
+    runtime = pytest.importorskip("qiskit_ibm_runtime.fake_provider")
+    from physnn.quantum.qiskit import config_from_backend
+
+    cfg = config_from_backend(runtime.FakeFez())
+    assert math.isclose(cfg.hardware.two_qubit_gate_time, 84e-9, rel_tol=0.1)
+    assert math.isclose(cfg.noise.depolarizing_2q, 4 / 3 * 3.9e-3, rel_tol=0.2)
+    assert math.isclose(cfg.measurement.p01, 7.6e-3, rel_tol=0.2)
