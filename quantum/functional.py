@@ -369,25 +369,14 @@ def _permute(flat: torch.Tensor, n: int, gates: list[tuple[str, int, int]]) -> t
 # -- angles ---------------------------------------------------------------------------------
 
 
-def _angle(gate: Gate, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The gate's angle: a scalar tensor (weight) or ``[B]`` (data-dependent)."""
-    if gate.source == "weight":
-        assert isinstance(gate.index, int)
-        return weights[gate.index] * gate.scale
-    if gate.source == "feature":
-        assert isinstance(gate.index, int)
-        return x[:, gate.index] * gate.scale
-    assert isinstance(gate.index, tuple)
-    i, j = gate.index
-    return (math.pi - x[:, i]) * (math.pi - x[:, j]) * gate.scale
-
-
 def _gate_tensor(
     gate: Gate, x: torch.Tensor, weights: torch.Tensor, cdtype: torch.dtype
 ) -> torch.Tensor:
+    """Matrix of one gate: ``[2, 2]``/``[4, 4]`` (fixed or weight) or ``[B, 2, 2]`` (data)."""
     if gate.source == "none":
         return gate_matrix(gate.name, dtype=cdtype, device=x.device)
-    return gate_matrix(gate.name, _angle(gate, x, weights), dtype=cdtype)
+    stage = _Stage(gate.name, gate.source, gate.qubits, (gate.index,), (gate.scale,))
+    return gate_matrix(gate.name, _stage_angles(stage, x, weights)[..., 0], dtype=cdtype)
 
 
 def _amplitude_state(
