@@ -280,24 +280,29 @@ def _stack(layers: nn.ModuleList) -> list[DiffractiveLayer]:
     return [layer for layer in layers if isinstance(layer, DiffractiveLayer)]
 
 
-def _run_stack(modules: nn.ModuleList, field: torch.Tensor, *, training: bool) -> torch.Tensor:
-    """Input plane -> every layer -> detector plane, misalignments included.
+def _transfers(
+    layers: list[DiffractiveLayer],
+    grid: tuple[int, int],
+    dtype: torch.dtype,
+    device: torch.device,
+    *,
+    training: bool,
+) -> list[torch.Tensor]:
+    """Transfer functions of the ``n_layers + 1`` gaps, misalignments included.
 
     A layer displaced by ``d_k`` sees the field in its own coordinates; the propagation
     from layer k to k+1 therefore shifts the field by ``d_k - d_{k+1}`` (an exact spectral
     ramp) and covers ``z + dz_{k+1} - dz_k`` (an extra angular-spectrum factor).
     """
-    layers = _stack(modules)
     g = layers[0].config.geometry
-    grid = OF.padded_shape(field.shape, g.padding)
     base = OF.transfer_function(
         grid,
         g.distance,
         wavelength=g.wavelength,
         pitch=g.pitch,
         method=g.method,
-        dtype=field.dtype,
-        device=field.device,
+        dtype=dtype,
+        device=device,
     )
     n = len(layers)
     transfers = [base] * (n + 1)
@@ -308,13 +313,27 @@ def _run_stack(modules: nn.ModuleList, field: torch.Tensor, *, training: bool) -
         lat = [zero, *lateral, zero]
         ax = [0.0, *axial, 0.0]
         for gap in range(n + 1):
-            h = base * OF.shift_ramp(grid, lat[gap] - lat[gap + 1], g.pitch, field.dtype)
+            h = base * OF.shift_ramp(grid, lat[gap] - lat[gap + 1], g.pitch, dtype)
             dz = ax[gap + 1] - ax[gap]
             if dz != 0.0:
-                h = h * OF._asm(grid, dz, g.wavelength, g.pitch, field.device).to(field.dtype)
+                h = h * OF._asm(grid, dz, g.wavelength, g.pitch, device).to(dtype)
             transfers[gap] = h
-    field = OF.apply_transfer(field, transfers[0])
-    for layer, h in zip(layers, transfers[1:], strict=True):
+    return transfers
+
+
+def _run_stack(modules: nn.ModuleList, field: torch.Tensor, *, training: bool) -> torch.Tensor:
+    """Input plane -> every layer -> detector plane (see :func:`_transfers`)."""
+    layers = _stack(modules)
+    grid = OF.padded_shape(field.shape, layers[0].config.geometry.padding)
+    transfers = _transfers(layers, grid, field.dtype, field.device, training=training)
+    return _through_layers(layers, OF.apply_transfer(field, transfers[0]), transfers[1:])
+
+
+def _through_layers(
+    layers: list[DiffractiveLayer], field: torch.Tensor, transfers: list[torch.Tensor]
+) -> torch.Tensor:
+    """Modulate by each layer and propagate to the next plane."""
+    for layer, h in zip(layers, transfers, strict=True):
         field = OF.apply_transfer(layer.modulate(field), h)
     return field
 
@@ -610,13 +629,23 @@ class OpticalLinear(PhysicalLayer):
         return masks if device is None else masks.to(device)
 
     def transmission_matrix(self) -> torch.Tensor:
-        """``T [in_features, 2 * out_features]``: share of emitter j's power on region k."""
-        ref = _stack(self.layers)[0].phase_error
+        """``T [in_features, 2 * out_features]``: share of emitter j's power on region k.
+
+        The field of a point emitter on the first layer is the impulse response of the
+        first gap, circularly shifted to the emitter (exactly what the padded FFT
+        propagation of a delta gives), so the first gap costs one inverse FFT in all.
+        """
+        layers = _stack(self.layers)
+        ref = layers[0].phase_error
+        grid = OF.padded_shape((self.size, self.size), layers[0].config.geometry.padding)
         cdtype = _complex_dtype(ref.dtype)
-        field = torch.zeros(self.in_features, self.size, self.size, dtype=cdtype, device=ref.device)
+        transfers = _transfers(layers, grid, cdtype, ref.device, training=self.training)
+        impulse = torch.fft.ifft2(transfers[0])
         rows, cols = self.emitter_positions()
-        field[torch.arange(self.in_features), rows, cols] = 1.0
-        out = _run_stack(self.layers, field, training=self.training)
+        span = torch.arange(self.size)
+        iy = (span[None, :, None] - rows[:, None, None]) % grid[0]
+        ix = (span[None, None, :] - cols[:, None, None]) % grid[1]
+        out = _through_layers(layers, impulse[iy.to(ref.device), ix.to(ref.device)], transfers[1:])
         intensity = out.real.square() + out.imag.square()
         return OF.region_powers(intensity, self.detector_masks(intensity.device))
 
