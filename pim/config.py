@@ -391,7 +391,9 @@ class HWAConfig(ConfigBlock):
     largest weight, redrawn per batch), the output noise and DAC/ADC quantisation of the
     config (straight-through gradients); after each optimiser step weights are clipped to
     ``clip_sigma`` standard deviations of the layer and a learned input range decays by
-    ``input_range_decay``. The backward pass is ideal.
+    ``input_range_decay``. The backward pass is ideal. Training uses the continuous weights
+    and parallel (not bit-serial) inputs; weight slicing, finite levels, drift and the device
+    noise models apply to the programmed chip at inference.
     """
 
     weight_noise: float = 0.05
