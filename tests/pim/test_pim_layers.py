@@ -469,3 +469,34 @@ def test_layer_runs_on_cuda() -> None:
     assert torch.isfinite(run(layer, x.cuda())).all()
     drift(layer, 86400.0)
     assert torch.isfinite(run(layer, x.cuda())).all()
+
+
+def test_pcm_1f_read_noise_through_layer_matches_anchor() -> None:
+    """Per-read noise at t = 1 day equals the anchor's 1/f model on the drifted devices."""
+    pcm = presets.get("pcm", seed=9)
+    cfg = pcm.replace(
+        read=pcm.read.replace(output_noise=0.0),
+        drift=pcm.drift.replace(compensation="none"),
+        dac=pcm.dac.replace(bits=None, range_mode="fixed", input_bound=1.0),
+        adc=pcm.adc.replace(bits=None),
+    )
+    linear = nn.Linear(16, 24, bias=False)
+    layer = PIMLinear.from_torch(linear, cfg).eval()
+    t, t0, t_read, g_max = 86400.0, 20.0, 250e-9, 25e-6
+    layer.drift(t)
+    g_prog = layer.conductance[0, :, 0]  # [2, in, out]
+    g_t = g_prog * ((t + t0) / t0) ** (-layer.drift_nu[0, :, 0])
+    q_s = torch.clamp(0.0088 / torch.clamp((g_prog / g_max) ** 0.65, min=1e-3), max=0.2)
+    sd = g_t.abs() * q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
+    scale = float(linear.weight.detach().abs().max())
+    expected_var = ((sd**2).sum(0) / g_max**2) * scale**2  # [in, out]
+    eye = torch.eye(16)
+    with torch.no_grad():
+        reads = torch.stack([layer(eye) for _ in range(400)])
+    measured_var = reads.var(0)
+    ratio = float(measured_var.sum() / expected_var.sum())
+    assert abs(ratio - 1) < 0.03
+    mean_w = ((g_t[0] - g_t[1]) / g_max) * scale
+    torch.testing.assert_close(
+        reads.mean(0), mean_w, rtol=0, atol=float(expected_var.max().sqrt()) * 0.3
+    )
