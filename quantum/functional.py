@@ -512,6 +512,45 @@ def _local_matrices(
     return total
 
 
+def _chunk_matmul(flat: torch.Tensor, kron: torch.Tensor, q0: int) -> torch.Tensor:
+    """Apply ``kron`` ``[D, D]`` to the qubits ``q0..q0+log2(D)-1`` of flat states."""
+    size = kron.shape[0]
+    if q0 == 0:
+        # A contiguous right operand keeps complex GEMM on its fast path (4x on CPU).
+        return torch.mm(flat.reshape(-1, size), kron.T.contiguous()).view(flat.shape[0], -1)
+    return torch.matmul(kron, flat.reshape(-1, size, 2**q0)).view(flat.shape[0], -1)
+
+
+class _ApplyChunk(torch.autograd.Function):
+    """``kron`` on neighbouring qubits; analytic backward: ``K^H`` on the gradient states
+    and ``grad_K = sum_m g_m x_m^H`` as one GEMM over the batch."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, flat: torch.Tensor, kron: torch.Tensor, q0: int
+    ) -> torch.Tensor:
+        ctx.save_for_backward(flat, kron)
+        ctx.q0 = q0  # type: ignore[attr-defined]
+        return _chunk_matmul(flat, kron, q0)
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        flat, kron = ctx.saved_tensors  # type: ignore[attr-defined]
+        q0: int = ctx.q0  # type: ignore[attr-defined]
+        size = kron.shape[0]
+        grad = grad.contiguous()
+        grad_flat = grad_kron = None
+        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
+            grad_flat = _chunk_matmul(grad, kron.mH.contiguous(), q0)
+        if ctx.needs_input_grad[1]:  # type: ignore[attr-defined]
+            g = grad.reshape(-1, size, 2**q0).transpose(0, 1).reshape(size, -1)
+            x = flat.expand(grad.shape[0], -1).reshape(-1, size, 2**q0)
+            grad_kron = g @ x.transpose(0, 1).reshape(size, -1).mH
+        return grad_flat, grad_kron, None
+
+
 def _apply_local(
     flat: torch.Tensor, n: int, mats: torch.Tensor, touched: list[int], fuse: int
 ) -> torch.Tensor:
@@ -528,11 +567,8 @@ def _apply_local(
         kron = shared[q0 + width - 1]
         for q in range(q0 + width - 2, q0 - 1, -1):
             kron = torch.kron(kron, shared[q])
-        if q0 == 0:
-            flat = (flat.reshape(-1, 2**width) @ kron.T).reshape(flat.shape[0], -1)
-        else:
-            view = flat.reshape(flat.shape[0], 2 ** (n - q0 - width), 2**width, 2**q0)
-            flat = torch.matmul(kron, view).reshape(flat.shape[0], -1)
+        out: torch.Tensor = _ApplyChunk.apply(flat, kron, q0)
+        flat = out
     return flat
 
 

@@ -321,3 +321,14 @@ def test_memory_check_says_what_is_needed() -> None:
     with pytest.raises(ValueError, match=r"30 qubits with batch 256 needs 2.05e\+03 GiB"):
         F.check_memory(30, 256, 2**33)
     F.check_memory(10, 256, 2**33)
+
+
+@pytest.mark.parametrize("q0", [0, 1, 2])
+def test_fused_chunk_and_permutation_backward_pass_gradcheck(q0: int) -> None:
+    from physnn.quantum.functional import _ApplyChunk, _permute
+
+    flat = torch.randn(2, 16, dtype=torch.complex128, requires_grad=True)
+    kron = torch.randn(4, 4, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda f, k: _ApplyChunk.apply(f, k, q0), (flat, kron))
+    gates = [("cx", 0, 1), ("cz", 2, 3), ("cx", 3, 0)]
+    assert torch.autograd.gradcheck(lambda f: _permute(f, 4, gates), (flat,))
