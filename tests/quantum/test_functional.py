@@ -332,3 +332,37 @@ def test_fused_chunk_and_permutation_backward_pass_gradcheck(q0: int) -> None:
     assert torch.autograd.gradcheck(lambda f, k: _ApplyChunk.apply(f, k, q0), (flat, kron))
     gates = [("cx", 0, 1), ("cz", 2, 3), ("cx", 3, 0)]
     assert torch.autograd.gradcheck(lambda f: _permute(f, 4, gates), (flat,))
+
+
+@pytest.mark.parametrize("ansatz", ["real_amplitudes", "efficient_su2"])
+def test_ansatz_layouts_equal_qiskit_library(ansatz: str) -> None:
+    import dataclasses
+
+    from qiskit.circuit import library
+
+    n, reps = 4, 2
+    cfg = CircuitConfig(qubits=n, ansatz=ansatz, layers=reps, entanglement="reverse_linear")
+    spec = build_circuit(cfg, n, 1)
+    ops = tuple(op for op in spec.ops if getattr(op, "source", "") != "feature")
+    ansatz_only = dataclasses.replace(spec, ops=ops)
+    w = torch.randn(spec.n_weights, dtype=torch.float64)
+    ours = F.run_statevector(
+        ansatz_only, torch.zeros(1, 1, dtype=torch.float64), w, dtype=torch.complex128
+    )[0]
+    qc = getattr(library, ansatz)(n, reps=reps, entanglement="reverse_linear")
+    assert qc.num_parameters == spec.n_weights
+    ref = Statevector(qc.assign_parameters(w.tolist())).data
+    torch.testing.assert_close(ours, torch.tensor(ref), atol=1e-12, rtol=0)
+
+
+def test_iqp_encoder_equals_qiskit_zz_feature_map() -> None:
+    from qiskit.circuit.library import zz_feature_map
+
+    n = 3
+    spec = build_circuit(CircuitConfig(qubits=n, encoder="iqp", layers=0), n, n)
+    x = torch.rand(2, n, dtype=torch.float64) * math.pi
+    ours = F.run_statevector(spec, x, torch.zeros(0, dtype=torch.float64), dtype=torch.complex128)
+    qc = zz_feature_map(n, reps=2, entanglement="full")
+    for b in range(2):
+        ref = Statevector(qc.assign_parameters(x[b].tolist())).data
+        torch.testing.assert_close(ours[b], torch.tensor(ref), atol=1e-12, rtol=0)
