@@ -285,6 +285,30 @@ class QuantumCircuitLayer(PhysicalLayer):
             ),
         )
 
+    def training_cost(self, input_shape: tuple[int, ...]) -> Cost:
+        """Hardware cost of one parameter-shift training step on a batch of ``input_shape``.
+
+        Hardware has no backpropagation: the gradient of every angle takes two shifted
+        circuit evaluations (Mitarai et al., PRA 98, 032309 (2018)), so a step costs
+        ``1 + 2 * n_weights`` forward passes.
+        """
+        return self.cost(input_shape).scale(1 + 2 * self.weight.numel())
+
+    def parameter_shift_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """Jacobian of the exact circuit readout ``[B, readout, n_weights]`` with respect to
+        the angles by the parameter-shift rule (the gradient hardware would estimate)."""
+        x = _check_input(type(self).__name__, x, self.circuit_inputs)
+        x = x.reshape(-1, self.circuit_inputs).to(self.weight.dtype)
+        if not any(isinstance(op, AmplitudeEncoding) for op in self.spec.ops):
+            x = x * self.config.circuit.input_scale
+        fuse = self.config.simulation.fuse_qubits
+
+        def readout(weights: torch.Tensor) -> torch.Tensor:
+            psi = F.run_statevector(self.spec, x, weights, dtype=weights.dtype, fuse=fuse)
+            return self._readout(F.probabilities(psi))
+
+        return F.parameter_shift(readout, self.weight.detach())
+
     # -- interop ----------------------------------------------------------------------------
 
     def to_qiskit(self, x: torch.Tensor | None = None) -> Any:

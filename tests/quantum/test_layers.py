@@ -311,3 +311,18 @@ def test_noise_from_ibm_fake_backend_matches_anchor_medians() -> None:
     assert math.isclose(cfg.hardware.two_qubit_gate_time, 84e-9, rel_tol=0.1)
     assert math.isclose(cfg.noise.depolarizing_2q, 4 / 3 * 3.9e-3, rel_tol=0.2)
     assert math.isclose(cfg.measurement.p01, 7.6e-3, rel_tol=0.2)
+
+
+def test_layer_parameter_shift_matches_backprop_and_training_cost() -> None:
+    layer = QuantumCircuitLayer(
+        3, 3, dtype=torch.float64, config=QuantumConfig(circuit=CircuitConfig(qubits=3))
+    )
+    x = torch.rand(2, 3, dtype=torch.float64)
+    jac = layer.parameter_shift_jacobian(x)
+    for b in range(2):
+        for j in range(3):
+            layer.zero_grad()
+            layer(x[b : b + 1])[0, j].backward()
+            torch.testing.assert_close(jac[b, j], layer.weight.grad, atol=1e-9, rtol=0)
+    step = layer.training_cost((4, 3))
+    assert math.isclose(step.latency, (1 + 2 * 18) * layer.cost((4, 3)).latency)
