@@ -117,11 +117,6 @@ class QuantumCircuitLayer(PhysicalLayer):
                 f"CircuitConfig.qubits={self.config.circuit.qubits}; raise the budget"
             )
 
-    @property
-    def circuit_config(self) -> CircuitConfig:
-        """The circuit config the layout was built from."""
-        return self.config.circuit
-
     def reset_parameters(self) -> None:
         """Angles uniform in [-pi, pi) (the layer's ``init`` stream when seeded)."""
         g = self.streams.static("init", self.weight.device)
