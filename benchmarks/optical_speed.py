@@ -5,8 +5,9 @@ Geometry (Lin et al., Science 2018; ANCHORS.md optical targets): 5 phase-only la
 padded fft2/ifft2 pairs alone (6 forward); forward+backward floors backpropagate through
 them. Rows:
 
-- ``stack``: physnn's propagation through the 5 masks with the library defaults (cached
-  transfer functions, ``fft2(s=...)`` padding, in-place spectrum multiply);
+- ``stack``: physnn's propagation through the 5 masks to the detector intensity with the
+  library defaults (cached transfer functions, ``fft2(s=...)`` padding, in-place spectrum
+  multiply);
 - ``network``: the whole ``DiffractiveNetwork`` forward (image resampling, encoding,
   detector regions, readout) with the ``lin2018-thz`` preset under ``physnn.ideal()``;
 - ``naive``: a plain-torch implementation that rebuilds the transfer function per call,
@@ -31,7 +32,8 @@ import torch.nn.functional as F
 
 import physnn
 import physnn.optical as po
-from physnn.optical.layers import _run_stack
+from physnn.optical import functional as OF
+from physnn.optical.layers import _stack_intensity
 
 N, M, LAYERS = 200, 400, 5
 
@@ -106,14 +108,21 @@ def main() -> None:
 
         return go
 
+    def stack(u: torch.Tensor) -> torch.Tensor:
+        return _stack_intensity(
+            net.layers,
+            lambda h: OF.apply_transfer(u, h),
+            size=N,
+            dtype=u.dtype,
+            device=u.device,
+            training=False,
+        )
+
     leaf = field.clone().requires_grad_(True)
     with physnn.ideal():
         rows = {
             "floor": (fwd(floor, field), train(floor, leaf)),
-            "stack": (
-                fwd(lambda u: _run_stack(net.layers, u, training=False), field),
-                train(lambda u: _run_stack(net.layers, u, training=False), field),
-            ),
+            "stack": (fwd(stack, field), train(stack, field)),
             "network": (fwd(net, images), train(net, images)),
             "naive": (
                 fwd(lambda u: naive(u, phases, config.geometry), field),

@@ -69,6 +69,11 @@ class GeometryConfig(ConfigBlock):
     """Zero-padding factor of the FFT grid against wrap-around: the padded grid has
     ``ceil(padding * size)`` pixels per side [-]; 2 makes the convolution linear."""
 
+    wavelengths: tuple[float, ...] = ()
+    """Further source wavelengths [m], mutually incoherent, each carrying the same power as
+    ``wavelength``; the masks are fixed thicknesses designed at ``wavelength``, so their
+    phase scales as ``wavelength / lambda`` (dispersion-free material). Empty: monochromatic."""
+
     method: str = "asm"
     """Propagation method: ``asm`` (band-limited angular spectrum, Matsushima & Shimobaba,
     Opt. Express 17, 19662, 2009), ``rs`` (Rayleigh-Sommerfeld convolution, the method of
@@ -108,6 +113,15 @@ class GeometryConfig(ConfigBlock):
             hint="padding is a factor of the grid size; 2 avoids wrap-around",
         )
         check_choice(owner, "method", self.method, PROPAGATION_METHODS)
+        if not isinstance(self.wavelengths, tuple):
+            raise TypeError(f"{owner}.wavelengths must be a tuple of floats [m], e.g. (633e-9,)")
+        for extra in self.wavelengths:
+            check_range(owner, "wavelengths", extra, 1e-7, 1e-2, unit="m", hint=_NM_HINT)
+
+    @property
+    def all_wavelengths(self) -> tuple[float, ...]:
+        """The design wavelength followed by the further ones [m]."""
+        return (self.wavelength, *self.wavelengths)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ Everything non-ideal is bypassed inside :func:`physnn.ideal`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -153,14 +154,20 @@ class DiffractiveLayer(PhysicalLayer):
             self.lateral_shift.copy_(mis.lateral_std * draw[:2])
             self.axial_shift.copy_(mis.axial_std * draw[2])
 
-    def transmission(self) -> torch.Tensor:
-        """Complex transmission ``[size, size]`` of the mask as built (ideal inside ideal())."""
+    def transmission(self, wavelength: float | None = None) -> torch.Tensor:
+        """Complex transmission ``[size, size]`` of the mask as built (ideal inside ideal()).
+
+        Args:
+            wavelength: illumination wavelength [m] (default: the design wavelength); the
+                phase of a fixed thickness scales as ``design wavelength / wavelength``.
+        """
         cfg = self.config
         real = not is_ideal()
         amplitude = torch.sigmoid(self.amplitude) if self.amplitude is not None else None
         if self.phase is None:
             assert amplitude is not None
             return amplitude.to(_complex_dtype(amplitude.dtype))
+        scale = 1.0 if wavelength is None else cfg.geometry.wavelength / wavelength
         phase: torch.Tensor = self.phase
         levels = cfg.fabrication.phase_levels
         if real and levels:
@@ -168,21 +175,23 @@ class DiffractiveLayer(PhysicalLayer):
         if cfg.modulation.material:
             wrapped = torch.remainder(phase, 2 * math.pi)
             n, kappa = cfg.modulation.refractive_index, cfg.modulation.extinction
-            absorption = torch.exp(-kappa * wrapped / (n - 1))
+            absorption = torch.exp(-kappa * scale * wrapped / (n - 1))
             amplitude = absorption if amplitude is None else amplitude * absorption
         if real and cfg.fabrication.phase_error_std > 0:
             phase = phase + self.phase_error
+        if scale != 1.0:
+            phase = phase * scale
         if amplitude is None:
             amplitude = torch.ones_like(phase)
         return torch.polar(amplitude, phase)
 
-    def modulate(self, field: torch.Tensor) -> torch.Tensor:
-        """Multiply ``field`` by the mask (no propagation)."""
+    def modulate(self, field: torch.Tensor, wavelength: float | None = None) -> torch.Tensor:
+        """Multiply ``field`` by the mask at ``wavelength`` [m] (no propagation)."""
         if field.shape[-2:] != (self.size, self.size):
             raise ValueError(
                 f"field of shape {tuple(field.shape)} does not fit a {self.size}x{self.size} layer"
             )
-        return field * self.transmission()
+        return field * self.transmission(wavelength)
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         OF.check_field(field)
@@ -285,10 +294,10 @@ def _transfers(
     grid: tuple[int, int],
     dtype: torch.dtype,
     device: torch.device,
-    *,
-    training: bool,
+    displaced: tuple[list[torch.Tensor], list[float]] | None,
+    wavelength: float,
 ) -> list[torch.Tensor]:
-    """Transfer functions of the ``n_layers + 1`` gaps, misalignments included.
+    """Transfer functions of the ``n_layers + 1`` gaps at ``wavelength``, misalignments included.
 
     A layer displaced by ``d_k`` sees the field in its own coordinates; the propagation
     from layer k to k+1 therefore shifts the field by ``d_k - d_{k+1}`` (an exact spectral
@@ -298,7 +307,7 @@ def _transfers(
     base = OF.transfer_function(
         grid,
         g.distance,
-        wavelength=g.wavelength,
+        wavelength=wavelength,
         pitch=g.pitch,
         method=g.method,
         dtype=dtype,
@@ -306,7 +315,6 @@ def _transfers(
     )
     n = len(layers)
     transfers = [base] * (n + 1)
-    displaced = _displacements(layers, training)
     if displaced is not None:
         lateral, axial = displaced
         zero = torch.zeros_like(lateral[0])
@@ -316,26 +324,45 @@ def _transfers(
             h = base * OF.shift_ramp(grid, lat[gap] - lat[gap + 1], g.pitch, dtype)
             dz = ax[gap + 1] - ax[gap]
             if dz != 0.0:
-                h = h * OF._asm(grid, dz, g.wavelength, g.pitch, device).to(dtype)
+                h = h * OF._asm(grid, dz, wavelength, g.pitch, device).to(dtype)
             transfers[gap] = h
     return transfers
 
 
-def _run_stack(modules: nn.ModuleList, field: torch.Tensor, *, training: bool) -> torch.Tensor:
-    """Input plane -> every layer -> detector plane (see :func:`_transfers`)."""
-    layers = _stack(modules)
-    grid = OF.padded_shape(field.shape, layers[0].config.geometry.padding)
-    transfers = _transfers(layers, grid, field.dtype, field.device, training=training)
-    return _through_layers(layers, OF.apply_transfer(field, transfers[0]), transfers[1:])
-
-
-def _through_layers(
-    layers: list[DiffractiveLayer], field: torch.Tensor, transfers: list[torch.Tensor]
+def _stack_intensity(
+    modules: nn.ModuleList,
+    first_gap: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    size: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    training: bool,
 ) -> torch.Tensor:
-    """Modulate by each layer and propagate to the next plane."""
-    for layer, h in zip(layers, transfers, strict=True):
-        field = OF.apply_transfer(layer.modulate(field), h)
-    return field
+    """Intensity on the detector plane, averaged over the source wavelengths.
+
+    Args:
+        modules: the diffractive layers.
+        first_gap: maps the first gap's transfer function to the field on the first layer.
+        size: plane side [neurons].
+        dtype: complex dtype of the fields.
+        device: their device.
+        training: draw vaccination displacements (train mode).
+    """
+    layers = _stack(modules)
+    g = layers[0].config.geometry
+    grid = OF.padded_shape((size, size), g.padding)
+    # One displacement draw for every wavelength: they cross the same (mis)placed layers.
+    displaced = _displacements(layers, training)
+    total: torch.Tensor | None = None
+    for wavelength in g.all_wavelengths:
+        transfers = _transfers(layers, grid, dtype, device, displaced, wavelength)
+        field = first_gap(transfers[0])
+        for layer, h in zip(layers, transfers[1:], strict=True):
+            field = OF.apply_transfer(layer.modulate(field, wavelength), h)
+        intensity = field.real.square() + field.imag.square()
+        total = intensity if total is None else total + intensity
+    assert total is not None
+    return total / len(g.all_wavelengths)
 
 
 def _read_out(
@@ -484,8 +511,15 @@ class DiffractiveNetwork(PhysicalLayer):
 
     def powers(self, images: torch.Tensor) -> torch.Tensor:
         """Detected power on each region ``[B, n_regions]`` (grid units: input pixel = 1)."""
-        field = _run_stack(self.layers, self.encode(images), training=self.training)
-        intensity = field.real.square() + field.imag.square()
+        field = self.encode(images)
+        intensity = _stack_intensity(
+            self.layers,
+            lambda h: OF.apply_transfer(field, h),
+            size=self.config.geometry.size,
+            dtype=field.dtype,
+            device=field.device,
+            training=self.training,
+        )
         powers = OF.region_powers(intensity, self.detector_masks(intensity.device))
         return _read_out(powers, float(self.input_side**2), self.config, self)
 
@@ -635,18 +669,20 @@ class OpticalLinear(PhysicalLayer):
         first gap, circularly shifted to the emitter (exactly what the padded FFT
         propagation of a delta gives), so the first gap costs one inverse FFT in all.
         """
-        layers = _stack(self.layers)
-        ref = layers[0].phase_error
-        grid = OF.padded_shape((self.size, self.size), layers[0].config.geometry.padding)
-        cdtype = _complex_dtype(ref.dtype)
-        transfers = _transfers(layers, grid, cdtype, ref.device, training=self.training)
-        impulse = torch.fft.ifft2(transfers[0])
+        ref = _stack(self.layers)[0].phase_error
+        grid = OF.padded_shape((self.size, self.size), self.config.geometry.padding)
         rows, cols = self.emitter_positions()
         span = torch.arange(self.size)
-        iy = (span[None, :, None] - rows[:, None, None]) % grid[0]
-        ix = (span[None, None, :] - cols[:, None, None]) % grid[1]
-        out = _through_layers(layers, impulse[iy.to(ref.device), ix.to(ref.device)], transfers[1:])
-        intensity = out.real.square() + out.imag.square()
+        iy = ((span[None, :, None] - rows[:, None, None]) % grid[0]).to(ref.device)
+        ix = ((span[None, None, :] - cols[:, None, None]) % grid[1]).to(ref.device)
+        intensity = _stack_intensity(
+            self.layers,
+            lambda h: torch.fft.ifft2(h)[iy, ix],
+            size=self.size,
+            dtype=_complex_dtype(ref.dtype),
+            device=ref.device,
+            training=self.training,
+        )
         return OF.region_powers(intensity, self.detector_masks(intensity.device))
 
     @staticmethod

@@ -27,7 +27,7 @@ def digits() -> Dataset:
 def train(config: po.OpticalConfig, data: Dataset) -> po.DiffractiveNetwork:
     torch.manual_seed(0)
     net = po.DiffractiveNetwork(10, config=config)
-    fit(net, (data.x_train, data.y_train), epochs=10, lr=0.05, progress=False, seed=0)
+    fit(net, (data.x_train, data.y_train), epochs=8, lr=0.05, progress=False, seed=0)
     return net
 
 

@@ -117,3 +117,15 @@ def test_shot_noise_limited_photon_budget() -> None:
     assert det.full_scale == 4**8
     # every one of 10 regions can collect a full well: 10 * 65536 e- / (0.5 * 0.25)
     assert det.photons(10) == pytest.approx(10 * 65536 / 0.125)
+
+
+def test_extra_wavelengths_validate_and_round_trip() -> None:
+    with pytest.raises(ValueError, match="nanometres"):
+        GeometryConfig(wavelengths=(633.0,))
+    with pytest.raises(TypeError, match="tuple"):
+        GeometryConfig(wavelengths=[0.8e-3])  # type: ignore[arg-type]
+    cfg = po.presets.get("thz-compact").replace(
+        geometry=GeometryConfig(wavelengths=(0.7e-3, 0.8e-3))
+    )
+    check_config(cfg)
+    assert cfg.geometry.all_wavelengths == (0.75e-3, 0.7e-3, 0.8e-3)
