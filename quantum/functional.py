@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -477,17 +478,25 @@ def _compile(spec: CircuitSpec) -> tuple[_Segment, ...]:
     return tuple(segments)
 
 
+@functools.lru_cache(maxsize=1024)
+def _constant(values: tuple[Any, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Index and scale tensors of compiled stages, built once per device."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def _stage_angles(stage: _Stage, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Angles of a stage: ``[g]`` (weights) or ``[B, g]`` (data)."""
-    scale = torch.tensor(stage.scales, dtype=x.dtype, device=x.device)
     if stage.source == "weight":
-        idx = torch.tensor(stage.indices, device=weights.device)
-        return weights.index_select(0, idx) * scale.to(weights.dtype)
-    if stage.source == "feature":
-        idx = torch.tensor(stage.indices, device=x.device)
-        return x.index_select(1, idx) * scale
-    pairs = torch.tensor(stage.indices, device=x.device)
-    return (math.pi - x[:, pairs[:, 0]]) * (math.pi - x[:, pairs[:, 1]]) * scale
+        idx = _constant(stage.indices, torch.int64, weights.device)
+        angles = weights.index_select(0, idx)
+    elif stage.source == "feature":
+        angles = x.index_select(1, _constant(stage.indices, torch.int64, x.device))
+    else:
+        pairs = _constant(stage.indices, torch.int64, x.device)
+        angles = (math.pi - x[:, pairs[:, 0]]) * (math.pi - x[:, pairs[:, 1]])
+    if any(scale != 1.0 for scale in stage.scales):
+        angles = angles * _constant(stage.scales, angles.dtype, angles.device)
+    return angles
 
 
 def _local_matrices(
@@ -505,8 +514,11 @@ def _local_matrices(
             angles = _stage_angles(stage, x, weights)
             mats = gate_matrix(stage.name, angles, dtype=cdtype)
             mats = mats[None] if mats.dim() == 3 else mats
-        qubits = torch.tensor(stage.qubits, device=x.device)
-        full = eye.expand(mats.shape[0], n, 2, 2).index_copy(1, qubits, mats)
+        if stage.qubits == tuple(range(n)):
+            full = mats
+        else:
+            qubits = _constant(stage.qubits, torch.int64, x.device)
+            full = eye.expand(mats.shape[0], n, 2, 2).index_copy(1, qubits, mats)
         total = full if total is None else full @ total
     assert total is not None
     return total
