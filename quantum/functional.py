@@ -887,17 +887,21 @@ def _sample_kraus(
     """One quantum-jump step: apply ``K_k / |K_k psi|`` with probability ``|K_k psi|^2``.
 
     The branch probabilities ``tr(K_k^dag K_k rho_q)`` come from the reduced density matrix
-    of the touched qubits, so only the chosen operator is applied to the full state.
+    of the touched qubits, so only the chosen operator is applied to the full state. The
+    operators may be shared ``[K, d, d]`` or per sample ``[B, K, d, d]`` (a data-dependent
+    gate folded into them); the branch is drawn by inverse transform sampling.
     """
     effects = kraus.mH @ kraus
     rho = _reduced(flat, n, qubits)
-    weight = torch.einsum("kij,bji->bk", effects, rho).real
-    choice = torch.multinomial(
-        weight.detach().to(torch.float64).clamp_min(0.0), 1, generator=generator
-    )[:, 0]
+    spec = "kij,bji->bk" if kraus.dim() == 3 else "bkij,bji->bk"
+    weight = torch.einsum(spec, effects, rho).real
+    cdf = weight.detach().clamp_min(0.0).cumsum(-1)
+    u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype, device=cdf.device)
+    choice = (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(cdf.shape[1] - 1)
     rows = torch.arange(flat.shape[0], device=flat.device)
     norm = weight[rows, choice].clamp_min(torch.finfo(weight.dtype).tiny).sqrt()
-    return _apply_flat(flat, n, qubits, kraus[choice] / norm[:, None, None].to(kraus.dtype))
+    chosen = kraus[choice] if kraus.dim() == 3 else kraus[rows, choice]
+    return _apply_flat(flat, n, qubits, chosen / norm[:, None, None].to(kraus.dtype))
 
 
 def run_trajectories(
@@ -938,9 +942,13 @@ def run_trajectories(
             continue
         assert isinstance(op, Gate)
         if len(op.qubits) == 1:
-            flat = _apply_flat(flat, n, op.qubits, _gate_tensor(op, x, weights, cdtype))
+            gate = _gate_tensor(op, x, weights, cdtype)
             if one is not None and op.name not in noise.virtual:
-                flat = _sample_kraus(flat, n, op.qubits, one, generator)
+                # the gate folded into the channel: Kraus operators K_k U, one state update
+                fused = one @ gate if gate.dim() == 2 else one[None] @ gate[:, None]
+                flat = _sample_kraus(flat, n, op.qubits, fused, generator)
+            else:
+                flat = _apply_flat(flat, n, op.qubits, gate)
         else:
             flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
             if two is not None:

@@ -366,3 +366,18 @@ def test_iqp_encoder_equals_qiskit_zz_feature_map() -> None:
     for b in range(2):
         ref = Statevector(qc.assign_parameters(x[b].tolist())).data
         torch.testing.assert_close(ours[b], torch.tensor(ref), atol=1e-12, rtol=0)
+
+
+def test_trajectories_with_data_gates_average_to_density_matrix() -> None:
+    spec = _random_spec("reupload", "strongly_entangling", 2)
+    x = torch.rand(2, spec.n_features, dtype=torch.float64) * 3
+    w = torch.randn(spec.n_weights, dtype=torch.float64)
+    exact = F.run_density(spec, x, w, _noise(), dtype=torch.complex128)
+    reps = 3000
+    g = torch.Generator().manual_seed(7)
+    xs = x.repeat_interleave(reps, 0)
+    probs = F.probabilities(
+        F.run_trajectories(spec, xs, w, _noise(), dtype=torch.complex128, generator=g)
+    ).view(2, reps, -1)
+    stderr = probs.std(1) / math.sqrt(reps)
+    assert torch.all((probs.mean(1) - exact).abs() < 4 * stderr + 1e-9)
