@@ -52,4 +52,7 @@ BACKEND = Backend(
         apply=with_shots,
         log_scale=True,
     ),
+    # angles are O(1) rad: at 5e-2 the 64-32-10 digits MLP (ideal preset, batch 32) reaches
+    # 70 % test accuracy in 2 epochs instead of 4 at 1e-2, with the same plateau (~77 %)
+    default_lr=5e-2,
 )
