@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .backend import get_backend, resolve_config
 from .config import BackendConfig
