@@ -362,7 +362,8 @@ def _stack_intensity(
         intensity = field.real.square() + field.imag.square()
         total = intensity if total is None else total + intensity
     assert total is not None
-    return total / len(g.all_wavelengths)
+    n = len(g.all_wavelengths)
+    return total if n == 1 else total / n
 
 
 def _read_out(
