@@ -359,3 +359,37 @@ def outputs_powers(net: po.DiffractiveNetwork, x: torch.Tensor) -> torch.Tensor:
     net.eval()
     with torch.no_grad():
         return net.powers(x)
+
+
+def test_axial_misalignment_lengthens_one_gap_and_shortens_the_next() -> None:
+    geometry = po.GeometryConfig(size=16, n_layers=1, distance=3e-3)
+    cfg = po.presets.get("ideal", seed=9).replace(geometry=geometry)
+    net = po.DiffractiveNetwork(2, config=cfg).double()
+    layer = net.layers[0]
+    po.set_misalignment(net, 0.0, axial_std=1e-9)  # switch the displaced path on
+    dz = 0.4e-3
+    layer.axial_shift.fill_(dz)
+    field = net.encode(torch.rand(2, 8, 8, dtype=torch.float64))
+    from physnn.optical.layers import _stack_intensity
+
+    g = cfg.geometry
+    with torch.no_grad():
+        got = _stack_intensity(
+            net.layers,
+            lambda h: OF.apply_transfer(field, h),
+            size=16,
+            dtype=field.dtype,
+            device=field.device,
+            training=False,
+        )
+        u = OF.propagate(field, g.distance + dz, wavelength=g.wavelength, pitch=g.pitch)
+        u = OF.propagate(layer.modulate(u), g.distance - dz, wavelength=g.wavelength, pitch=g.pitch)
+        aligned = OF.propagate(field, g.distance, wavelength=g.wavelength, pitch=g.pitch)
+        aligned = OF.propagate(
+            layer.modulate(aligned), g.distance, wavelength=g.wavelength, pitch=g.pitch
+        )
+    want = u.abs().square()
+    # H(z) H(dz) and H(z + dz) differ only in their band limits (a few edge frequencies)
+    tolerance = 5e-3 * float(want.max())
+    assert float((got - want).abs().max()) <= tolerance
+    assert float((got - aligned.abs().square()).abs().max()) > 10 * tolerance
