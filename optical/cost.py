@@ -80,10 +80,14 @@ def optical_cost(
     resources["photons"] = photons * n_frames
     energy = sum(v for k, v in resources.items() if k.endswith("_energy"))
     assumptions = (
-        f"optical source: {det.photons(max(n_regions, 1)):.3g} photons per frame at "
-        f"{g.wavelength:g} m, wall-plug efficiency {e.wall_plug_efficiency:g}",
-        f"frame time {frame_time:.3g} s (modulator {e.modulator_frame_rate:g} Hz, exposure "
-        f"{e.exposure_time:g} s)",
+        (
+            f"optical source: {photons:.3g} photons per frame at {g.wavelength:g} m, "
+            f"wall-plug efficiency {e.wall_plug_efficiency:g}",
+            f"frame time {frame_time:.3g} s (modulator {e.modulator_frame_rate:g} Hz, "
+            f"exposure {e.exposure_time:g} s)",
+        )
+        if frames
+        else ()
     )
     return Cost(
         energy=energy,
