@@ -32,10 +32,6 @@ __all__ = [
     "features_per_encoder",
 ]
 
-ROTATIONS = ("rx", "ry", "rz", "p")
-FIXED_1Q = ("h", "x", "sdg")
-TWO_QUBIT = ("cx", "cz")
-
 
 @dataclasses.dataclass(frozen=True)
 class Gate:

@@ -759,10 +759,6 @@ class GateNoise:
     two_qubit_each: tuple[torch.Tensor, ...]
     virtual: frozenset[str]
 
-    @property
-    def active(self) -> bool:
-        return bool(self.one_qubit or self.two_qubit or self.two_qubit_each)
-
 
 def build_noise(
     *,
