@@ -932,23 +932,45 @@ def run_trajectories(
             compose_kraus([*noise.two_qubit, *per_qubit]),
         )
     )
+    # Single-qubit gates wait per qubit until the next operation on that qubit, so runs of
+    # gates become one matrix. A virtual RZ/P after a noisy gate joins it before the channel:
+    # every single-qubit channel here (depolarising, amplitude and phase damping, relaxation
+    # to |0>) commutes with Z rotations (phase covariance), so the channel is unchanged.
+    pending: dict[int, tuple[torch.Tensor, bool]] = {}
+
+    def flush(state: torch.Tensor, q: int) -> torch.Tensor:
+        mat, noisy = pending.pop(q)
+        if not noisy:
+            return _apply_flat(state, n, (q,), mat)
+        assert one is not None
+        fused = one @ mat if mat.dim() == 2 else one[None] @ mat[:, None]
+        return _sample_kraus(state, n, (q,), fused, generator)
+
     for op in _gates(spec):
         if isinstance(op, AmplitudeEncoding):
             flat = _amplitude_state(op, x, n, cdtype)
             continue
         assert isinstance(op, Gate)
         if len(op.qubits) == 1:
+            q = op.qubits[0]
             gate = _gate_tensor(op, x, weights, cdtype)
-            if one is not None and op.name not in noise.virtual:
-                # the gate folded into the channel: Kraus operators K_k U, one state update
-                fused = one @ gate if gate.dim() == 2 else one[None] @ gate[:, None]
-                flat = _sample_kraus(flat, n, op.qubits, fused, generator)
+            physical = one is not None and op.name not in noise.virtual
+            if q in pending and pending[q][1] and physical:
+                flat = flush(flat, q)
+            if q in pending:
+                mat, noisy = pending[q]
+                pending[q] = (gate @ mat, noisy or physical)
             else:
-                flat = _apply_flat(flat, n, op.qubits, gate)
-        else:
-            flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
-            if two is not None:
-                flat = _sample_kraus(flat, n, op.qubits, two, generator)
+                pending[q] = (gate, physical)
+            continue
+        for q in op.qubits:
+            if q in pending:
+                flat = flush(flat, q)
+        flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
+        if two is not None:
+            flat = _sample_kraus(flat, n, op.qubits, two, generator)
+    for q in sorted(pending):
+        flat = flush(flat, q)
     return flat.expand(batch, -1) if flat.shape[0] != batch else flat
 
 
