@@ -326,3 +326,18 @@ def test_layer_parameter_shift_matches_backprop_and_training_cost() -> None:
             torch.testing.assert_close(jac[b, j], layer.weight.grad, atol=1e-9, rtol=0)
     step = layer.training_cost((4, 3))
     assert math.isclose(step.latency, (1 + 2 * 18) * layer.cost((4, 3)).latency)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_exact_and_noisy() -> None:
+    for preset in ("ideal", "heron"):
+        layer = QuantumLinear(5, 3, config=presets.get(preset, seed=2))
+        x = torch.rand(4, 5)
+        with physnn.ideal():
+            want = layer(x)
+        gpu = layer.to("cuda")
+        with physnn.ideal():
+            torch.testing.assert_close(gpu(x.cuda()).cpu(), want, atol=1e-5, rtol=0)
+        y = gpu(x.cuda())
+        y.sum().backward()
+        assert torch.isfinite(y).all() and gpu.weight.grad is not None
