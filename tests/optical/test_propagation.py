@@ -338,3 +338,11 @@ def test_aliasing_sampling_warns_with_fix() -> None:
 def test_auto_picks_asm_near_and_rs_far() -> None:
     assert OF.choose_method((64, 64), 1e-5, 1e-6, 1e-6) == "asm"
     assert OF.choose_method((64, 64), 1.0, 1e-6, 1e-6) == "rs"
+
+
+def test_fresnel_outside_paraxial_regime_warns() -> None:
+    f = torch.ones(8, 8, dtype=torch.complex64)
+    with pytest.warns(OpticalSamplingWarning) as record:
+        propagate(f, 0.29, wavelength=1e-6, pitch=1.1e-6, method="fresnel")
+    messages = " ".join(str(w.message) for w in record)
+    assert "paraxial" in messages and "aliases" in messages
