@@ -867,6 +867,10 @@ def compose_kraus(sets: Sequence[torch.Tensor]) -> torch.Tensor | None:
 def _reduced(flat: torch.Tensor, n: int, qubits: tuple[int, ...]) -> torch.Tensor:
     """Reduced density matrices ``[B, 2^k, 2^k]`` of ``qubits`` (little-endian) of pure states."""
     k = len(qubits)
+    if k == 1:
+        q = qubits[0]
+        view = flat.reshape(flat.shape[0], 2 ** (n - 1 - q), 2, 2**q)
+        return torch.einsum("blir,bljr->bij", view, view.conj())
     axes = [n - q for q in reversed(qubits)]
     tail = list(range(n + 1 - k, n + 1))
     t = flat.reshape(flat.shape[0], *([2] * n)).movedim(axes, tail).reshape(flat.shape[0], -1, 2**k)
@@ -879,6 +883,7 @@ def _sample_kraus(
     qubits: tuple[int, ...],
     kraus: torch.Tensor,
     generator: torch.Generator | None,
+    effects: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One quantum-jump step: apply ``K_k / |K_k psi|`` with probability ``|K_k psi|^2``.
 
@@ -887,7 +892,8 @@ def _sample_kraus(
     operators may be shared ``[K, d, d]`` or per sample ``[B, K, d, d]`` (a data-dependent
     gate folded into them); the branch is drawn by inverse transform sampling.
     """
-    effects = kraus.mH @ kraus
+    if effects is None:
+        effects = kraus.mH @ kraus
     rho = _reduced(flat, n, qubits)
     spec = "kij,bji->bk" if kraus.dim() == 3 else "bkij,bji->bk"
     weight = torch.einsum(spec, effects, rho).real
@@ -932,6 +938,7 @@ def run_trajectories(
             compose_kraus([*noise.two_qubit, *per_qubit]),
         )
     )
+    two_effects = None if two is None else two.mH @ two
     # Single-qubit gates wait per qubit until the next operation on that qubit, so runs of
     # gates become one matrix. A virtual RZ/P after a noisy gate joins it before the channel:
     # every single-qubit channel here (depolarising, amplitude and phase damping, relaxation
@@ -968,7 +975,7 @@ def run_trajectories(
                 flat = flush(flat, q)
         flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
         if two is not None:
-            flat = _sample_kraus(flat, n, op.qubits, two, generator)
+            flat = _sample_kraus(flat, n, op.qubits, two, generator, two_effects)
     for q in sorted(pending):
         flat = flush(flat, q)
     return flat.expand(batch, -1) if flat.shape[0] != batch else flat
