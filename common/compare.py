@@ -108,6 +108,7 @@ class BackendResult:
     config: dict[str, Any]
     weights: str
     params: int
+    classical_params: int
     ideal_accuracy: list[float]
     realistic_accuracy: list[float]
     energy: float
@@ -159,7 +160,7 @@ class Comparison:
             "energy/inf [J]",
             "latency [s]",
             "area [mm^2]",
-            "params",
+            "params (classical)",
             "weights",
         )
         lines = [head]
@@ -174,7 +175,7 @@ class Comparison:
                     f"{r.energy:.2e}",
                     f"{r.latency:.2e}",
                     f"{r.area * 1e6:.3g}",
-                    str(r.params),
+                    f"{r.params} ({r.classical_params})",
                     r.weights,
                 )
             )
@@ -309,7 +310,8 @@ def _run_backend(
         backend=backend.name,
         config=config.to_dict(),
         weights=weights,
-        params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        params=report.params_after,
+        classical_params=report.classical_params,
         ideal_accuracy=ideal_acc,
         realistic_accuracy=real_acc,
         energy=c.energy,
@@ -449,6 +451,7 @@ def write_outputs(result: Comparison, out: Path) -> None:
                 "area_m2",
                 "macs",
                 "params",
+                "classical_params",
                 "weights",
                 "resources",
             ]
@@ -465,6 +468,7 @@ def write_outputs(result: Comparison, out: Path) -> None:
                     r.area,
                     r.macs,
                     r.params,
+                    r.classical_params,
                     r.weights,
                     json.dumps(r.resources),
                 ]

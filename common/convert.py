@@ -36,6 +36,8 @@ class ModuleFate:
         weights_transferred: whether the physical layer computes with the torch weights.
         params_before: trainable parameters before.
         params_after: trainable parameters after.
+        classical_params: of ``params_after``, those computed classically (digital pre/post
+            processing inside a physical layer, or the whole module when it stayed digital).
         macs: MACs per forward on the report's input shape (None without one).
     """
 
@@ -47,6 +49,7 @@ class ModuleFate:
     weights_transferred: bool
     params_before: int
     params_after: int
+    classical_params: int
     macs: int | None
 
 
@@ -79,6 +82,11 @@ class ConversionReport:
         return sum(m.params_after for m in self.modules)
 
     @property
+    def classical_params(self) -> int:
+        """Parameters of the converted model that are computed classically."""
+        return sum(m.classical_params for m in self.modules)
+
+    @property
     def digital_mac_share(self) -> float | None:
         """Fraction of the model's MACs left digital (None when no input shape was given)."""
         if any(m.macs is None for m in self.modules):
@@ -95,11 +103,22 @@ class ConversionReport:
             "digital_mac_share": self.digital_mac_share,
             "params_before": self.params_before,
             "params_after": self.params_after,
+            "classical_params": self.classical_params,
             "needs_training": self.needs_training,
         }
 
     def __str__(self) -> str:
-        head = ("module", "before", "after", "fate", "backend", "weights", "params", "MACs")
+        head = (
+            "module",
+            "before",
+            "after",
+            "fate",
+            "backend",
+            "weights",
+            "params",
+            "classical",
+            "MACs",
+        )
         rows = [head]
         for m in self.modules:
             rows.append(
@@ -111,6 +130,7 @@ class ConversionReport:
                     m.backend,
                     "transferred" if m.weights_transferred else "to train",
                     f"{m.params_before}->{m.params_after}",
+                    str(m.classical_params),
                     "?" if m.macs is None else str(m.macs),
                 )
             )
@@ -118,7 +138,8 @@ class ConversionReport:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         share = self.digital_mac_share
         lines.append(
-            f"parameters {self.params_before} -> {self.params_after}; MACs left digital: "
+            f"parameters {self.params_before} -> {self.params_after} "
+            f"({self.classical_params} classical); MACs left digital: "
             + ("unknown (pass input_shape)" if share is None else f"{100 * share:.1f} %")
         )
         if self.needs_training:
@@ -200,6 +221,8 @@ def convert(
 
     def record(name: str, module: nn.Module, new: nn.Module, fate: str, label: str) -> None:
         transferred = isinstance(new, PhysicalLayer) and new.transfers_weights
+        after = _n_params(new)
+        classical = new.parameter_counts()["classical"] if isinstance(new, PhysicalLayer) else after
         fates.append(
             ModuleFate(
                 name=name,
@@ -209,7 +232,8 @@ def convert(
                 backend=label,
                 weights_transferred=transferred or fate != "converted",
                 params_before=_n_params(module),
-                params_after=_n_params(new),
+                params_after=after,
+                classical_params=classical,
                 macs=macs.get(name, 0) if input_shape is not None else None,
             )
         )

@@ -80,6 +80,14 @@ class PhysicalLayer(nn.Module, abc.ABC):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Output shape for ``input_shape``, without running the layer."""
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters by where they live: ``"classical"`` (digital pre/post
+        processing) and the substrate's own (``"physical"`` unless a backend names it)."""
+        return {
+            "physical": sum(p.numel() for p in self.parameters() if p.requires_grad),
+            "classical": 0,
+        }
+
     def resample_noise(self) -> None:
         """Redraw static randomness; layers without static randomness restart their streams."""
         self.streams.reset()

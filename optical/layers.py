@@ -632,6 +632,12 @@ class OpticalLinear(PhysicalLayer):
         self.fit_error: float | None = None
         self.reset_parameters()
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Masks are optical; the output gain and bias are applied digitally."""
+        masks = sum(p.numel() for p in self.layers.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"physical": masks, "classical": total - masks}
+
     def reset_parameters(self) -> None:
         """Random masks; gain set so the effective weights have ``nn.Linear``'s init scale."""
         for layer in _stack(self.layers):

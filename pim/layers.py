@@ -56,6 +56,16 @@ def _check_time(t: float) -> float:
     return float(t)
 
 
+def _crossbar_parameter_counts(module: nn.Module) -> dict[str, int]:
+    """Weights live on the crossbars; biases and learned input ranges are digital."""
+    counts = {"physical": 0, "classical": 0}
+    for name, p in module.named_parameters():
+        if p.requires_grad:
+            key = "physical" if name.rpartition(".")[2].startswith("weight") else "classical"
+            counts[key] += p.numel()
+    return counts
+
+
 class _Crossbar(PhysicalLayer):
     """Chip state and analog MVM of a weight matrix ``[n_out, n_in]`` (mixin).
 
@@ -78,6 +88,9 @@ class _Crossbar(PhysicalLayer):
         w_eff: normalised effective weights at ``drift_time`` ``[S, T, R, out]``.
         read_std: per-read weight-noise std, like ``w_eff``.
     """
+
+    def parameter_counts(self) -> dict[str, int]:
+        return _crossbar_parameter_counts(self)
 
     config_type = PIMConfig
     transfers_weights = True
@@ -930,6 +943,10 @@ class _PIMRecurrent(PhysicalLayer):
     transfers_weights = True
     mode: str
     gates: int
+
+    def parameter_counts(self) -> dict[str, int]:
+        return _crossbar_parameter_counts(self)
+
     torch_type: type[nn.LSTM] | type[nn.GRU]
 
     def __init__(

@@ -99,3 +99,18 @@ def test_no_warning_when_weights_transfer() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         convert(model(), "digital")
+
+
+def test_report_separates_classical_parameters() -> None:
+    mlp = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))
+    pim = convert(mlp, "pim:ideal")
+    # PIM computes weights on crossbars and adds biases digitally.
+    assert pim.physnn_report.classical_params == 4 + 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        quantum = convert(mlp, "quantum:ideal")
+    for fate, layer in zip(quantum.physnn_report.modules, (quantum[0], quantum[2]), strict=True):
+        counts = layer.parameter_counts()
+        assert fate.classical_params == counts["classical"] > 0
+        assert fate.params_after == sum(counts.values())
+    assert "classical" in str(quantum.physnn_report)
