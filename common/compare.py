@@ -174,7 +174,7 @@ class Comparison:
                     f"{100 * rm:.1f} +- {100 * rsd:.1f}",
                     f"{r.energy:.2e}",
                     f"{r.latency:.2e}",
-                    f"{r.area * 1e6:.3g}",
+                    f"{r.area * 1e6:.3g}" if r.area > 0 else "-",
                     f"{r.params} ({r.classical_params})",
                     r.weights,
                 )
