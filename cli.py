@@ -98,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"physnn compare: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"\nphysnn compare: interrupted; finished backends are saved in {args.out}/backends;"
+            " rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130
     print(result.table())
     print(f"\nresults written to {result.out}/ (results.csv, results.json, summary.md, *.png)")
     return 0

@@ -110,3 +110,14 @@ def test_resume_skips_finished_backends(tmp_path: Path, monkeypatch: pytest.Monk
     calls.clear()
     compare(backends=["digital:int8"], resume=True, **{**kwargs, "epochs": 3})
     assert calls == ["digital:int8"]  # different settings: nothing reused
+
+
+def test_interrupt_points_to_resume(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "compare", interrupted)
+    assert main(["compare", "--out", str(tmp_path)]) == 130
+    assert "rerun with --resume" in capsys.readouterr().err
