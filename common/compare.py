@@ -195,7 +195,9 @@ class Comparison:
 
 
 def _fingerprint(settings: dict[str, Any], label: str) -> str:
-    blob = json.dumps({"settings": settings, "label": label}, sort_keys=True)
+    """Key of one row's saved result: every setting but the list of rows, plus the row."""
+    relevant = {k: v for k, v in settings.items() if k != "backends"}
+    blob = json.dumps({"settings": relevant, "label": label}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

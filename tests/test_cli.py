@@ -108,6 +108,8 @@ def test_resume_skips_finished_backends(tmp_path: Path, monkeypatch: pytest.Monk
     compare(backends=["digital:int8"], resume=False, **kwargs)
     assert calls == ["digital:int8"]
     calls.clear()
+    compare(backends=["digital:fp32", "digital:int8"], resume=True, **kwargs)
+    assert calls == []  # other rows requested: finished ones are still reused
     compare(backends=["digital:int8"], resume=True, **{**kwargs, "epochs": 3})
     assert calls == ["digital:int8"]  # different settings: nothing reused
 
