@@ -83,15 +83,14 @@ class GeometryConfig(ConfigBlock):
         owner = type(self).__name__
         check_range(owner, "wavelength", self.wavelength, 1e-7, 1e-2, unit="m", hint=_NM_HINT)
         check_range(owner, "pitch", self.pitch, 1e-8, 0.1, unit="m", hint=_NM_HINT)
-        check_range(
-            owner,
-            "pitch",
-            self.pitch / self.wavelength,
-            0.05,
-            1000.0,
-            hint=f"pitch/wavelength={self.pitch / self.wavelength:g} must be in [0.05, 1000]; "
-            "check that pitch and wavelength are both in metres",
-        )
+        ratio = self.pitch / self.wavelength
+        if not 0.05 <= ratio <= 1000.0:
+            # Name both fields and their values: the ratio alone is not a field the user set.
+            raise ValueError(
+                f"{owner}.pitch={self.pitch!r} m is {ratio:g} wavelengths "
+                f"(wavelength={self.wavelength!r} m); pitch/wavelength must be in "
+                "[0.05, 1000]: check that pitch and wavelength are both in metres"
+            )
         check_int(owner, "size", self.size, 2, 4096)
         check_int(owner, "n_layers", self.n_layers, 1, 64)
         check_range(

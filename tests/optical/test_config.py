@@ -129,3 +129,9 @@ def test_extra_wavelengths_validate_and_round_trip() -> None:
     )
     check_config(cfg)
     assert cfg.geometry.all_wavelengths == (0.75e-3, 0.7e-3, 0.8e-3)
+
+
+def test_pitch_to_wavelength_ratio_message_names_both_values() -> None:
+    want = r"pitch=1e-07 m is 0\.000133333 wavelengths \(wavelength=0\.00075 m\)"
+    with pytest.raises(ValueError, match=want):
+        GeometryConfig(pitch=1e-7)
