@@ -103,7 +103,7 @@ def pcm_drift_exponents(g: torch.Tensor, generator: torch.Generator | None = Non
     ``sigma = clip(-0.0125 ln g - 0.0059, 0.008, 0.045)`` with ``g`` floored at 1e-7.
 
     Args:
-        g: normalised programmed conductance ``G_prog / g_max``.
+        g: normalised target conductance ``G_target / g_max``.
         generator: random generator (None: torch's global RNG).
     """
     log_g = torch.log(g.clamp_min(1e-7))

@@ -258,7 +258,9 @@ class _Crossbar(PhysicalLayer):
             g = self._programmed(target)
             self.conductance.copy_(g)
             if self.drift_nu.numel():
-                self.drift_nu.copy_(self._drift_exponents(g))
+                # the PCM fits give nu as a function of the target state g = G_target / g_max
+                # (Nandakumar 2019; aihwkit draws nu from g_target), not of the noisy G_prog
+                self.drift_nu.copy_(self._drift_exponents(target))
             self.weight_scale.copy_(scale)
             self.slice_coeff.copy_(coeff)
             self.drift_time.zero_()
@@ -292,6 +294,7 @@ class _Crossbar(PhysicalLayer):
         return g
 
     def _drift_exponents(self, g: torch.Tensor) -> torch.Tensor:
+        """Drift exponents of devices with target conductances ``g`` [S]."""
         d = self.config.drift
         gen = self.streams.static("drift", g.device)
         if d.model == "pcm":

@@ -222,6 +222,17 @@ def test_pcm_programming_noise_through_layer_matches_anchor() -> None:
         assert abs(float(got.mean()) - g * 25e-6) < 5 * expected / math.sqrt(got.numel())
 
 
+def test_pcm_drift_exponents_depend_on_the_target_not_the_programming_noise() -> None:
+    """The anchor's nu(g) uses g = G_target / g_max: programming noise must not change nu."""
+    pcm = presets.get("pcm", seed=4)
+    noisy = pcm.replace(programming=pcm.programming.replace(model="gaussian", sigma_abs=5e-6))
+    clean = pcm.replace(programming=pcm.programming.replace(model="none"))
+    linear = nn.Linear(40, 30)
+    a, b = PIMLinear.from_torch(linear, noisy), PIMLinear.from_torch(linear, clean)
+    assert not torch.allclose(a.conductance, b.conductance)
+    torch.testing.assert_close(a.drift_nu, b.drift_nu, rtol=0, atol=0)
+
+
 def test_drift_compensation_limits_error_growth() -> None:
     pcm = presets.get("pcm", seed=5)
     quiet = pcm.replace(
