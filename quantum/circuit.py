@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .config import ANSATZES, ENCODERS, ENTANGLEMENTS, READOUTS, CircuitConfig
+from .config import ENCODERS, ENTANGLEMENTS, CircuitConfig
 
 __all__ = [
     "AmplitudeEncoding",
@@ -137,15 +137,14 @@ class _Weights:
         return Gate(name, (qubit,), "weight", self.count - 1)
 
 
-def _encoder_ops(config: CircuitConfig, n_qubits: int, n_features: int) -> list[Op]:
+def _encoder_ops(config: CircuitConfig, n_features: int) -> list[Op]:
     enc = config.encoder
     if enc == "amplitude":
-        k = max(1, math.ceil(math.log2(n_features))) if n_features > 1 else 1
-        return [AmplitudeEncoding(n_features, k)]
+        return [AmplitudeEncoding(n_features, max(1, math.ceil(math.log2(n_features))))]
     if enc == "angle_x":
-        return list(_angle_layer("rx", n_features))
+        return _angle_layer("rx", n_features)
     if enc in ("angle_y", "reupload"):
-        return list(_angle_layer("ry", n_features))
+        return _angle_layer("ry", n_features)
     if enc == "angle_z":
         return [Gate("h", (i,)) for i in range(n_features)] + _angle_layer("rz", n_features)
     # iqp: qiskit's zz_feature_map(feature_dimension=n_features, reps, entanglement="full")
@@ -204,8 +203,6 @@ def build_circuit(config: CircuitConfig, n_qubits: int, n_features: int) -> Circ
     Raises:
         ValueError: when the features do not fit the encoder on ``n_qubits`` qubits.
     """
-    if config.ansatz not in ANSATZES or config.readout not in READOUTS:
-        raise ValueError(f"invalid circuit config {config}")
     if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
         raise ValueError(f"n_qubits={n_qubits!r} must be an int >= 1")
     limit = features_per_encoder(config.encoder, n_qubits)
@@ -222,7 +219,7 @@ def build_circuit(config: CircuitConfig, n_qubits: int, n_features: int) -> Circ
             f"encoder {config.encoder!r} takes at most {limit} features on {n_qubits} qubits, "
             f"got {n_features}; {fix}"
         )
-    ops = _encoder_ops(config, n_qubits, n_features)
+    ops = _encoder_ops(config, n_features)
     ansatz, n_weights = _ansatz_ops(config, n_qubits, n_features)
     ops += ansatz
     if config.readout == "x":

@@ -118,8 +118,7 @@ def gate_matrix(
     if angle is None:
         raise ValueError(f"gate {name!r} needs an angle [rad]")
     real = torch.float64 if cdtype == torch.complex128 else torch.float32
-    theta = torch.as_tensor(angle, device=device)
-    theta = theta.to(real) if not theta.is_floating_point() or theta.dtype != real else theta
+    theta = torch.as_tensor(angle, device=device).to(real)
     zero = torch.zeros_like(theta)
     if name == "p":
         one = torch.ones_like(theta)
