@@ -172,10 +172,14 @@ class DiffractiveLayer(PhysicalLayer):
         levels = cfg.fabrication.phase_levels
         if real and levels:
             phase = OF.quantize_phase(phase, levels)
+        if cfg.modulation.material or scale != 1.0:
+            # The built mask is a thickness within one 2 pi period: phases 0.1 and 2 pi + 0.1
+            # are the same layer, so absorption and the phase at another wavelength follow
+            # the wrapped phase (same transmission at the design wavelength).
+            phase = torch.remainder(phase, 2 * math.pi)
         if cfg.modulation.material:
-            wrapped = torch.remainder(phase, 2 * math.pi)
             n, kappa = cfg.modulation.refractive_index, cfg.modulation.extinction
-            absorption = torch.exp(-kappa * scale * wrapped / (n - 1))
+            absorption = torch.exp(-kappa * scale * phase / (n - 1))
             amplitude = absorption if amplitude is None else amplitude * absorption
         if real and cfg.fabrication.phase_error_std > 0:
             phase = phase + self.phase_error

@@ -355,6 +355,22 @@ def test_multi_wavelength_is_the_mean_of_scaled_monochromatic_stacks() -> None:
     assert not torch.allclose(outputs_powers(first, x), want)
 
 
+def test_mask_phase_is_wrapped_before_scaling_to_another_wavelength() -> None:
+    """Phases phi and phi + 2 pi describe the same built layer at every wavelength."""
+    layer = po.DiffractiveLayer(8, config=small())
+    with torch.no_grad():
+        layer.phase.fill_(1.0)
+    with physnn.ideal():
+        want = layer.transmission(0.9e-3).detach()
+        with torch.no_grad():
+            layer.phase.add_(2 * math.pi)
+        got = layer.transmission(0.9e-3).detach()
+    torch.testing.assert_close(
+        want, torch.polar(torch.ones(8, 8), torch.full((8, 8), 1.0 * 0.75 / 0.9))
+    )
+    torch.testing.assert_close(got, want)
+
+
 def outputs_powers(net: po.DiffractiveNetwork, x: torch.Tensor) -> torch.Tensor:
     net.eval()
     with torch.no_grad():
