@@ -119,8 +119,8 @@ class TranspileReport:
         depth: circuit depth after transpilation.
         two_qubit_gates: two-qubit gate count.
         ops: gate counts by name.
-        duration: estimated schedule duration without measurement [s] (None when the target
-            has no durations).
+        duration: estimated schedule duration including the final measurements [s] (None
+            when the target has no durations).
         success_probability: product of ``1 - error`` over every gate and one readout per
             measured qubit (None without error data): a rough fidelity estimate.
     """
