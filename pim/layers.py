@@ -302,6 +302,9 @@ class _Crossbar(PhysicalLayer):
         else:
             noise = torch.randn(g.shape, generator=gen, device=g.device, dtype=g.dtype)
             nu = (d.nu_mean + d.nu_std * noise).abs()
+        if self.config.mapping.scheme == "reference":
+            # one reference device per row, shared by all columns (as in _programmed)
+            nu[:, 1] = nu[:, 1, ..., :1].clone()
         if self.fault_mask.numel():
             nu = torch.where(self.fault_mask > 0, 0.0, nu)
         return nu

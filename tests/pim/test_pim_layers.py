@@ -233,6 +233,17 @@ def test_pcm_drift_exponents_depend_on_the_target_not_the_programming_noise() ->
     torch.testing.assert_close(a.drift_nu, b.drift_nu, rtol=0, atol=0)
 
 
+def test_shared_reference_device_has_one_state_per_row() -> None:
+    """With scheme="reference" one device per row serves every column: one G_prog, one nu."""
+    pcm = presets.get("pcm", seed=6)
+    cfg = pcm.replace(mapping=pcm.mapping.replace(scheme="reference"))
+    layer = PIMLinear(12, 9, config=cfg)
+    for name in ("conductance", "drift_nu"):
+        ref = getattr(layer, name)[:, 1]  # [S, D, in, out]
+        torch.testing.assert_close(ref, ref[..., :1].expand_as(ref), rtol=0, atol=0)
+        assert ref[..., 0].std() > 0  # rows still differ
+
+
 def test_drift_compensation_limits_error_growth() -> None:
     pcm = presets.get("pcm", seed=5)
     quiet = pcm.replace(
