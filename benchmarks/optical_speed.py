@@ -12,9 +12,16 @@ them. Rows:
   detector regions, readout) with the ``lin2018-thz`` preset under ``physnn.ideal()``;
 - ``naive``: a plain-torch implementation that rebuilds the transfer function per call,
   pads with ``F.pad`` and multiplies out of place (the common hand-written baseline);
-- anchors (SVETlANNa), when installed in this interpreter; skipped otherwise.
+- ``svetlanna``: the fastest anchor, SVETlANNa 2.0 (zero-padded ASM, ``zpASM``, which pads to
+  2N like physnn) with the same masks, when it is installed in this interpreter; skipped
+  otherwise. Install it only in the benchmark's own environment::
 
-Usage: ``.venv/bin/python benchmarks/optical_speed.py [--repeats 7] [--batch 64]``.
+      python3 -m venv benchmarks/.venv-optical
+      benchmarks/.venv-optical/bin/pip install torch==2.13.0 svetlanna scipy tqdm
+      benchmarks/.venv-optical/bin/pip install --no-deps -e .
+
+Usage: ``.venv/bin/python benchmarks/optical_speed.py [--repeats 7] [--batch 64]``
+(or ``benchmarks/.venv-optical/bin/python ...`` for the anchor row).
 Prints the median time of each and its ratio to the floor. Uses torch's default thread
 count (printed).
 """
@@ -25,6 +32,7 @@ import argparse
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -74,6 +82,24 @@ def naive(
     for phase in phases:
         field = prop(field * torch.exp(1j * phase))
     return field
+
+
+def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> torch.nn.Module:
+    """The same D2NN in SVETlANNa: 6 zero-padded ASM gaps around 5 phase masks."""
+    import svetlanna as sv
+    from svetlanna import elements
+
+    axis = (torch.arange(N) - N / 2) * geometry.pitch
+    params = sv.SimulationParameters(x=axis, y=axis, wavelength=geometry.wavelength)
+
+    def gap() -> torch.nn.Module:
+        return elements.FreeSpace(params, distance=geometry.distance, method="zpASM")
+
+    modules = [gap()]
+    for phase in phases:
+        mask = torch.nn.Parameter(phase.detach().clone())
+        modules += [elements.DiffractiveLayer(params, mask=mask, mask_norm=2 * math.pi), gap()]
+    return torch.nn.Sequential(*modules)
 
 
 def main() -> None:
@@ -129,6 +155,19 @@ def main() -> None:
                 train(lambda u: naive(u, phases, config.geometry), field),
             ),
         }
+        try:
+            import svetlanna as sv
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # its zpASM sampling notes
+                anchor = svetlanna_stack(phases, config.geometry)
+            wave = sv.Wavefront(field)
+            rows["svetlanna"] = (fwd(anchor, wave), train(anchor, wave))
+        except ImportError:
+            print(
+                "anchor svetlanna: not installed in this interpreter, skipped "
+                "(ANCHORS.md: 1.51x floor forward, 1.35x fwd+bwd)"
+            )
         forward = timed({name: pair[0] for name, pair in rows.items()}, args.repeats)
         backward = timed({name: pair[1] for name, pair in rows.items()}, args.repeats)
     results = {name: (forward[name], backward[name]) for name in rows}
@@ -136,13 +175,6 @@ def main() -> None:
     print(f"{'':10s} {'forward [s]':>12s} {'x floor':>8s} {'fwd+bwd [s]':>12s} {'x floor':>8s}")
     for name, (tf, tb) in results.items():
         print(f"{name:10s} {tf:12.4f} {tf / base_f:8.2f} {tb:12.4f} {tb / base_b:8.2f}")
-    try:
-        import svetlanna  # noqa: F401
-    except ImportError:
-        print(
-            "anchor svetlanna: not installed in this interpreter, skipped "
-            "(ANCHORS.md: 1.51x floor forward, 1.35x fwd+bwd)"
-        )
 
 
 if __name__ == "__main__":
