@@ -213,11 +213,13 @@ class ReadNoiseConfig(ConfigBlock):
     """Noise drawn anew on every read (every forward pass), vectorised over the batch.
 
     ``pcm_1f``: 1/f read noise of PCM accumulated up to the inference time t, relative std
-    ``Q_s sqrt(ln((t + t0 + t_read) / (2 t_read)))`` with ``Q_s = min(0.0088 / g^0.65, 0.2)``
-    (Nandakumar et al., ICECS 2019). ``weight_noise`` and ``output_noise`` are aihwkit's
-    per-MVM ``w_noise`` and ``out_noise`` in normalised units (Rasch et al., Nat. Commun. 14,
-    5282, 2023). Weight noise is drawn once per forward for the whole weight matrix (shared
-    by the samples of a batch, as aihwkit's per-MVM convention); output noise per output.
+    ``Q_s sqrt(ln((t + t0 + t_read) / (2 t_read)))`` with
+    ``Q_s = min(0.0088 / max(g_prog^0.65, 1e-3), 0.2)`` for the normalised programmed
+    conductance ``g_prog = G_prog / g_max`` (Nandakumar et al., ICECS 2019).
+    ``weight_noise`` and ``output_noise`` are aihwkit's per-MVM ``w_noise`` and ``out_noise``
+    in normalised units (Rasch et al., Nat. Commun. 14, 5282, 2023). Weight noise is drawn
+    once per forward for the whole weight matrix (shared by the samples of a batch, as
+    aihwkit's per-MVM convention); output noise per output.
     """
 
     pcm_1f: bool = True
@@ -354,7 +356,8 @@ class ADCConfig(ConfigBlock):
     The normalised output is clipped to ``[-output_bound, output_bound]`` and rounded to
     ``2**(bits-1) - 1`` levels per sign. Each column's converter has a static gain error
     ``1 + N(0, gain_std)`` and offset ``N(0, offset_std)`` and adds ``noise`` per conversion.
-    Defaults follow aihwkit's inference defaults (9 bits, bound 12; Rasch et al. 2023).
+    The bound follows aihwkit's inference defaults (bound 12; Rasch et al. 2023); the
+    resolution is 8 bits as in the ``pcm`` preset (aihwkit's default is 9 bits).
     """
 
     bits: int | None = 8
