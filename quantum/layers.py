@@ -138,14 +138,19 @@ class QuantumCircuitLayer(PhysicalLayer):
             return self.n_qubits <= noise.max_density_qubits
         return noise.method == "density_matrix"
 
+    def _prepare_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Circuit inputs in the angles' dtype, times ``input_scale`` unless amplitude-encoded."""
+        x = x.to(self.weight.dtype)
+        if not any(isinstance(op, AmplitudeEncoding) for op in self.spec.ops):
+            x = x * self.config.circuit.input_scale
+        return x
+
     def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
         ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal)."""
         cfg = self.config
         dtype = self.weight.dtype
-        x = x.to(dtype)
-        if not any(isinstance(op, AmplitudeEncoding) for op in self.spec.ops):
-            x = x * cfg.circuit.input_scale
+        x = self._prepare_inputs(x)
         limit = cfg.simulation.memory_limit
         if self._noisy():
             gate_noise = F.build_noise(
@@ -293,9 +298,7 @@ class QuantumCircuitLayer(PhysicalLayer):
         """Jacobian of the exact circuit readout ``[B, readout, n_weights]`` with respect to
         the angles by the parameter-shift rule (the gradient hardware would estimate)."""
         x = _check_input(type(self).__name__, x, self.circuit_inputs)
-        x = x.reshape(-1, self.circuit_inputs).to(self.weight.dtype)
-        if not any(isinstance(op, AmplitudeEncoding) for op in self.spec.ops):
-            x = x * self.config.circuit.input_scale
+        x = self._prepare_inputs(x.reshape(-1, self.circuit_inputs))
         fuse = self.config.simulation.fuse_qubits
 
         def readout(weights: torch.Tensor) -> torch.Tensor:
