@@ -422,7 +422,7 @@ def fresnel_single_fft(
 def fraunhofer(
     field: torch.Tensor, distance: float, *, wavelength: float, pitch: float
 ) -> tuple[torch.Tensor, float]:
-    """Far-field (Fraunhofer) diffraction, valid for ``z >> a^2 / lambda`` (Goodman eq. 4-25).
+    """Far-field (Fraunhofer) diffraction, valid for ``z >> D^2 / lambda`` (Goodman eq. 4-25).
 
     Args:
         field: square complex field ``[..., M, M]`` centred at index ``M // 2``.
@@ -432,17 +432,22 @@ def fraunhofer(
 
     Returns:
         ``(output field, output pitch = lambda z / (M pitch) [m])``.
+
+    Warns:
+        OpticalSamplingWarning: below the Fraunhofer distance ``2 D^2 / lambda`` of the lit
+            part of the field (width ``D``).
     """
     check_field(field)
     lit = (field.detach().abs().reshape(-1, *field.shape[-2:]).amax(0) > 0).nonzero()
     if len(lit):
         extent = int((lit.max(0).values - lit.min(0).values + 1).max())
-        aperture = extent * pitch / 2
-        if 0 < distance < 2 * aperture**2 / wavelength:
+        # The Fraunhofer distance 2 D^2 / lambda takes the full width D of the lit aperture.
+        width = extent * pitch
+        if 0 < distance < 2 * width**2 / wavelength:
             warnings.warn(
-                f"distance={distance:g} m is below the Fraunhofer distance 2 a^2 / lambda = "
-                f"{2 * aperture**2 / wavelength:g} m of this field; use fresnel_single_fft or "
-                "propagate",
+                f"distance={distance:g} m is below the Fraunhofer distance 2 D^2 / lambda = "
+                f"{2 * width**2 / wavelength:g} m of this field (D = {width:g} m, its lit "
+                "width); use fresnel_single_fft or propagate",
                 OpticalSamplingWarning,
                 stacklevel=2,
             )

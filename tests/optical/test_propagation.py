@@ -239,6 +239,19 @@ def test_fraunhofer_far_field_of_square_aperture_is_sinc_squared() -> None:
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12 * float(want.max()))
 
 
+def test_fraunhofer_warns_below_the_fraunhofer_distance_of_the_full_width() -> None:
+    """The far-field condition is z >= 2 D^2 / lambda with D the full aperture width."""
+    n, pitch = 64, 4 * LAM
+    field = torch.zeros(n, n, dtype=torch.complex128)
+    field[28:37, 28:37] = 1  # D = 9 pitch
+    width = 9 * pitch
+    with pytest.warns(OpticalSamplingWarning, match="Fraunhofer distance"):
+        OF.fraunhofer(field, 1.0 * width**2 / LAM, wavelength=LAM, pitch=pitch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OpticalSamplingWarning)
+        OF.fraunhofer(field, 2.5 * width**2 / LAM, wavelength=LAM, pitch=pitch)
+
+
 def test_fresnel_methods_agree_in_the_paraxial_regime() -> None:
     n, pitch = 128, 8 * LAM
     field = gaussian(n, 6.0)
