@@ -38,6 +38,8 @@ _S_HINT = "conductances are in siemens: 25 uS is 25e-6"
 _T_HINT = "times are in seconds: 250 ns is 250e-9, one day is 86400"
 _J_HINT = "energies are in joules: 1 pJ is 1e-12"
 _A_HINT = "areas are in square metres: 1 um^2 is 1e-12"
+_F_HINT = "pass a fraction: 0.05 is 5 %"
+_OUT_HINT = "normalised tile-output units: aihwkit uses output noise 0.04-0.06 and bound 10-12"
 
 
 def _optional_bits(owner: str, name: str, value: int | None, high: int = 16) -> None:
@@ -149,7 +151,11 @@ class ProgrammingConfig(ConfigBlock):
         owner = type(self).__name__
         check_choice(owner, "model", self.model, ("none", "pcm", "gaussian", "measured"))
         if not isinstance(self.levels, tuple) or not isinstance(self.level_sigma, tuple):
-            raise TypeError(f"{owner}.levels and level_sigma must be tuples of floats [S]")
+            raise TypeError(
+                f"{owner}.levels and level_sigma must be tuples of floats [S], got "
+                f"{type(self.levels).__name__} and {type(self.level_sigma).__name__}; "
+                "wrap them in tuple(...)"
+            )
         for i, (g, sd) in enumerate(zip(self.levels, self.level_sigma, strict=False)):
             check_range(owner, f"levels[{i}]", g, 0.0, 1e-2, unit="S", hint=_S_HINT)
             check_range(owner, f"level_sigma[{i}]", sd, 0.0, 1e-2, unit="S", hint=_S_HINT)
@@ -160,12 +166,13 @@ class ProgrammingConfig(ConfigBlock):
                     f"level, got {len(self.levels)} levels and {len(self.level_sigma)} sigmas"
                 )
             if any(b <= a for a, b in zip(self.levels, self.levels[1:], strict=False)):
-                raise ValueError(f"{owner}.levels must be strictly ascending, got {self.levels}")
+                raise ValueError(
+                    f"{owner}.levels must be strictly ascending, got {self.levels}; sort the "
+                    "levels (with their level_sigma) and drop duplicates"
+                )
         check_range(owner, "sigma_abs", self.sigma_abs, 0.0, 1e-3, unit="S", hint=_S_HINT)
-        check_range(owner, "sigma_rel", self.sigma_rel, 0.0, 1.0, hint="pass a fraction")
-        check_range(
-            owner, "device_variation", self.device_variation, 0.0, 1.0, hint="pass a fraction"
-        )
+        check_range(owner, "sigma_rel", self.sigma_rel, 0.0, 1.0, hint=_F_HINT)
+        check_range(owner, "device_variation", self.device_variation, 0.0, 1.0, hint=_F_HINT)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -201,8 +208,9 @@ class DriftConfig(ConfigBlock):
     def __post_init__(self) -> None:
         owner = type(self).__name__
         check_choice(owner, "model", self.model, ("none", "pcm", "constant"))
-        check_range(owner, "nu_mean", self.nu_mean, 0.0, 1.0)
-        check_range(owner, "nu_std", self.nu_std, 0.0, 1.0)
+        nu_hint = "drift exponents are dimensionless, about 0.005 (ReRAM) to 0.1 (PCM)"
+        check_range(owner, "nu_mean", self.nu_mean, 0.0, 1.0, hint=nu_hint)
+        check_range(owner, "nu_std", self.nu_std, 0.0, 1.0, hint=nu_hint)
         check_range(owner, "t0", self.t0, 0.0, 1e6, low_inclusive=False, unit="s", hint=_T_HINT)
         check_choice(owner, "compensation", self.compensation, ("none", "global", "column"))
         check_int(owner, "calibration_samples", self.calibration_samples, 1, 1 << 16)
@@ -244,8 +252,8 @@ class ReadNoiseConfig(ConfigBlock):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{owner}.{name} must be a bool, got {getattr(self, name)!r}")
         check_range(owner, "t_read", self.t_read, 1e-12, 1e-3, unit="s", hint=_T_HINT)
-        check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0)
-        check_range(owner, "output_noise", self.output_noise, 0.0, 10.0)
+        check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0, hint=_F_HINT)
+        check_range(owner, "output_noise", self.output_noise, 0.0, 10.0, hint=_OUT_HINT)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -271,7 +279,11 @@ class FaultConfig(ConfigBlock):
             check_probability(owner, name, getattr(self, name))
         total = self.stuck_off_rate + self.stuck_on_rate + self.stuck_random_rate
         if total > 1.0:
-            raise ValueError(f"{owner}: fault rates add up to {total:g} > 1; lower them")
+            raise ValueError(
+                f"{owner}: stuck_off_rate={self.stuck_off_rate!r}, stuck_on_rate="
+                f"{self.stuck_on_rate!r} and stuck_random_rate={self.stuck_random_rate!r} add "
+                f"up to {total:g} > 1; lower them so that they sum to at most 1"
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -342,7 +354,15 @@ class DACConfig(ConfigBlock):
         if self.bits == 1:
             raise ValueError(f"{owner}: bits=1 leaves no magnitude bit; use bits >= 2")
         check_choice(owner, "range_mode", self.range_mode, ("fixed", "dynamic", "learned"))
-        check_range(owner, "input_bound", self.input_bound, 0.0, 1e6, low_inclusive=False)
+        check_range(
+            owner,
+            "input_bound",
+            self.input_bound,
+            0.0,
+            1e6,
+            low_inclusive=False,
+            hint="the input range is in the units of the layer's input, e.g. 1.0",
+        )
         if not isinstance(self.bit_serial, bool):
             raise TypeError(f"{owner}.bit_serial must be a bool, got {self.bit_serial!r}")
         if self.bit_serial and self.bits is None:
@@ -380,10 +400,18 @@ class ADCConfig(ConfigBlock):
         _optional_bits(owner, "bits", self.bits)
         if self.bits == 1:
             raise ValueError(f"{owner}: bits=1 leaves no magnitude bit; use bits >= 2")
-        check_range(owner, "output_bound", self.output_bound, 0.0, 1e6, low_inclusive=False)
-        check_range(owner, "gain_std", self.gain_std, 0.0, 1.0)
-        check_range(owner, "offset_std", self.offset_std, 0.0, 100.0)
-        check_range(owner, "noise", self.noise, 0.0, 100.0)
+        check_range(
+            owner,
+            "output_bound",
+            self.output_bound,
+            0.0,
+            1e6,
+            low_inclusive=False,
+            hint=_OUT_HINT,
+        )
+        check_range(owner, "gain_std", self.gain_std, 0.0, 1.0, hint=_F_HINT)
+        check_range(owner, "offset_std", self.offset_std, 0.0, 100.0, hint=_OUT_HINT)
+        check_range(owner, "noise", self.noise, 0.0, 100.0, hint=_OUT_HINT)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -410,10 +438,18 @@ class HWAConfig(ConfigBlock):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0)
+        check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0, hint=_F_HINT)
         if self.clip_sigma is not None:
-            check_range(owner, "clip_sigma", self.clip_sigma, 0.0, 100.0, low_inclusive=False)
-        check_range(owner, "input_range_decay", self.input_range_decay, 0.0, 1.0)
+            check_range(
+                owner,
+                "clip_sigma",
+                self.clip_sigma,
+                0.0,
+                100.0,
+                low_inclusive=False,
+                hint="a number of standard deviations such as 2.5; None turns clipping off",
+            )
+        check_range(owner, "input_range_decay", self.input_range_decay, 0.0, 1.0, hint=_F_HINT)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -468,8 +504,8 @@ class EnergyConfig(ConfigBlock):
     def __post_init__(self) -> None:
         owner = type(self).__name__
         check_range(owner, "read_pulse", self.read_pulse, 1e-12, 1e-3, unit="s", hint=_T_HINT)
-        check_range(owner, "input_activity", self.input_activity, 0.0, 1.0)
-        check_range(owner, "mean_state", self.mean_state, 0.0, 1.0)
+        check_range(owner, "input_activity", self.input_activity, 0.0, 1.0, hint=_F_HINT)
+        check_range(owner, "mean_state", self.mean_state, 0.0, 1.0, hint=_F_HINT)
         for name in ("dac_energy", "adc_fom", "accumulate_energy", "io_energy_per_byte"):
             check_range(owner, name, getattr(self, name), 0.0, 1e-9, unit="J", hint=_J_HINT)
         check_range(owner, "adc_time", self.adc_time, 0.0, 1e-3, unit="s", hint=_T_HINT)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from physnn.pim import (
     DriftConfig,
     EnergyConfig,
     FaultConfig,
+    HWAConfig,
     MappingConfig,
     PIMConfig,
     PIMLinear,
@@ -91,6 +94,31 @@ def test_unit_slips_get_a_hint() -> None:
         EnergyConfig(adc_fom=20.0)
     with pytest.raises(ValueError, match="ohm"):
         CircuitConfig(r_wire_row=-1.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "fix"),
+    [
+        (lambda: DriftConfig(nu_mean=5.0), "nu_mean=5.0", "dimensionless"),
+        (lambda: ReadNoiseConfig(weight_noise=5.0), "weight_noise=5.0", "fraction"),
+        (lambda: ADCConfig(output_bound=-12.0), "output_bound=-12.0", "normalised"),
+        (lambda: HWAConfig(clip_sigma=-1.0), "clip_sigma=-1.0", "None turns clipping off"),
+        (lambda: FaultConfig(stuck_off_rate=0.6, stuck_on_rate=0.6), "stuck_on_rate=0.6", "sum"),
+        (
+            lambda: ProgrammingConfig(
+                model="measured", levels=(2e-6, 1e-6), level_sigma=(1e-7, 1e-7)
+            ),
+            "levels",
+            "sort",
+        ),
+    ],
+)
+def test_messages_name_field_value_and_fix(
+    make: Callable[[], object], field: str, fix: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(field)) as info:
+        make()
+    assert fix in str(info.value)
 
 
 def test_inconsistent_blocks_rejected() -> None:
