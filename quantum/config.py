@@ -122,13 +122,13 @@ class MeasurementConfig(ConfigBlock):
     """Shots and readout (assignment) errors."""
 
     shots: int | None = None
-    """Measurement repetitions per circuit; None computes exact expectation values."""
+    """Measurement repetitions per circuit [1]; None computes exact expectation values."""
 
     p01: float = 0.0
-    """Probability to read 1 when the qubit is in |0> (assignment error)."""
+    """Probability to read 1 when the qubit is in |0> (assignment error) [1]."""
 
     p10: float = 0.0
-    """Probability to read 0 when the qubit is in |1> (assignment error)."""
+    """Probability to read 0 when the qubit is in |1> (assignment error) [1]."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -155,16 +155,16 @@ class NoiseConfig(ConfigBlock):
     """
 
     depolarizing_1q: float = 0.0
-    """Depolarising parameter p of every single-qubit gate (average infidelity p/2)."""
+    """Depolarising parameter p of every single-qubit gate (average infidelity p/2) [1]."""
 
     depolarizing_2q: float = 0.0
-    """Two-qubit depolarising parameter p of every CNOT/CZ (average infidelity 3p/4)."""
+    """Two-qubit depolarising parameter p of every CNOT/CZ (average infidelity 3p/4) [1]."""
 
     amplitude_damping: float = 0.0
-    """Amplitude damping probability gamma per gate and qubit."""
+    """Amplitude damping probability gamma per gate and qubit [1]."""
 
     phase_damping: float = 0.0
-    """Phase damping probability lambda per gate and qubit."""
+    """Phase damping probability lambda per gate and qubit [1]."""
 
     t1: float | None = None
     """Energy relaxation time T1 [s]; None disables thermal relaxation."""
@@ -247,7 +247,7 @@ class HardwareConfig(ConfigBlock):
 
     shots_for_exact: int = 1024
     """Shots per circuit assumed by the cost model when the simulation is exact
-    (``MeasurementConfig.shots=None``)."""
+    (``MeasurementConfig.shots=None``) [1]."""
 
     classical_energy_per_mac: float = 0.23e-12
     """Energy of a classical multiply-accumulate in pre/post-processing [J]; 8-bit
