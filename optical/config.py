@@ -256,7 +256,8 @@ class DetectorConfig(ConfigBlock):
     noise at full scale equals one LSB (shot-noise-limited ADC)."""
 
     photons_per_frame: float | None = None
-    """Photons the source sends through a full-scale input per inference [photons]; None
+    """Photons the source sends through a full-scale input per frame [photons] (an
+    ``OpticalLinear`` inference takes two frames, ``x+`` and ``x-``); None
     uses the shot-noise-limited budget ``n_regions * full_well / (QE * optical_efficiency)``
     (every region can reach full scale)."""
 
@@ -308,7 +309,7 @@ class DetectorConfig(ConfigBlock):
         return float(4 ** (self.bits if self.bits is not None else 12))
 
     def photons(self, n_regions: int) -> float:
-        """Source photons per inference for a detector with ``n_regions`` regions [photons]."""
+        """Source photons per frame for a detector with ``n_regions`` regions [photons]."""
         if self.photons_per_frame is not None:
             return self.photons_per_frame
         return n_regions * self.full_scale / (self.quantum_efficiency * self.optical_efficiency)
@@ -334,7 +335,7 @@ class EnergyConfig(ConfigBlock):
     passive 3D-printed layers."""
 
     exposure_time: float = 1e-6
-    """Detector integration time per inference [s]."""
+    """Detector integration time per frame [s]."""
 
     readout_energy: float = 1e-12
     """Energy to read one detector region through its ADC [J]; a camera pixel readout costs

@@ -222,7 +222,9 @@ class DiffractiveLayer(PhysicalLayer):
         return tuple(input_shape)
 
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
-        """A passive mask costs nothing per pass but its static power; area is its aperture."""
+        """Area of the mask aperture only: a lone layer has no source, frame or readout, so
+        its energy and latency (static mask power included) are 0; the enclosing
+        :class:`DiffractiveNetwork` or :class:`OpticalLinear` counts them per frame."""
         batch = math.prod(input_shape[:-2]) if len(input_shape) > 2 else 1
         return optical_cost(
             self.config,
