@@ -554,13 +554,16 @@ class _Crossbar(PhysicalLayer):
         x4 = xn.reshape(p, n, t_rows, rows)
         return torch.einsum("pntr,stro->pstno", x4, w)
 
-    def _analog(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the layer's matrix to ``x [..., n_in]`` (ideal or analog), without bias."""
+    def _check_features(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self._n_in:
             raise ValueError(
                 f"{type(self).__name__}: input has {x.shape[-1]} features, expected "
                 f"{self._n_in} (input shape {tuple(x.shape)})"
             )
+
+    def _analog(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the layer's matrix to ``x [..., n_in]`` (ideal or analog), without bias."""
+        self._check_features(x)
         lead = x.shape[:-1]
         flat = x.reshape(-1, self._n_in)
         ideal = is_ideal() or self._ideal_config
@@ -690,11 +693,7 @@ class PIMLinear(_Crossbar, nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if is_ideal() or self._ideal_config:
-            if x.shape[-1] != self.in_features:
-                raise ValueError(
-                    f"PIMLinear: input has {x.shape[-1]} features, expected "
-                    f"{self.in_features} (input shape {tuple(x.shape)})"
-                )
+            self._check_features(x)
             y = F.linear(x, self.weight, self.bias)
             _check_finite(self, x, y)
             return y
