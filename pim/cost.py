@@ -3,9 +3,11 @@
 One matrix-vector multiplication (MVM) of a layer with ``n_in`` inputs and ``n_out`` outputs
 on tiles of ``tile_rows x tile_cols`` cells (``T`` row blocks, ``Tc`` column blocks), with
 ``S`` weight slices, ``P`` input cycles (``bits - 1`` magnitude bits when bit-serial, else one
-pulse-width-modulated pulse) and ``d`` devices per weight costs:
+pulse-width-modulated pulse) and ``d`` devices per weight and slice (both polarities, with
+``devices_per_polarity`` each) costs:
 
-- cells: ``n_in n_out S d`` devices each dissipate ``v_read^2 G_mean t_pulse a`` per cycle
+- cells: ``n_in n_out S d`` devices (plus the shared reference column of each column tile
+  with ``scheme="reference"``) each dissipate ``v_read^2 G_mean t_pulse a`` per cycle
   (``G_mean = mean_state g_max``, ``a = input_activity``);
 - DACs: ``n_in Tc P`` row conversions of ``dac_energy``;
 - ADCs: ``n_out T S P`` conversions of ``adc_fom 2^bits`` (Walden figure of merit; Murmann,
