@@ -200,7 +200,11 @@ def _apply_flat(
 
 def _check_state(state: torch.Tensor) -> int:
     if not isinstance(state, torch.Tensor) or not state.is_complex():
-        raise TypeError("state must be a complex tensor shaped [batch, 2, ..., 2]")
+        got = state.dtype if isinstance(state, torch.Tensor) else type(state).__name__
+        raise TypeError(
+            f"state must be a complex tensor shaped [batch, 2, ..., 2], got {got}; "
+            "start from zero_state()"
+        )
     if state.dim() < 2 or any(s != 2 for s in state.shape[1:]):
         raise ValueError(f"state must be shaped [batch, 2, ..., 2], got {tuple(state.shape)}")
     return state.dim() - 1
@@ -291,7 +295,10 @@ def sample_frequencies(
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise ValueError(f"shots={shots!r} must be an int >= 1")
     if torch.any(probs < -1e-5) or torch.any(probs > 1 + 1e-5):
-        raise ValueError("probs must lie in [0, 1]; pass probabilities, not amplitudes")
+        raise ValueError(
+            f"probs must lie in [0, 1], got values in [{float(probs.min()):.3g}, "
+            f"{float(probs.max()):.3g}]; pass probabilities, not amplitudes"
+        )
     p = probs.detach().to(torch.float64).clamp_min(0.0)
     p = p / p.sum(-1, keepdim=True)
     batch, size = p.shape
