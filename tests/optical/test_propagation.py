@@ -262,6 +262,11 @@ def test_fresnel_methods_agree_in_the_paraxial_regime() -> None:
     assert (asm - tf).abs().max() <= 1e-3 * asm.abs().max()
     # the one-FFT result lives on its own grid: compare total power and peak intensity
     assert abs(energy(sfft) * out_pitch**2 / (energy(field) * pitch**2) - 1) <= 1e-6
+    peak_asm = float(asm.abs().square().max())
+    assert abs(float(sfft.abs().square().max()) / peak_asm - 1) <= 1e-3
+    # and both follow the Gaussian beam: peak intensity 1 / (1 + (z / z_R)^2) of the waist's
+    z_r = math.pi * (6.0 * pitch) ** 2 / LAM
+    assert abs(peak_asm * (1 + (z / z_r) ** 2) - 1) <= 1e-2
 
 
 def test_lens_focuses_plane_wave_to_a_spot() -> None:
