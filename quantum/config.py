@@ -48,9 +48,9 @@ strongly entangling layers (Schuld et al., PRA 101, 032308 (2020)) and qiskit's
 ``real_amplitudes``/``efficient_su2`` layouts."""
 
 ENTANGLEMENTS = ("ring", "linear", "reverse_linear", "full")
-"""CNOT patterns: ``ring`` CNOT(i, i+1 mod n); ``linear`` CNOT(i, i+1); ``reverse_linear``
-the linear chain from the last pair to the first (qiskit's default for real_amplitudes);
-``full`` CNOT(i, j) for every i < j."""
+"""CNOT patterns: ``ring`` CNOT(i, i+1 mod n) (on 2 qubits the single CNOT(0, 1));
+``linear`` CNOT(i, i+1); ``reverse_linear`` the linear chain from the last pair to the first
+(qiskit's default for real_amplitudes); ``full`` CNOT(i, j) for every i < j."""
 
 READOUTS = ("z", "x", "y", "probs")
 """Readouts: Pauli expectation on every qubit in the Z, X or Y basis, or outcome
