@@ -8,7 +8,8 @@ wavelength, pitch, method, dtype, device), so a network pays only its FFTs.
 Physics:
     - ``asm``: band-limited angular spectrum, ``H = exp(i 2 pi z sqrt(1/lambda^2 - fx^2 -
       fy^2))`` with evanescent waves damped and frequencies beyond ``1 / (lambda sqrt((2
-      df z)^2 + 1))`` removed so that the padded grid cannot alias (Matsushima & Shimobaba,
+      df z)^2 + 1))`` (``df = 1 / (M pitch)``, the frequency step of the ``M``-pixel padded
+      grid) removed so that the padded grid cannot alias (Matsushima & Shimobaba,
       Opt. Express 17, 19662, 2009). Exact for any pitch and distance the grid resolves.
     - ``rs``: first Rayleigh-Sommerfeld solution as an FFT convolution with the sampled
       impulse response ``h = z / r^2 (1 / (2 pi r) + 1 / (i lambda)) exp(i 2 pi r / lambda)
@@ -384,6 +385,8 @@ def _one_fft(
     if z < 0:
         raise ValueError(f"distance={z!r} m must be > 0 for the one-FFT propagators")
     m1, m2 = field.shape[-2:]
+    if m1 != m2:
+        raise ValueError(f"the one-FFT propagators need a square field, got {tuple(field.shape)}")
     dev = field.device
     y = _centered_coords(m1, pitch, dev)[:, None]
     x = _centered_coords(m2, pitch, dev)[None, :]
@@ -393,8 +396,6 @@ def _one_fft(
         u = u * torch.polar(torch.ones_like(x * y), k / (2 * z) * (x**2 + y**2)).to(field.dtype)
     spectrum = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(u, dim=(-2, -1))), (-2, -1))
     out_pitch = wavelength * z / (m1 * pitch)
-    if m1 != m2:
-        raise ValueError(f"the one-FFT propagators need a square field, got {tuple(field.shape)}")
     yo = _centered_coords(m1, out_pitch, dev)[:, None]
     xo = _centered_coords(m2, out_pitch, dev)[None, :]
     phase = k * z + k / (2 * z) * (xo**2 + yo**2)
