@@ -281,7 +281,8 @@ class QuantumCircuitLayer(PhysicalLayer):
                 f"quantum: {shots} shots per circuit{shots_note}",
                 f"quantum: each shot = circuit {res['duration']:.3g} s + readout "
                 f"{hw.readout_time:.3g} s + repetition delay {hw.repetition_delay:.3g} s",
-                f"quantum: energy = latency x system power {hw.system_power:g} W",
+                f"quantum: energy = latency x system power {hw.system_power:g} W + classical "
+                f"MACs x {hw.classical_energy_per_mac:.3g} J",
             ),
         )
 
