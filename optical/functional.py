@@ -167,7 +167,10 @@ def sampling_problems(
                 "highest grid frequency; use method='asm'"
             )
     elif method == "rs":
-        x_max = math.sqrt(2) * m * pitch / 2
+        # Local frequency of exp(i k r) along x is x / (lambda r) per axis, largest at y = 0:
+        # the per-axis Nyquist limit 1 / (2 pitch) binds at the grid edge x = M pitch / 2,
+        # not at the corner (a larger y only lowers x / r).
+        x_max = m * pitch / 2
         excess = 4 * pitch**2 - wavelength**2
         if excess > 0 and x_max**2 * excess > (wavelength * z) ** 2:
             problems.append(

@@ -355,6 +355,18 @@ def test_aliasing_sampling_warns_with_fix() -> None:
         propagate(f, 1.1e-6, wavelength=1e-6, pitch=3.1e-6, method="rs")
 
 
+def test_rs_kernel_aliasing_threshold_is_the_per_axis_nyquist_limit() -> None:
+    """exp(i k r) sampled at pitch p aliases along x once x / (lambda r) > 1 / (2 p), first at
+    the grid edge x = M p / 2 with y = 0: z_min = x sqrt(4 p^2 - lambda^2) / lambda."""
+    m, pitch, lam = 16, 3.1e-6, 1e-6
+    x = m * pitch / 2
+    z_min = x * math.sqrt(4 * pitch**2 - lam**2) / lam
+    assert OF.sampling_problems((m, m), 0.99 * z_min, lam, pitch, "rs")
+    assert not OF.sampling_problems((m, m), 1.01 * z_min, lam, pitch, "rs")
+    # the Lin et al. (2018) geometry with 2x padding is (just) sampled well for its own method
+    assert not OF.sampling_problems((400, 400), 30e-3, 0.75e-3, 0.4e-3, "rs")
+
+
 def test_auto_picks_asm_near_and_rs_far() -> None:
     assert OF.choose_method((64, 64), 1e-5, 1e-6, 1e-6) == "asm"
     assert OF.choose_method((64, 64), 1.0, 1e-6, 1e-6) == "rs"
