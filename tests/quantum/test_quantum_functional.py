@@ -381,3 +381,25 @@ def test_trajectories_with_data_gates_average_to_density_matrix() -> None:
     ).view(2, reps, -1)
     stderr = probs.std(1) / math.sqrt(reps)
     assert torch.all((probs.mean(1) - exact).abs() < 4 * stderr + 1e-9)
+
+
+def test_readout_error_convention_matches_qiskit_aer() -> None:
+    aer = pytest.importorskip("qiskit_aer")
+    from qiskit import QuantumCircuit
+
+    from physnn.quantum import MeasurementConfig, QuantumConfig
+    from physnn.quantum.qiskit import aer_noise_model
+
+    p01, p10, theta, shots = 0.03, 0.12, 1.1, 200_000
+    config = QuantumConfig(measurement=MeasurementConfig(p01=p01, p10=p10))
+    qc = QuantumCircuit(1)
+    qc.ry(theta, 0)
+    qc.measure_all()
+    sim = aer.AerSimulator(noise_model=aer_noise_model(config), seed_simulator=3)
+    counts = sim.run(qc, shots=shots).result().get_counts()
+    read_one = counts.get("1", 0) / shots
+    exact = torch.tensor([[math.cos(theta / 2) ** 2, math.sin(theta / 2) ** 2]])
+    want = float(F.apply_readout_error(exact, 1, p01, p10)[0, 1])
+    sigma = math.sqrt(want * (1 - want) / shots)
+    assert abs(want - float(exact[0, 1])) > 10 * sigma  # the error is resolved by the shots
+    assert abs(read_one - want) < 5 * sigma
