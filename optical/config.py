@@ -253,7 +253,8 @@ class DetectorConfig(ConfigBlock):
 
     full_well: float | None = None
     """ADC full scale (saturation) of one region [e-]; None uses ``4**bits``, for which shot
-    noise at full scale equals one LSB (shot-noise-limited ADC)."""
+    noise at full scale equals one LSB (shot-noise-limited ADC), or ``4**12`` when ``bits``
+    is None (no ADC; the scale then only sets the default photon budget)."""
 
     photons_per_frame: float | None = None
     """Photons the source sends through a full-scale input per frame [photons] (an
@@ -303,7 +304,8 @@ class DetectorConfig(ConfigBlock):
 
     @property
     def full_scale(self) -> float:
-        """ADC full scale [e-] (``full_well`` or the shot-noise-limited ``4**bits``)."""
+        """ADC full scale [e-] (``full_well`` or the shot-noise-limited ``4**bits``; ``4**12``
+        without ADC)."""
         if self.full_well is not None:
             return self.full_well
         return float(4 ** (self.bits if self.bits is not None else 12))
