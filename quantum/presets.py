@@ -3,7 +3,9 @@
 Device presets use the medians of IBM devices recorded in qiskit-ibm-runtime's fake
 backends (ANCHORS.md): gate errors are converted to depolarising parameters with
 ``p = error * d / (d - 1)`` (``d = 2`` for one qubit, 4 for two), relaxation uses the T1/T2
-medians over each gate's duration, and readout errors are taken as symmetric.
+medians over each gate's duration, and readout errors are taken as symmetric. The reported
+gate errors already include relaxation during the gate, which is added again on top, so the
+total gate error is slightly pessimistic; idle qubits do not relax.
 """
 
 from __future__ import annotations
