@@ -386,7 +386,10 @@ def _one_fft(
     wavelength, pitch = _check_optics(wavelength, pitch)
     z = _check_distance(distance)
     if z < 0:
-        raise ValueError(f"distance={z!r} m must be > 0 for the one-FFT propagators")
+        raise ValueError(
+            f"distance={z!r} m must be > 0 for the one-FFT propagators; use "
+            "propagate(..., method='asm') to propagate backwards"
+        )
     m1, m2 = field.shape[-2:]
     if m1 != m2:
         raise ValueError(f"the one-FFT propagators need a square field, got {tuple(field.shape)}")

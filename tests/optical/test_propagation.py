@@ -341,6 +341,8 @@ def test_bad_inputs_raise_with_fix() -> None:
         propagate(f, -1e-5, wavelength=1e-6, pitch=0.5e-6, method="rs")
     with pytest.raises(ValueError, match="method"):
         propagate(f, 1e-5, wavelength=1e-6, pitch=1e-6, method="fft")
+    with pytest.raises(ValueError, match=r"distance=-0\.001 m must be > 0.*method='asm'"):
+        OF.fraunhofer(f, -1e-3, wavelength=1e-6, pitch=1e-6)
     with pytest.raises(ValueError, match="square"):
         OF.fresnel_single_fft(f[:, :6], 1e-3, wavelength=1e-6, pitch=1e-6)
 
