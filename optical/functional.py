@@ -508,7 +508,10 @@ def four_f(field: torch.Tensor, fourier_mask: torch.Tensor) -> torch.Tensor:
         )
     spectrum = torch.fft.fftshift(torch.fft.fft2(field), dim=(-2, -1)) * fourier_mask
     filtered = torch.fft.ifft2(torch.fft.ifftshift(spectrum, dim=(-2, -1)))
-    return torch.roll(torch.flip(filtered, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
+    # Invert about the optical axis at index M // 2: n -> 2 (M // 2) - n, i.e. a flip followed
+    # by a one-pixel roll for even M and a plain flip for odd M.
+    shifts = (1 - field.shape[-2] % 2, 1 - field.shape[-1] % 2)
+    return torch.roll(torch.flip(filtered, dims=(-2, -1)), shifts=shifts, dims=(-2, -1))
 
 
 def quantize(x: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:

@@ -292,6 +292,17 @@ def test_four_f_with_open_fourier_plane_images_inverted() -> None:
     torch.testing.assert_close(dc, torch.full_like(field, field.mean()))
 
 
+@pytest.mark.parametrize("n", [15, 16])
+def test_four_f_inverts_about_the_optical_axis(n: int) -> None:
+    """Pixel (r, c) images to (2 (n // 2) - r, 2 (n // 2) - c): the axis n // 2 stays put."""
+    for r, c in ((n // 2, n // 2), (n // 2 - 3, n // 2 + 2)):
+        field = torch.zeros(n, n, dtype=torch.complex128)
+        field[r, c] = 1
+        out = OF.four_f(field, torch.ones(n, n, dtype=torch.complex128))
+        assert divmod(int(out.abs().argmax()), n) == (2 * (n // 2) - r, 2 * (n // 2) - c)
+        assert float(out.abs().max()) == pytest.approx(1.0)
+
+
 def test_phase_quantisation_levels_and_straight_through_gradient() -> None:
     phase = torch.linspace(-7, 7, 101, dtype=torch.float64, requires_grad=True)
     q = OF.quantize_phase(phase, 4)
