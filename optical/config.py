@@ -71,8 +71,9 @@ class GeometryConfig(ConfigBlock):
 
     wavelengths: tuple[float, ...] = ()
     """Further source wavelengths [m], mutually incoherent, each carrying the same power as
-    ``wavelength``; the masks are fixed thicknesses designed at ``wavelength``, so their
-    phase scales as ``wavelength / lambda`` (dispersion-free material). Empty: monochromatic."""
+    ``wavelength``; the masks are fixed thicknesses designed at ``wavelength`` (one 2 pi
+    period), so their phase wrapped into ``[0, 2 pi)`` scales as ``wavelength / lambda``
+    (dispersion-free material). Empty: monochromatic."""
 
     method: str = "asm"
     """Propagation method: ``asm`` (band-limited angular spectrum, Matsushima & Shimobaba,
