@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,19 @@ def _median_property(target: Any, names: Sequence[str], attr: str) -> tuple[str,
     return None
 
 
+def _capped(name: str, value: float, cap: float, why: str) -> float:
+    """``min(value, cap)``, warning when the device's median has to be capped."""
+    if value > cap:
+        warnings.warn(
+            f"config_from_backend: device median {name}={value:g} exceeds {cap:g} ({why}); "
+            f"using {cap:g}",
+            UserWarning,
+            stacklevel=3,
+        )
+        return cap
+    return value
+
+
 def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> QuantumConfig:
     """A config whose noise, readout and timing are the medians of a qiskit device.
 
@@ -227,7 +241,9 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
     readout error from ``measure``, T1/T2 medians from the qubit properties, converted with
     the depolarising relation ``p = error * d / (d - 1)`` (average infidelity to depolarising
     parameter; relaxation during the gate is modelled separately and not subtracted, so the
-    total error is slightly pessimistic).
+    total error is slightly pessimistic). Medians outside what the channels can express
+    (readout error above 0.49, depolarising parameters above their maxima, T2 > 2 T1) are
+    capped with a ``UserWarning`` naming the value.
 
     Args:
         backend: a qiskit ``BackendV2`` or ``Target`` (e.g. ``GenericBackendV2(5)``, or
@@ -248,7 +264,7 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
     t1 = float(statistics.median(t1s)) if t1s else None
     t2 = float(statistics.median(t2s)) if t2s else None
     if t1 is not None and t2 is not None:
-        t2 = min(t2, 2 * t1)
+        t2 = _capped("t2", t2, 2 * t1, "T2 <= 2 T1 for a physical qubit")
     else:
         t1 = t2 = None
     hw: HardwareConfig = base.hardware
@@ -258,14 +274,26 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
         readout_time=ro_dur[1] if ro_dur else hw.readout_time,
     )
     noise = NoiseConfig(
-        depolarizing_1q=min(1.0, 2 * one_err[1]) if one_err else 0.0,
-        depolarizing_2q=min(16 / 15, 4 / 3 * two_err[1]) if two_err else 0.0,
+        depolarizing_1q=(
+            _capped("depolarizing_1q", 2 * one_err[1], 1.0, "fully depolarising 1-qubit channel")
+            if one_err
+            else 0.0
+        ),
+        depolarizing_2q=(
+            _capped("depolarizing_2q", 4 / 3 * two_err[1], 16 / 15, "its maximum for 2 qubits")
+            if two_err
+            else 0.0
+        ),
         t1=t1,
         t2=t2,
         method=base.noise.method,
         max_density_qubits=base.noise.max_density_qubits,
     )
-    p_ro = min(0.49, ro_err[1]) if ro_err else 0.0
+    p_ro = (
+        _capped("readout error", ro_err[1], 0.49, "an assignment error must stay below 1/2")
+        if ro_err
+        else 0.0
+    )
     measurement = MeasurementConfig(shots=base.measurement.shots, p01=p_ro, p10=p_ro)
     return base.replace(hardware=hw, noise=noise, measurement=measurement, preset=None)
 

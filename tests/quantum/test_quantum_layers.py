@@ -345,3 +345,21 @@ def test_cuda_matches_cpu_exact_and_noisy() -> None:
         y = gpu(x.cuda())
         y.sum().backward()
         assert torch.isfinite(y).all() and gpu.weight.grad is not None
+
+
+def test_config_from_backend_warns_when_capping_unphysical_medians() -> None:
+    from qiskit.circuit import Measure
+    from qiskit.providers import QubitProperties
+    from qiskit.transpiler import InstructionProperties, Target
+
+    from physnn.quantum.qiskit import config_from_backend
+
+    target = Target(num_qubits=1, qubit_properties=[QubitProperties(t1=100e-6, t2=300e-6)])
+    target.add_instruction(Measure(), {(0,): InstructionProperties(duration=1e-6, error=0.7)})
+    with pytest.warns(UserWarning, match="config_from_backend: device median") as record:
+        cfg = config_from_backend(target)
+    messages = " ".join(str(w.message) for w in record)
+    assert "t2=0.0003 exceeds 0.0002" in messages
+    assert "readout error=0.7 exceeds 0.49" in messages
+    assert cfg.noise.t2 == pytest.approx(200e-6)
+    assert cfg.measurement.p01 == 0.49
