@@ -243,6 +243,13 @@ _BUILDERS = {"asm": _asm, "rs": _rs, "fresnel": _fresnel}
 
 
 @functools.lru_cache(maxsize=128)
+def _cached_problems(
+    padded: tuple[int, int], distance: float, wavelength: float, pitch: float, method: str
+) -> tuple[str, ...]:
+    return tuple(sampling_problems(padded, distance, wavelength, pitch, method))
+
+
+@functools.lru_cache(maxsize=128)
 def _cached_transfer(
     padded: tuple[int, int],
     distance: float,
@@ -252,8 +259,6 @@ def _cached_transfer(
     dtype: torch.dtype,
     device: torch.device,
 ) -> torch.Tensor:
-    for problem in sampling_problems(padded, distance, wavelength, pitch, method):
-        warnings.warn(problem, OpticalSamplingWarning, stacklevel=4)
     return _BUILDERS[method](padded, distance, wavelength, pitch, device).to(dtype)
 
 
@@ -291,6 +296,10 @@ def transfer_function(
     grid = (int(padded[0]), int(padded[1]))
     if method == "auto":
         method = choose_method(grid, distance, wavelength, pitch)
+    # Checked on every call (not inside the cache), so each caller with an out-of-regime
+    # geometry is warned; Python's warning filters keep repeats quiet.
+    for problem in _cached_problems(grid, distance, wavelength, pitch, method):
+        warnings.warn(problem, OpticalSamplingWarning, stacklevel=2)
     return _cached_transfer(grid, distance, wavelength, pitch, method, dtype, torch.device(device))
 
 

@@ -368,6 +368,13 @@ def test_aliasing_sampling_warns_with_fix() -> None:
         propagate(f, 1.1e-6, wavelength=1e-6, pitch=3.1e-6, method="rs")
 
 
+def test_every_call_with_a_cached_out_of_regime_transfer_function_warns() -> None:
+    f = torch.ones(8, 8, dtype=torch.complex64)
+    for _ in range(2):  # the second call hits the transfer-function cache
+        with pytest.warns(OpticalSamplingWarning, match="padding"):
+            propagate(f, 0.37, wavelength=1e-6, pitch=1.1e-6)
+
+
 def test_rs_kernel_aliasing_threshold_is_the_per_axis_nyquist_limit() -> None:
     """exp(i k r) sampled at pitch p aliases along x once x / (lambda r) > 1 / (2 p), first at
     the grid edge x = M p / 2 with y = 0: z_min = x sqrt(4 p^2 - lambda^2) / lambda."""
