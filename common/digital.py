@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -282,17 +282,14 @@ class DigitalLinear(_DigitalMixin, nn.Linear):
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> DigitalLinear:
-        if not isinstance(module, nn.Linear):
-            raise TypeError(
-                f"DigitalLinear.from_torch needs an nn.Linear, got {type(module).__name__}"
-            )
-        if config is not None and not isinstance(config, DigitalConfig):
-            raise TypeError(f"DigitalLinear needs a DigitalConfig, got {type(config).__name__}")
+        cls.check_module(module, nn.Linear)
+        cls.check_config(config)
+        assert isinstance(module, nn.Linear)
         layer = cls(
             module.in_features,
             module.out_features,
             module.bias is not None,
-            config=config,
+            config=cast("DigitalConfig | None", config),  # checked above
             name=name,
             device=module.weight.device,
             dtype=module.weight.dtype,
@@ -331,13 +328,8 @@ class _DigitalConv(_DigitalMixin):
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> _DigitalConv:
-        if type(module) is not cls.torch_type:
-            raise TypeError(
-                f"{cls.__name__}.from_torch needs an nn.{cls.torch_type.__name__}, got "
-                f"{type(module).__name__}"
-            )
-        if config is not None and not isinstance(config, DigitalConfig):
-            raise TypeError(f"{cls.__name__} needs a DigitalConfig, got {type(config).__name__}")
+        cls.check_module(module, cls.torch_type, exact=True)
+        cls.check_config(config)
         layer = copy_conv(module, cls)
         layer._init_physical(config, name)
         return layer

@@ -43,15 +43,32 @@ class PhysicalLayer(nn.Module, abc.ABC):
     config: BackendConfig
     streams: NoiseStreams
 
-    def _init_physical(self, config: BackendConfig | None, name: str = "") -> BackendConfig:
-        if config is None:
-            config = self.config_type()
-        if not isinstance(config, self.config_type):
+    @classmethod
+    def check_config(cls, config: object) -> None:
+        """Raise ``TypeError`` unless ``config`` is None or this layer's config type."""
+        if config is not None and not isinstance(config, cls.config_type):
             raise TypeError(
-                f"{type(self).__name__} needs a {self.config_type.__name__}, got "
-                f"{type(config).__name__}; build one with physnn.{self.config_type.backend}"
+                f"{cls.__name__} needs a {cls.config_type.__name__}, got "
+                f"{type(config).__name__}; build one with physnn.{cls.config_type.backend}"
                 ".presets.get(name)"
             )
+
+    @classmethod
+    def check_module(
+        cls, module: object, torch_type: type[nn.Module], *, exact: bool = False
+    ) -> None:
+        """Raise ``TypeError`` unless ``module`` is a ``torch_type`` (exactly, if asked)."""
+        ok = type(module) is torch_type if exact else isinstance(module, torch_type)
+        if not ok:
+            raise TypeError(
+                f"{cls.__name__}.from_torch needs an nn.{torch_type.__name__}, got "
+                f"{type(module).__name__}"
+            )
+
+    def _init_physical(self, config: BackendConfig | None, name: str = "") -> BackendConfig:
+        self.check_config(config)
+        if config is None:
+            config = self.config_type()
         self.config = config
         self.streams = NoiseStreams(config.seed, name)
         return config

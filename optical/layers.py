@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -750,19 +750,16 @@ class OpticalLinear(PhysicalLayer):
             steps: Adam steps of the fit.
             lr: learning rate of the fit.
         """
-        if not isinstance(module, nn.Linear):
-            raise TypeError(
-                f"OpticalLinear.from_torch needs an nn.Linear, got {type(module).__name__}"
-            )
-        if config is not None and not isinstance(config, OpticalConfig):
-            raise TypeError(f"OpticalLinear needs an OpticalConfig, got {type(config).__name__}")
+        cls.check_module(module, nn.Linear)
+        cls.check_config(config)
+        assert isinstance(module, nn.Linear)
         floating = module.weight.dtype in (torch.float32, torch.float64)
         dtype = module.weight.dtype if floating else None
         layer = cls(
             module.in_features,
             module.out_features,
             module.bias is not None,
-            config=config,
+            config=cast("OpticalConfig | None", config),  # checked above
             name=name,
             device=module.weight.device,
             dtype=dtype,

@@ -588,14 +588,6 @@ def _check_finite(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     raise ValueError(f"{type(layer).__name__}: weights or input range are not finite")
 
 
-def _check_config(cls: type, config: BackendConfig | None) -> None:
-    if config is not None and not isinstance(config, PIMConfig):
-        raise TypeError(
-            f"{cls.__name__} needs a PIMConfig, got {type(config).__name__}; build one with "
-            "physnn.pim.presets.get(name)"
-        )
-
-
 class PIMLinear(_Crossbar, nn.Linear):
     """``nn.Linear`` computed on analog crossbar tiles.
 
@@ -632,7 +624,7 @@ class PIMLinear(_Crossbar, nn.Linear):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        _check_config(type(self), config)
+        self.check_config(config)
         for arg, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg}={value!r} must be a positive int")
@@ -652,9 +644,9 @@ class PIMLinear(_Crossbar, nn.Linear):
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> PIMLinear:
-        if not isinstance(module, nn.Linear):
-            raise TypeError(f"PIMLinear.from_torch needs an nn.Linear, got {type(module).__name__}")
-        _check_config(cls, config)
+        cls.check_module(module, nn.Linear)
+        cls.check_config(config)
+        assert isinstance(module, nn.Linear)
         layer = cls(
             module.in_features,
             module.out_features,
@@ -742,12 +734,8 @@ class _PIMConv(_Crossbar):
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> _PIMConv:
-        if type(module) is not cls.torch_type:
-            raise TypeError(
-                f"{cls.__name__}.from_torch needs an {cls.torch_type.__name__}, got "
-                f"{type(module).__name__}"
-            )
-        _check_config(cls, config)
+        cls.check_module(module, cls.torch_type, exact=True)
+        cls.check_config(config)
         assert isinstance(module, nn.Conv1d | nn.Conv2d)
         layer = cls(
             module.in_channels,
@@ -873,7 +861,7 @@ class PIMConv1d(_PIMConv, nn.Conv1d):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        _check_config(type(self), config)
+        self.check_config(config)
         nn.Conv1d.__init__(
             self,
             in_channels,
@@ -918,7 +906,7 @@ class PIMConv2d(_PIMConv, nn.Conv2d):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        _check_config(type(self), config)
+        self.check_config(config)
         nn.Conv2d.__init__(
             self,
             in_channels,
@@ -969,7 +957,7 @@ class _PIMRecurrent(PhysicalLayer):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        _check_config(type(self), config)
+        self.check_config(config)
         nn.Module.__init__(self)
         for arg, value in (
             ("input_size", input_size),
@@ -1023,15 +1011,11 @@ class _PIMRecurrent(PhysicalLayer):
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> _PIMRecurrent:
-        if type(module) is not cls.torch_type:
-            raise TypeError(
-                f"{cls.__name__}.from_torch needs an {cls.torch_type.__name__}, got "
-                f"{type(module).__name__}"
-            )
+        cls.check_module(module, cls.torch_type, exact=True)
         assert isinstance(module, nn.LSTM | nn.GRU)
         if getattr(module, "proj_size", 0):
             raise TypeError(f"{cls.__name__}: LSTM proj_size > 0 is not supported")
-        _check_config(cls, config)
+        cls.check_config(config)
         layer = cls(
             module.input_size,
             module.hidden_size,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -214,14 +214,13 @@ class QuantumCircuitLayer(PhysicalLayer):
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> QuantumCircuitLayer:
         """A circuit with ``module.out_features`` qubits read out in Z (angles untrained)."""
-        if not isinstance(module, nn.Linear):
-            raise TypeError(f"{cls.__name__}.from_torch needs an nn.Linear, got {type(module)}")
-        if config is not None and not isinstance(config, QuantumConfig):
-            raise TypeError(f"{cls.__name__} needs a QuantumConfig, got {type(config).__name__}")
+        cls.check_module(module, nn.Linear)
+        cls.check_config(config)
+        assert isinstance(module, nn.Linear)
         return cls(
             module.in_features,
             module.out_features,
-            config=config,
+            config=cast("QuantumConfig | None", config),  # checked above
             name=name,
             device=module.weight.device,
             dtype=module.weight.dtype,
@@ -394,9 +393,8 @@ class QuantumLinear(QuantumCircuitLayer):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        self.check_config(config)
         cfg = config if config is not None else QuantumConfig()
-        if not isinstance(cfg, QuantumConfig):
-            raise TypeError(f"QuantumLinear needs a QuantumConfig, got {type(cfg).__name__}")
         for arg, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"QuantumLinear: {arg}={value!r} must be an int >= 1")
@@ -460,15 +458,14 @@ class QuantumLinear(QuantumCircuitLayer):
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
     ) -> QuantumLinear:
         """A quantum layer of ``module``'s shape; its parameters must be trained."""
-        if not isinstance(module, nn.Linear):
-            raise TypeError(f"QuantumLinear.from_torch needs an nn.Linear, got {type(module)}")
-        if config is not None and not isinstance(config, QuantumConfig):
-            raise TypeError(f"QuantumLinear needs a QuantumConfig, got {type(config).__name__}")
+        cls.check_module(module, nn.Linear)
+        cls.check_config(config)
+        assert isinstance(module, nn.Linear)
         return cls(
             module.in_features,
             module.out_features,
             module.bias is not None,
-            config=config,
+            config=cast("QuantumConfig | None", config),  # checked above
             name=name,
             device=module.weight.device,
             dtype=module.weight.dtype,
