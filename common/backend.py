@@ -107,9 +107,9 @@ class StressTest:
         name: what is varied, e.g. ``"drift time"``, ``"misalignment"``, ``"shots"``.
         unit: its unit, e.g. ``"s"``, ``"m"``, ``""``.
         values: the default sweep, mildest first.
-        apply: ``apply(model, value)`` returns the trained converted ``model`` as it behaves
-            under stress ``value`` (a new model or ``model`` changed in place); evaluating it
-            gives the realistic accuracy at that stress.
+        apply: ``apply(model, value)`` returns a copy of the trained converted ``model`` as
+            it behaves under stress ``value``, leaving ``model`` unchanged; evaluating it gives
+            the realistic accuracy at that stress.
         log_scale: plot the sweep on a log axis.
     """
 

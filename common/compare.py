@@ -295,7 +295,7 @@ def _run_backend(
         if backend.stress is not None:
             stress_acc.append(
                 [
-                    evaluate(backend.stress.apply(copy.deepcopy(model), v), xte, yte, device=device)
+                    evaluate(backend.stress.apply(model, v), xte, yte, device=device)
                     for v in backend.stress.values
                 ]
             )

@@ -17,6 +17,7 @@ Cost model per sample and layer (linear in the batch):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any, cast
@@ -387,9 +388,10 @@ class DigitalConv2d(_DigitalConv, nn.Conv2d):
 
 
 def with_precision(model: nn.Module, bits: float) -> nn.Module:
-    """Set every digital layer of ``model`` to ``bits``-bit arithmetic (in place)."""
+    """A copy of ``model`` whose digital layers compute with ``bits``-bit arithmetic."""
     if bits != int(bits) or not 2 <= bits <= 32:
         raise ValueError(f"bits={bits!r} must be a whole number in 2..32")
+    model = copy.deepcopy(model)
     for module in model.modules():
         if isinstance(module, _DigitalMixin):
             module.config = module.config.replace(bits=int(bits))

@@ -18,9 +18,7 @@ def misalign(model: nn.Module, lateral_std: float) -> nn.Module:
     """A copy of ``model`` whose optical layers are displaced laterally by ``N(0, std)`` [m],
     drawn as static error from each layer's misalignment stream.
 
-    ``model`` itself is left untouched, so ``BACKEND.stress.apply`` can be called directly on
-    a trained model. ``physnn compare`` already passes a copy, which this copies once more:
-    the price of keeping standalone use safe (like ``physnn.quantum``'s ``with_shots``). Use
+    ``model`` itself is left untouched (the ``StressTest.apply`` contract). Use
     :func:`~physnn.optical.set_misalignment` to misalign a model in place.
     """
     return set_misalignment(copy.deepcopy(model), lateral_std)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from ..common.backend import Backend, Capabilities, StressTest
@@ -13,8 +15,9 @@ __all__ = ["BACKEND"]
 
 
 def _drift_to(model: nn.Module, t: float) -> nn.Module:
-    """Stress: the trained model read ``t`` seconds after programming, compensated per config."""
-    return drift(model, t)
+    """Stress: a copy of the trained model read ``t`` seconds after programming, compensated
+    per config (``model`` itself is unchanged)."""
+    return drift(copy.deepcopy(model), t)
 
 
 BACKEND = Backend(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
+import torch
 from torch import nn
 
+from physnn import convert
 from physnn.common import backend as backend_registry
 from physnn.common.backend import (
     Backend,
@@ -107,3 +110,19 @@ def test_entry_point_backends_are_discovered(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(backend_module, "_BUILTIN", {"bad": bad.value})
     with pytest.raises(TypeError, match="not a physnn Backend"):
         get_backend("bad")
+
+
+@pytest.mark.parametrize("name", ["digital", "pim", "optical", "quantum"])
+def test_stress_apply_returns_a_copy_and_leaves_the_model_unchanged(name: str) -> None:
+    backend = get_backend(name)
+    assert backend.stress is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = convert(nn.Sequential(nn.Linear(4, 3)), resolve_config(name).replace(seed=1))
+    before = {k: v.clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    configs = [m.config for m in model.modules() if hasattr(m, "config")]
+    stressed = backend.stress.apply(model, backend.stress.values[-1])
+    assert stressed is not model
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert configs == [m.config for m in model.modules() if hasattr(m, "config")]
