@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "convert": "physnn.common.convert",
     "to_torch": "physnn.common.convert",
+    "reconfigure": "physnn.common.convert",
+    "load_state_dict": "physnn.common.layer",
     "ConversionReport": "physnn.common.convert",
     "cost": "physnn.common.cost",
     "Cost": "physnn.common.cost",
@@ -21,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     "ideal": "physnn.common.rng",
     "get_backend": "physnn.common.backend",
     "available_backends": "physnn.common.backend",
-    "compare": "physnn.common.compare",
+    "compare": "physnn.study.compare",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -29,14 +31,16 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from .common.backend import available_backends as available_backends
     from .common.backend import get_backend as get_backend
-    from .common.compare import compare as compare
     from .common.convert import ConversionReport as ConversionReport
     from .common.convert import convert as convert
+    from .common.convert import reconfigure as reconfigure
     from .common.convert import to_torch as to_torch
     from .common.cost import Cost as Cost
     from .common.cost import CostTracker as CostTracker
     from .common.cost import cost as cost
+    from .common.layer import load_state_dict as load_state_dict
     from .common.rng import ideal as ideal
+    from .study.compare import compare as compare
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,7 @@ def _info() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .common.compare import DEFAULT_BACKENDS
+    from .study.compare import DEFAULT_BACKENDS
 
     parser = argparse.ArgumentParser(
         prog="physnn",
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         print(_info())
         return 0
-    from .common.compare import compare
+    from .study.compare import compare
 
     try:
         result = compare(

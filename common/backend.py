@@ -20,7 +20,8 @@ from torch import nn
 from .config import BackendConfig
 
 if TYPE_CHECKING:
-    from .layer import PhysicalLayer
+    from .cost import Cost
+    from .layer import PhysicalModule
 
 __all__ = [
     "Backend",
@@ -29,6 +30,7 @@ __all__ = [
     "StressTest",
     "available_backends",
     "get_backend",
+    "reference_cost_model",
     "register_backend",
     "resolve_config",
 ]
@@ -36,25 +38,23 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do, so comparisons never mix incomparable set-ups.
+    """What a backend can do, derived from what it registers (see :attr:`Backend.capabilities`).
 
     Attributes:
-        module_types: torch module types the backend replaces.
-        transfers_weights: True when a converted layer computes with the torch weights
-            (PIM); False when the physical layer has its own parameters that must be
-            trained (optics, quantum).
-        trainable: True when converted layers can be trained with the shared loop.
-        max_in_features: largest input width one layer supports (None: unbounded).
-        max_out_features: largest output width one layer supports (None: unbounded).
+        module_types: torch module types the backend replaces (the keys of its layer map).
+        transfers_weights: True when every converted layer computes with the torch weights
+            (PIM, digital); False when physical layers have their own parameters that must
+            be trained (optics, quantum).
+        fine_tune_fraction: share of a study's training budget that this backend spends on
+            fine-tuning the converted model (hardware-aware or quantisation-aware training)
+            after training the torch model; 0 for backends that train from scratch.
         notes: free-text caveats shown in reports.
     """
 
     module_types: tuple[type[nn.Module], ...]
     transfers_weights: bool
-    trainable: bool
-    max_in_features: int | None = None
-    max_out_features: int | None = None
-    notes: str = ""
+    fine_tune_fraction: float
+    notes: str
 
 
 class PresetRegistry:
@@ -129,22 +129,50 @@ class Backend:
         config_type: its config class.
         layers: torch module type -> physical layer class replacing it.
         presets: its preset registry.
-        capabilities: what it supports.
         default_preset: preset used when only the backend name is given.
+        notes: free-text caveats shown in reports.
         stress: the robustness sweep ``physnn compare`` runs (None: no sweep).
         default_lr: learning rate ``physnn compare`` trains this backend's layers with.
+        fine_tune_fraction: share of a study's training budget spent fine-tuning the
+            converted model (weight-transferring backends; 0 trains from scratch).
+        cost_model: ``cost_model(module, input_shape, config)`` costing a plain torch module
+            on this backend; the reference backend's prices what stays digital.
     """
 
     name: str
     config_type: type[BackendConfig]
-    layers: Mapping[type[nn.Module], type[PhysicalLayer]]
+    layers: Mapping[type[nn.Module], type[PhysicalModule]]
     presets: PresetRegistry
-    capabilities: Capabilities
     default_preset: str
+    notes: str = ""
     stress: StressTest | None = None
     default_lr: float = 1e-2
+    fine_tune_fraction: float = 0.0
+    cost_model: Callable[[nn.Module, tuple[int, ...], BackendConfig | None], Cost] | None = None
 
-    def layer_for(self, module: nn.Module) -> type[PhysicalLayer] | None:
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fine_tune_fraction < 1.0:
+            raise ValueError(
+                f"Backend {self.name!r}: fine_tune_fraction={self.fine_tune_fraction!r} must "
+                "be in [0, 1)"
+            )
+        if self.fine_tune_fraction > 0 and not self.capabilities.transfers_weights:
+            raise ValueError(
+                f"Backend {self.name!r} trains its own parameters, so it cannot fine-tune "
+                "transferred weights; set fine_tune_fraction=0"
+            )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend supports, derived from its layer map and settings."""
+        return Capabilities(
+            module_types=tuple(self.layers),
+            transfers_weights=all(layer.transfers_weights for layer in self.layers.values()),
+            fine_tune_fraction=self.fine_tune_fraction,
+            notes=self.notes,
+        )
+
+    def layer_for(self, module: nn.Module) -> type[PhysicalModule] | None:
         """The layer class replacing ``module`` (exact type match first, then subclasses)."""
         exact = self.layers.get(type(module))
         if exact is not None:
@@ -156,7 +184,7 @@ class Backend:
 
 
 _BUILTIN: dict[str, str] = {
-    "digital": "physnn.common.digital:BACKEND",
+    "digital": "physnn.digital.backend:BACKEND",
     "pim": "physnn.pim.backend:BACKEND",
     "optical": "physnn.optical.backend:BACKEND",
     "quantum": "physnn.quantum.backend:BACKEND",
@@ -216,6 +244,31 @@ def get_backend(config_or_name: BackendConfig | str) -> Backend:
     backend = _load(_BUILTIN[name])
     _LOADED[name] = backend
     return backend
+
+
+REFERENCE_BACKEND = "digital"
+"""The backend whose ``cost_model`` prices modules that stay plain torch."""
+
+
+def reference_cost_model(
+    config: BackendConfig | str | None = None,
+) -> tuple[Callable[[nn.Module, tuple[int, ...], BackendConfig | None], Cost], BackendConfig]:
+    """The cost model for plain torch modules and the config it prices with.
+
+    Args:
+        config: a config or ``"backend:preset"`` of a backend with a ``cost_model``, a preset
+            name of the reference backend (``"int8"``), or None for its default preset.
+    """
+    if isinstance(config, str) and ":" not in config:
+        config = f"{REFERENCE_BACKEND}:{config}"
+    resolved = resolve_config(config if config is not None else REFERENCE_BACKEND)
+    model = get_backend(resolved).cost_model
+    if model is None:
+        raise ValueError(
+            f"backend {resolved.backend!r} has no cost model for plain torch modules; pass a "
+            f"{REFERENCE_BACKEND} config or preset name (e.g. 'int8')"
+        )
+    return model, resolved
 
 
 def resolve_config(spec: BackendConfig | str) -> BackendConfig:

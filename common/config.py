@@ -24,6 +24,7 @@ __all__ = [
     "check_int",
     "check_probability",
     "check_range",
+    "literal_choices",
 ]
 
 _C = TypeVar("_C", bound="ConfigBlock")
@@ -109,6 +110,11 @@ def check_choice(owner: str, name: str, value: str, choices: typing.Iterable[str
         )
 
 
+def literal_choices(literal: Any) -> tuple[str, ...]:
+    """The allowed strings of a ``typing.Literal`` option type (validated from the same type)."""
+    return tuple(str(a) for a in get_args(literal))
+
+
 def _to_json(value: Any) -> Any:
     if isinstance(value, ConfigBlock):
         return value.to_dict()
@@ -165,6 +171,55 @@ class ConfigBlock:
                 f"valid fields: {sorted(names)}"
             )
         return dataclasses.replace(self, **changes)
+
+    def with_changes(self: _C, changes: Mapping[str, Any]) -> _C:
+        """Return a copy with (possibly nested) fields changed.
+
+        Keys name a field of this config (``"seed"``), a field of a nested block with a dot
+        (``"adc.bits"``) or, for keyword use, with an underscore (``"adc_bits"``: the longest
+        block name that prefixes the key wins). Every step is validated again.
+
+        Example:
+            >>> from physnn.pim.config import PIMConfig
+            >>> PIMConfig().with_changes({"adc_bits": 4}).adc.bits
+            4
+        """
+        if not isinstance(changes, Mapping):
+            raise TypeError(f"changes must be a mapping, got {type(changes).__name__}")
+        grouped: dict[str, dict[str, Any]] = {}
+        direct: dict[str, Any] = {}
+        for key, value in changes.items():
+            head, rest = self._split_change(str(key))
+            if rest:
+                grouped.setdefault(head, {})[rest] = value
+            else:
+                direct[head] = value
+        for head, sub in grouped.items():
+            direct[head] = getattr(self, head).with_changes(sub)
+        return self.replace(**direct)
+
+    def _split_change(self, key: str) -> tuple[str, str]:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if "." in key:
+            head, _, rest = key.partition(".")
+        elif key in fields:
+            return key, ""
+        else:
+            blocks = [n for n, v in fields.items() if isinstance(v, ConfigBlock)]
+            prefixes = sorted((n for n in blocks if key.startswith(n + "_")), key=len)
+            if not prefixes:
+                raise TypeError(
+                    f"{type(self).__name__} has no field {key!r}; valid fields: "
+                    f"{sorted(fields)} (nested ones as 'block.field' or 'block_field')"
+                )
+            head = prefixes[-1]
+            rest = key[len(head) + 1 :]
+        if head not in fields or not isinstance(fields[head], ConfigBlock):
+            raise TypeError(
+                f"{type(self).__name__} has no config block {head!r} (in change {key!r}); "
+                f"blocks: {sorted(n for n, v in fields.items() if isinstance(v, ConfigBlock))}"
+            )
+        return head, rest
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict; ``type(self).from_dict(cfg.to_dict()) == cfg``."""

@@ -6,17 +6,24 @@ import copy
 import dataclasses
 import fnmatch
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from torch import nn
 
-from .backend import get_backend, resolve_config
+from .backend import available_backends, get_backend, resolve_config
 from .config import BackendConfig
 from .cost import count_macs, leaf_shapes
-from .layer import PhysicalLayer
+from .layer import PhysicalModule, WeightsMode, WeightsNotTransferredWarning
 
-__all__ = ["ConversionReport", "ModuleFate", "conversion_report", "convert", "to_torch"]
+__all__ = [
+    "ConversionReport",
+    "ModuleFate",
+    "conversion_report",
+    "convert",
+    "reconfigure",
+    "to_torch",
+]
 
 ConfigSpec = BackendConfig | str
 ConfigChooser = Callable[[str, nn.Module], BackendConfig | None]
@@ -30,8 +37,9 @@ class ModuleFate:
         name: qualified module name.
         before: torch type name.
         after: resulting type name (same as ``before`` when it stayed digital).
-        fate: ``"converted"``, ``"excluded"``, ``"kept digital"`` (the chooser returned None)
-            or ``"unsupported"`` (the backend has no layer for it).
+        fate: ``"converted"``, ``"reconfigured"`` (it was a physnn layer already and took the
+            new config), ``"excluded"``, ``"kept digital"`` (the chooser returned None) or
+            ``"unsupported"`` (the backend has no layer for it).
         backend: ``backend:preset`` label, or ``"digital"``.
         weights_transferred: whether the physical layer computes with the torch weights.
         params_before: trainable parameters before.
@@ -62,11 +70,11 @@ class ConversionReport:
 
     @property
     def converted(self) -> tuple[ModuleFate, ...]:
-        return tuple(m for m in self.modules if m.fate == "converted")
+        return tuple(m for m in self.modules if m.fate in ("converted", "reconfigured"))
 
     @property
     def digital(self) -> tuple[ModuleFate, ...]:
-        return tuple(m for m in self.modules if m.fate != "converted")
+        return tuple(m for m in self.modules if m.fate not in ("converted", "reconfigured"))
 
     @property
     def needs_training(self) -> bool:
@@ -220,9 +228,11 @@ def convert(
     fates: list[ModuleFate] = []
 
     def record(name: str, module: nn.Module, new: nn.Module, fate: str, label: str) -> None:
-        transferred = isinstance(new, PhysicalLayer) and new.transfers_weights
+        transferred = isinstance(new, PhysicalModule) and new.transfers_weights
         after = _n_params(new)
-        classical = new.parameter_counts()["classical"] if isinstance(new, PhysicalLayer) else after
+        classical = (
+            new.parameter_counts()["classical"] if isinstance(new, PhysicalModule) else after
+        )
         fates.append(
             ModuleFate(
                 name=name,
@@ -230,7 +240,7 @@ def convert(
                 after=type(new).__name__,
                 fate=fate,
                 backend=label,
-                weights_transferred=transferred or fate != "converted",
+                weights_transferred=transferred or fate not in ("converted", "reconfigured"),
                 params_before=_n_params(module),
                 params_after=after,
                 classical_params=classical,
@@ -241,7 +251,9 @@ def convert(
     def walk(parent: nn.Module, prefix: str) -> None:
         for child_name, child in list(parent.named_children()):
             name = f"{prefix}.{child_name}" if prefix else child_name
-            if isinstance(child, PhysicalLayer):
+            if isinstance(child, PhysicalModule):
+                _reconvert(name, child, choose(name, child))
+                record(name, child, child, "reconfigured", child.config.describe())
                 continue
             if _matches(name, child, exclude):
                 if _has_compute(child):
@@ -249,7 +261,8 @@ def convert(
                 continue
             layer_type = None
             cfg = None
-            if _has_compute(child):
+            compute = _has_compute(child)
+            if compute:
                 cfg = choose(name, child)
                 if cfg is not None and not isinstance(cfg, BackendConfig):
                     raise TypeError(
@@ -262,7 +275,7 @@ def convert(
                 new = layer_type.from_torch(child, cfg, name=name)
                 setattr(parent, child_name, new)
                 record(name, child, new, "converted", cfg.describe())
-            elif _has_compute(child):
+            elif compute:
                 if strict and cfg is not None:
                     backend = get_backend(cfg)
                     supported = ", ".join(t.__name__ for t in backend.layers)
@@ -290,10 +303,23 @@ def convert(
         warnings.warn(
             f"converted layers ({names}) have their own parameters, not the torch weights: "
             "train the converted model before using it",
-            UserWarning,
+            WeightsNotTransferredWarning,
             stacklevel=2,
         )
     return root
+
+
+def _reconvert(name: str, layer: PhysicalModule, cfg: BackendConfig | None) -> None:
+    """``convert`` met a physnn layer: reconfigure it to ``cfg`` or say why it cannot."""
+    if cfg is None:
+        return
+    if not isinstance(cfg, layer.config_type):
+        raise TypeError(
+            f"{name!r} is already a {type(layer).__name__} ({layer.config.describe()}); "
+            f"convert cannot move it to {cfg.describe()}: convert the original torch model, "
+            "or physnn.to_torch(model) first where its weights transfer"
+        )
+    layer.reconfigure(cfg)
 
 
 def conversion_report(model: nn.Module) -> ConversionReport:
@@ -305,26 +331,130 @@ def conversion_report(model: nn.Module) -> ConversionReport:
 
 
 def _has_compute(module: nn.Module) -> bool:
-    """True for modules that do MAC work (Linear, Conv, recurrent)."""
-    return isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.RNNBase)
+    """True for modules that do MAC work: every type a registered backend replaces, and the
+    torch layers with weights (Linear, Bilinear, every convolution, recurrent, attention)."""
+    if isinstance(module, _MAC_TYPES):
+        return True
+    return any(get_backend(n).layer_for(module) is not None for n in _loaded_backends())
 
 
-def to_torch(model: nn.Module, *, inplace: bool = False) -> nn.Module:
-    """Replace every physnn layer in ``model`` by its plain torch equivalent."""
+_MAC_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Bilinear,
+    nn.modules.conv._ConvNd,
+    nn.RNNBase,
+    nn.MultiheadAttention,
+)
+
+
+def _loaded_backends() -> list[str]:
+    """Backends already imported (a plugin registered in-process included); convert never
+    imports a backend just to ask it."""
+    from .backend import _LOADED
+
+    return [n for n in available_backends() if n in _LOADED]
+
+
+def to_torch(
+    model: nn.Module, *, weights: WeightsMode = "exact", inplace: bool = False
+) -> nn.Module:
+    """Replace every physnn layer in ``model`` by its plain torch equivalent.
+
+    Args:
+        model: a converted model (or a single physnn layer).
+        weights: ``"exact"``: the torch weights the layers compute with (PIM, digital);
+            ``"effective"``: the weights the hardware realises (programmed conductances,
+            an optical transfer matrix); ``"shape"``: an untrained module of the same shape
+            for layers whose parameters are not torch weights (with a
+            :class:`~physnn.common.layer.WeightsNotTransferredWarning`). Layers that cannot
+            give the asked weights raise
+            :class:`~physnn.common.layer.WeightsNotTransferredError` naming the layer.
+        inplace: modify ``model`` itself instead of a deep copy.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(model, PhysicalLayer):
-        return model.to_torch()
+    PhysicalModule.check_weights_mode(weights)
+    if isinstance(model, PhysicalModule):
+        return model.to_torch(weights)
     root = model if inplace else copy.deepcopy(model)
 
     def walk(parent: nn.Module) -> None:
         for child_name, child in list(parent.named_children()):
-            if isinstance(child, PhysicalLayer):
-                setattr(parent, child_name, child.to_torch())
+            if isinstance(child, PhysicalModule):
+                setattr(parent, child_name, child.to_torch(weights))
             else:
                 walk(child)
 
     walk(root)
     if "physnn_report" in root.__dict__:
         del root.__dict__["physnn_report"]
+    return root
+
+
+def reconfigure(
+    model: nn.Module,
+    config: ConfigSpec | Mapping[str, Any] | None = None,
+    /,
+    *,
+    inplace: bool = False,
+    resample: bool = False,
+    **changes: Any,
+) -> nn.Module:
+    """Re-target a converted model to another config without retraining.
+
+    Args:
+        model: a model holding physnn layers (or one layer).
+        config: a backend config or ``"backend:preset"`` spec (every physnn layer of that
+            backend takes it), or a mapping of field changes; None with ``changes`` only.
+        inplace: change ``model`` itself instead of a deep copy.
+        resample: redraw static randomness (a new chip) in every reconfigured layer.
+        **changes: field changes applied to each layer's own config, nested fields as
+            ``adc_bits=4`` or ``{"adc.bits": 4}`` (see
+            :meth:`~physnn.common.config.ConfigBlock.with_changes`).
+
+    Returns:
+        The reconfigured model (a copy unless ``inplace``).
+
+    Example:
+        >>> import torch.nn as nn, physnn
+        >>> chip = physnn.convert(nn.Sequential(nn.Linear(4, 2)), "pim:ideal")
+        >>> physnn.reconfigure(chip, "pim:pcm")[0].config.preset
+        'pcm'
+        >>> physnn.reconfigure(chip, adc_bits=4)[0].config.adc.bits
+        4
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    edits: dict[str, Any] = dict(changes)
+    target: BackendConfig | None = None
+    if isinstance(config, Mapping):
+        edits = {**dict(config), **edits}
+    elif config is not None:
+        target = resolve_config(config)
+    if target is None and not edits:
+        raise TypeError(
+            "reconfigure needs a config, a 'backend:preset' spec or field changes, e.g. "
+            "physnn.reconfigure(model, 'pim:hermes') or physnn.reconfigure(model, adc_bits=4)"
+        )
+    layers = [m for m in model.modules() if isinstance(m, PhysicalModule)]
+    if not layers:
+        raise ValueError(
+            f"{type(model).__name__} holds no physnn layer; physnn.convert(model, spec) first"
+        )
+    if target is not None and not any(isinstance(target, m.config_type) for m in layers):
+        found = sorted({m.config_type.backend for m in layers})
+        raise ValueError(
+            f"reconfigure to {target.describe()}: the model's physnn layers are "
+            f"{', '.join(found)}; a model moves to another backend by converting the torch "
+            "model again"
+        )
+    root = model if inplace else copy.deepcopy(model)
+    for layer in (m for m in root.modules() if isinstance(m, PhysicalModule)):
+        if target is not None and not isinstance(target, layer.config_type):
+            continue
+        base = target if target is not None else layer.config
+        new = base.with_changes(edits) if edits else base
+        if target is not None and layer.config.seed is not None and "seed" not in edits:
+            new = new.replace(seed=layer.config.seed) if new.seed is None else new
+        layer.reconfigure(new, resample=resample)
     return root

@@ -357,9 +357,10 @@ def _leaf_cost(module: nn.Module, shape: tuple[int, ...], digital: Any) -> Cost:
         if not isinstance(result, Cost):
             raise TypeError(f"{type(module).__name__}.cost() returned {type(result).__name__}")
         return result
-    from .digital import digital_cost
+    from .backend import reference_cost_model
 
-    return digital_cost(module, shape, digital)
+    model, config = reference_cost_model(digital)
+    return model(module, shape, config)
 
 
 def cost(model: nn.Module, input_shape: tuple[int, ...], *, digital: Any = None) -> Cost:
@@ -367,7 +368,7 @@ def cost(model: nn.Module, input_shape: tuple[int, ...], *, digital: Any = None)
 
     Physical layers use their backend's cost model; modules left as plain torch are costed
     with the digital reference backend (``digital`` may be a
-    :class:`~physnn.common.digital.DigitalConfig`, a preset name, or None for the default).
+    :class:`~physnn.digital.DigitalConfig`, a preset name, or None for the default).
 
     Args:
         model: any ``nn.Module``.

@@ -1,11 +1,17 @@
-"""The contract every physnn layer fulfils.
+"""The contract every physnn layer fulfils: :class:`PhysicalModule`.
 
-A physical layer is an ``nn.Module`` that also derives from :class:`PhysicalLayer` and
+A physical layer is an ``nn.Module`` that also derives from ``PhysicalModule[ConfigT]`` and
 implements:
 
 - ``from_torch(module, config=None, *, name="")`` (classmethod): build the physical layer
   for a torch module (transferring weights where the backend can);
-- ``to_torch()``: the equivalent plain torch module (weights copied back where they map);
+- ``to_torch(weights="exact")``: the equivalent plain torch module. ``"exact"`` copies the
+  torch weights the layer computes with (PIM, digital); ``"effective"`` gives the weights
+  the physical layer realises (the programmed chip, the optical transfer matrix); layers
+  whose parameters are not torch weights raise :class:`WeightsNotTransferredError` for both
+  unless ``weights="shape"`` asks for an untrained module of the same shape;
+- ``reconfigure(config, *, resample=False)``: re-target the layer to another config of its
+  backend without retraining (the read-only ``config`` property cannot be assigned);
 - ``cost(input_shape)``: analytic :class:`~physnn.common.cost.Cost` of one forward pass;
 - ``output_shape(input_shape)``: output shape without running the layer;
 - ``resample_noise()``: redraw the static randomness (a new chip from the same design);
@@ -13,35 +19,84 @@ implements:
   remapping...); does nothing by default.
 
 The config is kept in the layer and travels in ``state_dict()`` as extra state, so a
-state dict restores the configuration and, with the buffers, the same chip.
+state dict restores the configuration and, with the buffers, the same chip. Whether
+``load_state_dict`` restores the saved config or keeps the current one is an explicit
+choice: :func:`load_state_dict` takes ``config="saved" | "current"``; a plain
+``module.load_state_dict`` restores the saved config and warns
+(:class:`ConfigRestoredWarning`) when that differs from the current one.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+import contextlib
+import contextvars
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from torch import nn
 
-from .config import BackendConfig
+from .config import BackendConfig, check_choice
 from .cost import Cost
 from .rng import NoiseStreams
 
-__all__ = ["PhysicalLayer"]
+__all__ = [
+    "ConfigRestoredWarning",
+    "PhysicalModule",
+    "WeightsMode",
+    "WeightsNotTransferredError",
+    "WeightsNotTransferredWarning",
+    "load_state_dict",
+]
+
+ConfigT = TypeVar("ConfigT", bound=BackendConfig)
+WeightsMode = Literal["exact", "effective", "shape"]
+LoadConfig = Literal["saved", "current"]
+_WEIGHTS_MODES: tuple[str, ...] = ("exact", "effective", "shape")
+_LOAD_CONFIG: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "physnn_load_config", default="saved"
+)
 
 
-class PhysicalLayer(nn.Module, abc.ABC):
+class WeightsNotTransferredWarning(UserWarning):
+    """A converted or exported layer does not compute with the torch weights: train it."""
+
+
+class WeightsNotTransferredError(ValueError):
+    """``to_torch`` was asked for weights that a layer does not have as torch weights."""
+
+
+class ConfigRestoredWarning(UserWarning):
+    """``load_state_dict`` replaced a layer's current config by the saved one."""
+
+
+class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
     """Mixin base of every backend layer (see module docstring for the contract).
 
     Subclasses call ``self._init_physical(config, name)`` in ``__init__`` and set the class
     variables ``config_type`` (the backend's config class) and ``transfers_weights``.
+    Backends whose derived state depends on the config (a programmed chip, a noise model,
+    static fabrication errors) override :meth:`_apply_config`.
     """
 
     config_type: ClassVar[type[BackendConfig]]
     transfers_weights: ClassVar[bool] = False
 
-    config: BackendConfig
+    _physnn_config: ConfigT
     streams: NoiseStreams
+
+    @property
+    def config(self) -> ConfigT:
+        """The layer's config (read-only: change it with :meth:`reconfigure`)."""
+        return self._physnn_config
+
+    @config.setter
+    def config(self, value: object) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.config is read-only; call layer.reconfigure(new_config) "
+            "or physnn.reconfigure(model, ...) so that the layer rebuilds what depends on it"
+        )
 
     @classmethod
     def check_config(cls, config: object) -> None:
@@ -65,11 +120,17 @@ class PhysicalLayer(nn.Module, abc.ABC):
                 f"{type(module).__name__}"
             )
 
-    def _init_physical(self, config: BackendConfig | None, name: str = "") -> BackendConfig:
+    @staticmethod
+    def check_weights_mode(weights: object) -> None:
+        """Raise ``ValueError`` unless ``weights`` is a valid :data:`WeightsMode`."""
+        check_choice("", "weights", str(weights), _WEIGHTS_MODES)
+
+    def _init_physical(self, config: ConfigT | None, name: str = "") -> ConfigT:
         self.check_config(config)
         if config is None:
-            config = self.config_type()
-        self.config = config
+            config = self.config_type()  # type: ignore[assignment]
+        assert config is not None
+        self._physnn_config = config
         self.streams = NoiseStreams(config.seed, name)
         return config
 
@@ -78,16 +139,73 @@ class PhysicalLayer(nn.Module, abc.ABC):
         """Qualified name used to derive this layer's random streams."""
         return self.streams.name
 
+    def reconfigure(self, config: ConfigT, *, resample: bool = False) -> None:
+        """Re-target this layer to ``config`` (same backend) without retraining.
+
+        Args:
+            config: the new config; its type must be this layer's ``config_type``.
+            resample: redraw the static randomness (a new chip) even where the new config's
+                statistics would let the backend keep the current draws.
+
+        The layer rebuilds everything derived from the config (PIM reprograms its chip,
+        optics redraws static errors whose statistics changed, quantum rebuilds its noise
+        model). On an error the previous config is restored.
+        """
+        if config is None:
+            raise TypeError(
+                f"{type(self).__name__}.reconfigure needs a {self.config_type.__name__}, "
+                "got None; pass e.g. physnn."
+                f"{self.config_type.backend}.presets.get(name)"
+            )
+        self.check_config(config)
+        if not isinstance(resample, bool):
+            raise TypeError(f"resample={resample!r} must be True or False")
+        old, old_streams = self._physnn_config, self.streams
+        self._physnn_config = config
+        self.streams = NoiseStreams(config.seed, old_streams.name)
+        try:
+            self._apply_config(old, resample=resample)
+        except Exception:
+            self._physnn_config, self.streams = old, old_streams
+            self._apply_config(config, resample=False)
+            raise
+
+    def _apply_config(self, old: ConfigT, *, resample: bool) -> None:
+        """Rebuild state derived from the config after it changed from ``old``.
+
+        The default only restarts the random streams when asked; backends with
+        config-dependent state override it.
+        """
+        if resample:
+            self.resample_noise()
+
     @classmethod
     @abc.abstractmethod
     def from_torch(
-        cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
-    ) -> PhysicalLayer:
+        cls, module: nn.Module, config: ConfigT | None = None, *, name: str = ""
+    ) -> PhysicalModule[ConfigT]:
         """Build the physical counterpart of ``module``."""
 
     @abc.abstractmethod
-    def to_torch(self) -> nn.Module:
-        """Return the equivalent plain torch module."""
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Module:
+        """Return the equivalent plain torch module (see the module docstring)."""
+
+    def _no_torch_weights(self, weights: WeightsMode, torch_type: str) -> None:
+        """Raise unless ``weights == "shape"`` (for layers without torch weights); warn then."""
+        self.check_weights_mode(weights)
+        if weights != "shape":
+            raise WeightsNotTransferredError(
+                f"{type(self).__name__} {self.layer_name or '<unnamed>'!s}: its parameters "
+                f"({self.config_type.backend} phases/angles) are not torch weights, so there "
+                f"is no {weights!r} {torch_type}; pass weights='shape' for an untrained "
+                f"{torch_type} of the same shape, or keep the physical layer"
+            )
+        warnings.warn(
+            f"{type(self).__name__} {self.layer_name or '<unnamed>'}: to_torch(weights='shape')"
+            f" returns a freshly initialised {torch_type}; train it before use",
+            WeightsNotTransferredWarning,
+            stacklevel=3,
+        )
 
     @abc.abstractmethod
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
@@ -118,8 +236,61 @@ class PhysicalLayer(nn.Module, abc.ABC):
     def set_extra_state(self, state: Any) -> None:
         if not isinstance(state, dict) or "config" not in state:
             raise ValueError(f"{type(self).__name__}: malformed extra state {state!r}")
-        self.config = self.config_type.from_dict(state["config"])
-        self.streams = NoiseStreams(self.config.seed, str(state.get("name", "")))
+        saved = self.config_type.from_dict(state["config"])
+        name = str(state.get("name", ""))
+        current: ConfigT | None = self.__dict__.get("_physnn_config")
+        if _LOAD_CONFIG.get() == "current" and current is not None:
+            self.streams = NoiseStreams(current.seed, name)
+            if saved != current:
+                self._apply_config(saved, resample=False)  # type: ignore[arg-type]
+            return
+        if current is not None and saved != current:
+            warnings.warn(
+                f"{type(self).__name__} {name or '<unnamed>'}: load_state_dict restored the "
+                f"saved config ({saved.describe()}) over the current one "
+                f"({current.describe()}); use physnn.load_state_dict(model, state, "
+                "config='current') to keep the current config",
+                ConfigRestoredWarning,
+                stacklevel=2,
+            )
+        self._physnn_config = saved  # type: ignore[assignment]
+        self.streams = NoiseStreams(saved.seed, name)
 
     def _physical_repr(self) -> str:
         return f"preset={self.config.describe()}"
+
+
+@contextlib.contextmanager
+def _load_config(choice: str) -> Iterator[None]:
+    token = _LOAD_CONFIG.set(choice)
+    try:
+        yield
+    finally:
+        _LOAD_CONFIG.reset(token)
+
+
+def load_state_dict(
+    model: nn.Module,
+    state_dict: Mapping[str, Any],
+    *,
+    config: LoadConfig,
+    strict: bool = True,
+) -> Any:
+    """``model.load_state_dict(state_dict, strict=strict)`` with an explicit config choice.
+
+    Args:
+        model: a model holding physnn layers.
+        state_dict: a state dict saved from a model of the same structure.
+        config: ``"saved"`` restores each layer's config from the state dict (the same chip
+            as saved); ``"current"`` keeps each layer's current config and rebuilds what
+            depends on it, e.g. to evaluate saved weights under another preset.
+        strict: as in :meth:`torch.nn.Module.load_state_dict`.
+
+    Returns:
+        torch's ``(missing_keys, unexpected_keys)`` named tuple.
+    """
+    check_choice("load_state_dict", "config", config, ("saved", "current"))
+    with _load_config(config), warnings.catch_warnings():
+        if config == "saved":
+            warnings.simplefilter("ignore", ConfigRestoredWarning)
+        return model.load_state_dict(state_dict, strict=strict)

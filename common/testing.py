@@ -20,7 +20,7 @@ from .backend import get_backend
 from .config import BackendConfig
 from .convert import conversion_report, convert, to_torch
 from .cost import Cost, cost, leaf_shapes
-from .layer import PhysicalLayer
+from .layer import PhysicalModule
 from .rng import ideal
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
 def reset_streams(model: nn.Module) -> None:
     """Restart the dynamic noise streams of every physnn layer in ``model``."""
     for module in model.modules():
-        if isinstance(module, PhysicalLayer):
+        if isinstance(module, PhysicalModule):
             module.streams.reset()
 
 
@@ -121,7 +121,7 @@ def assert_cost_additive(
     if not math.isclose(many.area, one.area, rel_tol=rtol):
         raise AssertionError(f"area depends on batch: {many.area} vs {one.area}")
     parts = [
-        m.cost(s) if isinstance(m, PhysicalLayer) else cost(m, s)
+        m.cost(s) if isinstance(m, PhysicalModule) else cost(m, s)
         for _, m, s in leaf_shapes(model, shape)
     ]
     summed = sum(parts, Cost())
@@ -188,7 +188,7 @@ def check_backend(
         if backend.capabilities.transfers_weights:
             assert_matches_torch_when_ideal(model, reference, x)
         plain = to_torch(model)
-        if any(isinstance(m, PhysicalLayer) for m in plain.modules()):
+        if any(isinstance(m, PhysicalModule) for m in plain.modules()):
             raise AssertionError(f"{name}:{preset}: to_torch left physical layers")
         if backend.capabilities.transfers_weights:
             torch.testing.assert_close(plain(x), reference(x))

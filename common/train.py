@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .layer import PhysicalLayer
+from .layer import PhysicalModule
 
 __all__ = ["History", "evaluate", "fit", "predict"]
 
@@ -134,7 +134,7 @@ def fit(
     if not params:
         raise ValueError("model has no trainable parameters")
     opt = _OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay)
-    physical = [m for m in model.modules() if isinstance(m, PhysicalLayer)]
+    physical = [m for m in model.modules() if isinstance(m, PhysicalModule)]
     history = History()
     n_batches = math.ceil(len(x) / batch_size)
     bar = tqdm(total=epochs * n_batches, desc=description, disable=not progress, leave=False)

@@ -6,7 +6,7 @@ import copy
 
 from torch import nn
 
-from ..common.backend import Backend, Capabilities, StressTest
+from ..common.backend import Backend, StressTest
 from .config import OpticalConfig
 from .layers import OpticalLinear, set_misalignment
 from .presets import registry
@@ -29,12 +29,9 @@ BACKEND = Backend(
     config_type=OpticalConfig,
     layers={nn.Linear: OpticalLinear},
     presets=registry,
-    capabilities=Capabilities(
-        module_types=(nn.Linear,),
-        transfers_weights=False,
-        trainable=True,
-        notes="diffractive masks are trained (or fitted with OpticalLinear.from_torch("
-        "fit=True)); nn.Linear becomes a spatially incoherent diffractive processor",
+    notes=(
+        "diffractive masks are trained (or fitted with OpticalLinear.from_torch("
+        "fit=True)); nn.Linear becomes a spatially incoherent diffractive processor"
     ),
     default_preset="thz-compact",
     stress=StressTest(

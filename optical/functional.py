@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..common.quant import quantize_step
 from .config import PROPAGATION_METHODS
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "lens_phase",
     "padded_shape",
     "propagate",
-    "quantize",
     "quantize_phase",
     "region_powers",
     "sampling_problems",
@@ -523,12 +523,6 @@ def four_f(field: torch.Tensor, fourier_mask: torch.Tensor) -> torch.Tensor:
     return torch.roll(torch.flip(filtered, dims=(-2, -1)), shifts=shifts, dims=(-2, -1))
 
 
-def quantize(x: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
-    """Round ``x`` to multiples of ``step`` with a straight-through gradient."""
-    q = torch.round(x / step) * step
-    return x + (q - x).detach()
-
-
 def quantize_phase(phase: torch.Tensor, levels: int) -> torch.Tensor:
     """Wrap ``phase`` [rad] into ``[0, 2 pi)`` and round to ``levels`` equal steps (STE).
 
@@ -539,7 +533,7 @@ def quantize_phase(phase: torch.Tensor, levels: int) -> torch.Tensor:
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
         raise ValueError(f"levels={levels!r} must be an int >= 2 (0 means continuous elsewhere)")
     wrapped = torch.remainder(phase, 2 * math.pi)
-    return quantize(wrapped, 2 * math.pi / levels)
+    return quantize_step(wrapped, 2 * math.pi / levels)
 
 
 @functools.lru_cache(maxsize=64)
@@ -618,5 +612,5 @@ def detect(
         out = out + std * eps
     if bits is not None:
         clipped = out.clamp(0.0, full_scale)
-        out = quantize(clipped, full_scale / (2**bits - 1))
+        out = quantize_step(clipped, full_scale / (2**bits - 1))
     return out

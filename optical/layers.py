@@ -30,7 +30,8 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalLayer
+from ..common.layer import PhysicalModule
+from ..common.quant import quantize_step
 from ..common.rng import is_ideal
 from . import functional as OF
 from .config import OpticalConfig
@@ -60,7 +61,7 @@ def _no_torch_counterpart(cls: type) -> TypeError:
     )
 
 
-class DiffractiveLayer(PhysicalLayer):
+class DiffractiveLayer(PhysicalModule):
     """One diffractive layer: a ``size x size`` mask, then propagation over ``distance``.
 
     Args:
@@ -256,11 +257,11 @@ def set_misalignment(
         axial_std: axial displacement std [m] (None keeps each layer's).
     """
     for module in model.modules():
-        if isinstance(module, PhysicalLayer) and isinstance(module.config, OpticalConfig):
+        if isinstance(module, PhysicalModule) and isinstance(module.config, OpticalConfig):
             mis = module.config.misalignment.replace(lateral_std=float(lateral_std))
             if axial_std is not None:
                 mis = mis.replace(axial_std=float(axial_std))
-            module.config = module.config.replace(misalignment=mis)
+            module.reconfigure(module.config.replace(misalignment=mis))
             if isinstance(module, DiffractiveLayer):
                 module.redraw_misalignment()
     return model
@@ -373,7 +374,7 @@ def _stack_intensity(
 
 
 def _read_out(
-    powers: torch.Tensor, full_power: float, config: OpticalConfig, generator_owner: PhysicalLayer
+    powers: torch.Tensor, full_power: float, config: OpticalConfig, generator_owner: PhysicalModule
 ) -> torch.Tensor:
     """Detected region powers (same units as ``powers``) after shot/read noise and the ADC.
 
@@ -409,7 +410,7 @@ def _make_layers(
     )
 
 
-class DiffractiveNetwork(PhysicalLayer):
+class DiffractiveNetwork(PhysicalModule):
     """A coherent diffractive deep neural network (D2NN) classifier.
 
     Args:
@@ -497,7 +498,7 @@ class DiffractiveNetwork(PhysicalLayer):
             kwargs: dict[str, Any] = {} if shrink else {"align_corners": False}
             x = F.interpolate(x[:, None], size=(side, side), mode=mode, **kwargs)[:, 0]
         if cfg.input_levels and not is_ideal():
-            x = OF.quantize(x, 1.0 / (cfg.input_levels - 1))
+            x = quantize_step(x, 1.0 / (cfg.input_levels - 1))
         size = cfg.geometry.size
         before = (size - side) // 2
         x = F.pad(x, (before, size - side - before, before, size - side - before))
@@ -577,7 +578,7 @@ class DiffractiveNetwork(PhysicalLayer):
         )
 
 
-class OpticalLinear(PhysicalLayer):
+class OpticalLinear(PhysicalModule):
     """``nn.Linear`` on a spatially incoherent diffractive processor (trained, not copied).
 
     Args:
@@ -720,7 +721,7 @@ class OpticalLinear(PhysicalLayer):
         scale = x.detach().abs().amax(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
         u = x / scale
         if self.config.input_levels and not is_ideal():
-            u = OF.quantize(u, 1.0 / (self.config.input_levels - 1))
+            u = quantize_step(u, 1.0 / (self.config.input_levels - 1))
         full = float(self.in_features)
         frames = torch.stack((u.clamp_min(0), (-u).clamp_min(0)))
         detected = _read_out(frames @ t, full, self.config, self)

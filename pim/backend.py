@@ -6,7 +6,7 @@ import copy
 
 from torch import nn
 
-from ..common.backend import Backend, Capabilities, StressTest
+from ..common.backend import Backend, StressTest
 from .config import PIMConfig
 from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMLinear, drift
 from .presets import registry
@@ -31,15 +31,11 @@ BACKEND = Backend(
         nn.GRU: PIMGRU,
     },
     presets=registry,
-    capabilities=Capabilities(
-        module_types=(nn.Linear, nn.Conv1d, nn.Conv2d, nn.LSTM, nn.GRU),
-        transfers_weights=True,
-        trainable=True,
-        notes=(
-            "weights transfer onto crossbar conductances; biases, activations and recurrent "
-            "gate nonlinearities stay digital; grouped convs and LSTM proj_size unsupported"
-        ),
+    notes=(
+        "weights transfer onto crossbar conductances; biases, activations and recurrent "
+        "gate nonlinearities stay digital; grouped convs and LSTM proj_size unsupported"
     ),
+    fine_tune_fraction=1 / 3,
     default_preset="pcm",
     stress=StressTest(
         name="drift time",

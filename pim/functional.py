@@ -13,6 +13,8 @@ import math
 import numpy as np
 import torch
 
+from ..common.quant import quantize, quantize_codes
+
 __all__ = [
     "adc",
     "dac",
@@ -133,42 +135,6 @@ def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: floa
     """
     q_s = (0.0088 / g_prog.clamp_min(0.0).pow(0.65).clamp_min(1e-3)).clamp_max(0.2)
     return q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
-
-
-def quantize_codes(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """Clip ``x`` to ``[-levels, levels]`` and round to integer codes.
-
-    The rounding has a straight-through gradient (added only when ``x`` requires grad); the
-    clipping passes no gradient outside the range.
-
-    Args:
-        x: signal in code units (one unit per quantisation step).
-        levels: largest code, ``2**(bits-1) - 1`` for a signed converter.
-    """
-    clipped = x.clamp(-levels, levels)
-    rounded = torch.round(clipped)
-    if clipped.requires_grad:
-        return clipped + (rounded - clipped).detach()
-    return rounded
-
-
-def quantize(x: torch.Tensor, bits: int, bound: float = 1.0) -> torch.Tensor:
-    """Clip to ``[-bound, bound]`` and round to ``2**(bits-1) - 1`` levels per sign.
-
-    Straight-through gradient inside the range; applying it twice changes nothing.
-
-    Args:
-        x: signal.
-        bits: resolution including the sign [bit], >= 2.
-        bound: full scale (> 0).
-    """
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2:
-        raise ValueError(f"bits={bits!r} must be an int >= 2 (one sign bit plus magnitude)")
-    if not (isinstance(bound, int | float) and math.isfinite(bound) and bound > 0):
-        raise ValueError(f"bound={bound!r} must be a finite number > 0")
-    levels = 2 ** (bits - 1) - 1
-    step = bound / levels
-    return quantize_codes(x / step, levels) * step
 
 
 def dac(x: torch.Tensor, bits: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalLayer
+from ..common.layer import PhysicalModule
 from ..common.rng import is_ideal
 from . import functional as PF
 from .config import PIMConfig
@@ -66,7 +66,7 @@ def _crossbar_parameter_counts(module: nn.Module) -> dict[str, int]:
     return counts
 
 
-class _Crossbar(PhysicalLayer):
+class _Crossbar(PhysicalModule):
     """Chip state and analog MVM of a weight matrix ``[n_out, n_in]`` (mixin).
 
     Subclasses provide ``_matrix()`` (the weight as ``[n_out, n_in]``) and call
@@ -924,7 +924,7 @@ class PIMConv2d(_PIMConv, nn.Conv2d):
         self._setup(config, name, device, dtype)
 
 
-class _PIMRecurrent(PhysicalLayer):
+class _PIMRecurrent(PhysicalModule):
     """LSTM/GRU whose input and hidden matrices are crossbars (``PIMLinear``).
 
     Per layer and direction, ``ih`` maps ``x_t`` (all time steps in one batched MVM) and

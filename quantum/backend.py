@@ -6,7 +6,7 @@ import copy
 
 from torch import nn
 
-from ..common.backend import Backend, Capabilities, StressTest
+from ..common.backend import Backend, StressTest
 from .config import QuantumConfig
 from .layers import QuantumCircuitLayer, QuantumLinear
 from .presets import presets
@@ -23,7 +23,7 @@ def with_shots(model: nn.Module, shots: float) -> nn.Module:
     for module in out.modules():
         if isinstance(module, QuantumCircuitLayer):
             cfg = module.config
-            module.config = cfg.replace(measurement=cfg.measurement.replace(shots=count))
+            module.reconfigure(cfg.replace(measurement=cfg.measurement.replace(shots=count)))
             module.streams.reset()
     return out
 
@@ -33,16 +33,11 @@ BACKEND = Backend(
     config_type=QuantumConfig,
     layers={nn.Linear: QuantumLinear},
     presets=presets,
-    capabilities=Capabilities(
-        module_types=(nn.Linear,),
-        transfers_weights=False,
-        trainable=True,
-        notes=(
-            "QuantumLinear trains its own gate angles; widths above the qubit budget use "
-            "amplitude encoding/probability readout or declared classical projections "
-            "(QuantumLinear.parameter_counts() separates classical from quantum parameters); "
-            "energy = latency x assumed system power"
-        ),
+    notes=(
+        "QuantumLinear trains its own gate angles; widths above the qubit budget use "
+        "amplitude encoding/probability readout or declared classical projections "
+        "(QuantumLinear.parameter_counts() separates classical from quantum parameters); "
+        "energy = latency x assumed system power"
     ),
     default_preset="heron",
     stress=StressTest(

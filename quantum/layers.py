@@ -26,7 +26,7 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalLayer
+from ..common.layer import PhysicalModule
 from ..common.rng import is_ideal
 from . import functional as F
 from .circuit import AmplitudeEncoding, build_circuit
@@ -51,7 +51,7 @@ def _check_input(owner: str, x: Any, in_features: int) -> torch.Tensor:
     return x
 
 
-class QuantumCircuitLayer(PhysicalLayer):
+class QuantumCircuitLayer(PhysicalModule):
     """A variational quantum circuit: encoder, trainable ansatz and readout.
 
     Args:

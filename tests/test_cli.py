@@ -12,8 +12,8 @@ import pytest
 
 import physnn
 from physnn.cli import main
-from physnn.common import compare as compare_module
-from physnn.common.compare import compare
+from physnn.study import compare as compare_module
+from physnn.study.compare import compare
 
 
 def test_version_and_info(capsys: pytest.CaptureFixture[str]) -> None:

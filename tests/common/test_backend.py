@@ -14,14 +14,13 @@ from physnn import convert
 from physnn.common import backend as backend_registry
 from physnn.common.backend import (
     Backend,
-    Capabilities,
     PresetRegistry,
     available_backends,
     get_backend,
     register_backend,
     resolve_config,
 )
-from physnn.common.digital import DigitalConfig, DigitalLinear, presets
+from physnn.digital import DigitalConfig, DigitalLinear, presets
 
 
 def test_builtins_are_listed_and_resolved() -> None:
@@ -58,12 +57,13 @@ def test_register_third_party_backend() -> None:
         name="toy-digital",
         config_type=DigitalConfig,
         layers={nn.Linear: DigitalLinear},
-        presets=presets,
-        capabilities=Capabilities(
-            module_types=(nn.Linear,), transfers_weights=True, trainable=True
-        ),
+        presets=presets.registry,
         default_preset="int8",
     )
+    caps = backend.capabilities
+    assert caps.module_types == (nn.Linear,)
+    assert caps.transfers_weights
+    assert caps.fine_tune_fraction == 0.0
     register_backend(backend)
     assert get_backend("toy-digital") is backend
     del backend_registry._LOADED["toy-digital"]
@@ -94,7 +94,7 @@ def test_entry_point_backends_are_discovered(monkeypatch: pytest.MonkeyPatch) ->
     from physnn.common import backend as backend_module
 
     point = metadata.EntryPoint(
-        name="plugin", value="physnn.common.digital:BACKEND", group="physnn.backends"
+        name="plugin", value="physnn.digital.backend:BACKEND", group="physnn.backends"
     )
 
     def entry_points(group: str) -> list[metadata.EntryPoint]:
@@ -106,7 +106,7 @@ def test_entry_point_backends_are_discovered(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(backend_module, "_LOADED", dict(backend_module._LOADED))
     assert "plugin" in available_backends()
     assert get_backend("plugin").name == "digital"
-    bad = metadata.EntryPoint(name="bad", value="physnn.common.digital:presets", group="x")
+    bad = metadata.EntryPoint(name="bad", value="physnn.digital.backend:registry", group="x")
     monkeypatch.setattr(backend_module, "_BUILTIN", {"bad": bad.value})
     with pytest.raises(TypeError, match="not a physnn Backend"):
         get_backend("bad")

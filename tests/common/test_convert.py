@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from physnn import convert, to_torch
-from physnn.common.digital import DigitalConfig, DigitalLinear, presets
-from physnn.common.layer import PhysicalLayer
+from physnn.common.layer import PhysicalModule
+from physnn.digital import DigitalConfig, DigitalLinear, presets
 
 
 def model() -> nn.Sequential:
@@ -29,7 +29,7 @@ def model() -> nn.Sequential:
 def test_converts_supported_modules_and_reports() -> None:
     m = model()
     out = convert(m, "digital:int8", input_shape=(1, 1, 8, 8))
-    assert out is not m and not any(isinstance(x, PhysicalLayer) for x in m.modules())
+    assert out is not m and not any(isinstance(x, PhysicalModule) for x in m.modules())
     report = out.physnn_report
     fates = {f.name: f.fate for f in report.modules}
     assert fates == {"0": "converted", "3": "converted", "6": "converted"}

@@ -13,8 +13,8 @@ from torch import nn
 import physnn
 from physnn import Cost, CostTracker, cost
 from physnn.common.cost import count_macs, leaf_shapes
-from physnn.common.digital import presets as digital_presets
 from physnn.common.testing import assert_cost_additive
+from physnn.digital import presets as digital_presets
 
 
 def mlp() -> nn.Sequential:

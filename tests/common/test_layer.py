@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from physnn.common.backend import get_backend
-from physnn.common.digital import presets as digital_presets
+from physnn.digital import presets as digital_presets
 
 BACKENDS = ["digital", "pim", "optical", "quantum"]
 

@@ -8,8 +8,8 @@ from torch import nn
 
 from physnn import convert
 from physnn.common.data import load_digits
-from physnn.common.digital import DigitalLinear
 from physnn.common.train import evaluate, fit
+from physnn.digital import DigitalLinear
 
 
 def mlp() -> nn.Sequential:

@@ -306,7 +306,7 @@ def test_bad_layer_inputs() -> None:
     with pytest.raises(TypeError, match="float32"):
         po.OpticalLinear(3, 2, dtype=torch.int32)
     with pytest.raises(TypeError, match="OpticalConfig"):
-        po.OpticalLinear(3, 2, config=physnn.common.digital.DigitalConfig())  # type: ignore[arg-type]
+        po.OpticalLinear(3, 2, config=physnn.digital.DigitalConfig())  # type: ignore[arg-type]
     layer = po.DiffractiveLayer(8, config=small())
     with pytest.raises(TypeError, match="complex"):
         layer(torch.ones(8, 8))

@@ -35,13 +35,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .backend import get_backend, resolve_config
-from .config import BackendConfig
-from .convert import conversion_report, convert
-from .cost import cost
-from .data import Dataset, load_dataset
-from .rng import ideal
-from .train import evaluate, fit
+from ..common.backend import get_backend, resolve_config
+from ..common.config import BackendConfig
+from ..common.convert import conversion_report, convert
+from ..common.cost import cost
+from ..common.data import Dataset, load_dataset
+from ..common.layer import WeightsNotTransferredWarning
+from ..common.rng import ideal
+from ..common.train import evaluate, fit
 
 __all__ = ["DEFAULT_BACKENDS", "BackendResult", "Comparison", "compare", "model_factory"]
 
@@ -260,7 +261,7 @@ def _run_backend(
         cfg = config.replace(seed=seed)
         if caps.transfers_weights:
             model = convert(fp_models(seed), cfg, input_shape=(1, xtr.shape[1]))
-            if backend.name != "digital":
+            if caps.fine_tune_fraction > 0:
                 fit(
                     model,
                     (xtr, ytr),
@@ -275,7 +276,7 @@ def _run_backend(
         else:
             torch.manual_seed(seed)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", WeightsNotTransferredWarning)
                 model = convert(
                     factory(xtr.shape[1], n_classes), cfg, input_shape=(1, xtr.shape[1])
                 )
@@ -304,8 +305,8 @@ def _run_backend(
     c = cost(model.cpu(), (1, xtr.shape[1]))
     report = conversion_report(model)
     weights = "transferred" if not report.needs_training else "trained from scratch"
-    if caps.transfers_weights and backend.name != "digital":
-        weights = "transferred + HWA"
+    if caps.fine_tune_fraction > 0:
+        weights = "transferred + fine-tuned"
     stress = backend.stress
     return BackendResult(
         label=spec if ":" in spec else f"{spec}:{config.preset}",

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 from torch import nn
 
 import physnn
-from physnn.common.digital import (
+from physnn.common.quant import fake_quantize
+from physnn.common.testing import assert_matches_torch_when_ideal, check_backend
+from physnn.digital import (
     DigitalConfig,
     DigitalConv2d,
     DigitalLinear,
-    fake_quantize,
     presets,
 )
-from physnn.common.testing import assert_matches_torch_when_ideal, check_backend
 
 
 def test_conformance_suite_all_presets() -> None:

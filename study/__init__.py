@@ -1,0 +1,1 @@
+"""The comparison study behind ``physnn compare``: the application floor above the backends."""
