@@ -173,12 +173,21 @@ class Backend:
         )
 
     def layer_for(self, module: nn.Module) -> type[PhysicalModule] | None:
-        """The layer class replacing ``module`` (exact type match first, then subclasses)."""
+        """The layer class replacing ``module``, or None.
+
+        An exact type match first; a subclass of a registered torch type only when it keeps
+        the torch type's ``forward`` (a subclass with its own forward computes something
+        the physical layer would not, so it stays digital).
+        """
         exact = self.layers.get(type(module))
         if exact is not None:
             return exact
         for torch_type, layer_type in self.layers.items():
-            if isinstance(module, torch_type) and not isinstance(module, layer_type):
+            if (
+                isinstance(module, torch_type)
+                and not isinstance(module, layer_type)
+                and type(module).forward is torch_type.forward
+            ):
                 return layer_type
         return None
 

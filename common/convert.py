@@ -13,7 +13,7 @@ from torch import nn
 
 from .backend import available_backends, get_backend, resolve_config
 from .config import BackendConfig
-from .cost import count_macs, leaf_shapes
+from .cost import COMPUTE_TYPES, count_macs, leaf_shapes
 from .layer import PhysicalModule, WeightsMode, WeightsNotTransferredWarning
 
 __all__ = [
@@ -38,8 +38,10 @@ class ModuleFate:
         before: torch type name.
         after: resulting type name (same as ``before`` when it stayed digital).
         fate: ``"converted"``, ``"reconfigured"`` (it was a physnn layer already and took the
-            new config), ``"excluded"``, ``"kept digital"`` (the chooser returned None) or
-            ``"unsupported"`` (the backend has no layer for it).
+            new config), ``"kept"`` (a physnn layer the chooser left as it is),
+            ``"excluded"``, ``"kept digital"`` (the chooser returned None) or
+            ``"unsupported"`` (no layer for it, or converting it would be wrong: see
+            ``reason``).
         backend: ``backend:preset`` label, or ``"digital"``.
         weights_transferred: whether the physical layer computes with the torch weights.
         params_before: trainable parameters before.
@@ -47,6 +49,7 @@ class ModuleFate:
         classical_params: of ``params_after``, those computed classically (digital pre/post
             processing inside a physical layer, or the whole module when it stayed digital).
         macs: MACs per forward on the report's input shape (None without one).
+        reason: why a module stayed digital (or what else it is), empty when converted.
     """
 
     name: str
@@ -59,6 +62,7 @@ class ModuleFate:
     params_after: int
     classical_params: int
     macs: int | None
+    reason: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +231,9 @@ def convert(
     root = model if inplace else copy.deepcopy(model)
     fates: list[ModuleFate] = []
 
-    def record(name: str, module: nn.Module, new: nn.Module, fate: str, label: str) -> None:
+    def record(
+        name: str, module: nn.Module, new: nn.Module, fate: str, label: str, reason: str = ""
+    ) -> None:
         transferred = isinstance(new, PhysicalModule) and new.transfers_weights
         after = _n_params(new)
         classical = (
@@ -245,47 +251,81 @@ def convert(
                 params_after=after,
                 classical_params=classical,
                 macs=macs.get(name, 0) if input_shape is not None else None,
+                reason=reason,
             )
         )
 
+    tied = _tied_modules(root)
+    done: dict[int, tuple[str, nn.Module]] = {}
+
+    def convert_one(name: str, child: nn.Module) -> tuple[nn.Module, str, str, str]:
+        """(new module, fate, backend label, reason) for one compute module."""
+        cfg = choose(name, child)
+        if cfg is not None and not isinstance(cfg, BackendConfig):
+            raise TypeError(
+                f"the config chooser returned {type(cfg).__name__} for {name!r}; "
+                "return a backend config or None"
+            )
+        if cfg is None:
+            return child, "kept digital", "digital", "the config chooser returned None"
+        backend = get_backend(cfg)
+        layer_type = backend.layer_for(child)
+        reason = ""
+        if layer_type is None:
+            supported = ", ".join(t.__name__ for t in backend.layers)
+            reason = (
+                f"backend {backend.name!r} has no layer for {type(child).__name__} "
+                f"(it converts {supported}"
+                + (", not subclasses with their own forward)" if _subclass(child, backend) else ")")
+            )
+        elif id(child) in tied:
+            reason = f"its weights are tied to {tied[id(child)]!r}; converting would untie them"
+        if reason:
+            if strict:
+                raise TypeError(f"{name!r}: {reason}; exclude it or pass strict=False")
+            return child, "unsupported", "digital", reason
+        assert layer_type is not None
+        return layer_type.from_torch(child, cfg, name=name), "converted", cfg.describe(), ""
+
     def walk(parent: nn.Module, prefix: str) -> None:
-        for child_name, child in list(parent.named_children()):
+        # parent._modules, not named_children(): that skips a module's second name.
+        for child_name, child in list(parent._modules.items()):
+            if child is None:
+                continue
             name = f"{prefix}.{child_name}" if prefix else child_name
+            if id(child) in done:
+                first, new = done[id(child)]
+                setattr(parent, child_name, new)
+                last = next(f for f in fates if f.name == first)
+                fates.append(
+                    dataclasses.replace(
+                        last,
+                        name=name,
+                        reason=f"the same module as {first!r} (counted there)",
+                        params_before=0,
+                        params_after=0,
+                        classical_params=0,
+                        macs=macs.get(name, 0) if input_shape is not None else None,
+                    )
+                )
+                continue
             if isinstance(child, PhysicalModule):
-                _reconvert(name, child, choose(name, child))
-                record(name, child, child, "reconfigured", child.config.describe())
+                cfg = choose(name, child)
+                _reconvert(name, child, cfg)
+                fate = "kept" if cfg is None else "reconfigured"
+                record(name, child, child, fate, child.config.describe())
+                done[id(child)] = (name, child)
                 continue
             if _matches(name, child, exclude):
                 if _has_compute(child):
-                    record(name, child, child, "excluded", "digital")
+                    record(name, child, child, "excluded", "digital", "excluded by the caller")
                 continue
-            layer_type = None
-            cfg = None
-            compute = _has_compute(child)
-            if compute:
-                cfg = choose(name, child)
-                if cfg is not None and not isinstance(cfg, BackendConfig):
-                    raise TypeError(
-                        f"the config chooser returned {type(cfg).__name__} for {name!r}; "
-                        "return a backend config or None"
-                    )
-                if cfg is not None:
-                    layer_type = get_backend(cfg).layer_for(child)
-            if layer_type is not None and cfg is not None:
-                new = layer_type.from_torch(child, cfg, name=name)
-                setattr(parent, child_name, new)
-                record(name, child, new, "converted", cfg.describe())
-            elif compute:
-                if strict and cfg is not None:
-                    backend = get_backend(cfg)
-                    supported = ", ".join(t.__name__ for t in backend.layers)
-                    raise TypeError(
-                        f"{name!r} is a {type(child).__name__}, which backend "
-                        f"{backend.name!r} cannot convert (it supports {supported}); "
-                        "exclude it or pass strict=False to keep it digital"
-                    )
-                fate = "kept digital" if cfg is None else "unsupported"
-                record(name, child, child, fate, "digital")
+            if _has_compute(child):
+                new, fate, label, reason = convert_one(name, child)
+                if new is not child:
+                    setattr(parent, child_name, new)
+                record(name, child, new, fate, label, reason)
+                done[id(child)] = (name, new)
             else:
                 walk(child, name)
 
@@ -333,18 +373,28 @@ def conversion_report(model: nn.Module) -> ConversionReport:
 def _has_compute(module: nn.Module) -> bool:
     """True for modules that do MAC work: every type a registered backend replaces, and the
     torch layers with weights (Linear, Bilinear, every convolution, recurrent, attention)."""
-    if isinstance(module, _MAC_TYPES):
+    if isinstance(module, COMPUTE_TYPES):
         return True
     return any(get_backend(n).layer_for(module) is not None for n in _loaded_backends())
 
 
-_MAC_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.Bilinear,
-    nn.modules.conv._ConvNd,
-    nn.RNNBase,
-    nn.MultiheadAttention,
-)
+def _subclass(module: nn.Module, backend: Any) -> bool:
+    """True when ``module`` subclasses a type the backend converts (but was refused)."""
+    return any(isinstance(module, t) and type(module) is not t for t in backend.layers)
+
+
+def _tied_modules(root: nn.Module) -> dict[int, str]:
+    """Compute modules that share a parameter with another module: id -> the other's name."""
+    owners: dict[int, str] = {}
+    tied: dict[int, str] = {}
+    modules: dict[str, nn.Module] = dict(root.named_modules(remove_duplicate=True))
+    for name, module in modules.items():
+        for param in module.parameters(recurse=False):
+            other = owners.setdefault(id(param), name)
+            if other != name:
+                tied[id(module)] = other
+                tied[id(modules[other])] = name
+    return tied
 
 
 def _loaded_backends() -> list[str]:

@@ -120,7 +120,8 @@ class Cost:
 
 
 def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Exact multiply-accumulates of a torch Linear, Conv1d/2d, RNN, LSTM or GRU forward.
+    """Exact multiply-accumulates of a torch Linear, Bilinear, convolution (any dimension,
+    transposed included), RNN, LSTM, GRU or multi-head attention forward.
 
     Other modules (activations, pooling, normalisation) count 0 MACs.
 
@@ -133,11 +134,20 @@ def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     shape = tuple(int(s) for s in input_shape)
     if isinstance(module, nn.Linear):
         return math.prod(shape[:-1]) * module.in_features * module.out_features
-    if isinstance(module, nn.Conv1d | nn.Conv2d):
+    if isinstance(module, nn.modules.conv._ConvNd):
+        kernel = math.prod(module.kernel_size)
+        if module.transposed:
+            # Each input element is scattered through a kernel into out_channels/groups maps.
+            return math.prod(shape) * (module.out_channels // module.groups) * kernel
         out = output_shape(module, shape)
         assert out is not None
-        per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
-        return math.prod(out) * per_output
+        return math.prod(out) * (module.in_channels // module.groups) * kernel
+    if isinstance(module, nn.Bilinear):
+        return (
+            math.prod(shape[:-1]) * module.in1_features * module.in2_features * module.out_features
+        )
+    if isinstance(module, nn.MultiheadAttention):
+        return _attention_macs(module, shape)
     if isinstance(module, nn.RNNBase):
         gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
         steps = math.prod(shape[:-1]) if len(shape) > 1 else 1
@@ -154,8 +164,45 @@ def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     return 0
 
 
+def _attention_macs(module: nn.MultiheadAttention, shape: tuple[int, ...]) -> int:
+    """Self-attention MACs for a query of ``shape`` (keys and values the same sequence):
+    the q/k/v and output projections plus the two score/value products."""
+    if len(shape) == 3:
+        tokens, batch_tokens = (shape[1], shape[0]) if module.batch_first else (shape[0], shape[1])
+        n = tokens * batch_tokens
+        seq = tokens
+    else:
+        n = seq = shape[0]
+    e = module.embed_dim
+    projections = n * (e * e + e * module.kdim + e * module.vdim + e * e)
+    return projections + 2 * n * seq * e
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv_spatial(module: nn.modules.conv._ConvNd, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output spatial size of any torch convolution (transposed ones included), per
+    torch's documented formulas."""
+    nd = len(module.kernel_size)
+    spatial = shape[-nd:]
+    k, st, d = module.kernel_size, module.stride, module.dilation
+    if module.transposed:
+        pad = _as_tuple(module.padding, nd)
+        return tuple(
+            (s - 1) * ss - 2 * pp + dd * (kk - 1) + op + 1
+            for s, ss, pp, dd, kk, op in zip(
+                spatial, st, pad, d, k, module.output_padding, strict=True
+            )
+        )
+    if module.padding == "same":
+        return spatial
+    pad = (0,) * nd if module.padding == "valid" else _as_tuple(module.padding, nd)
+    return tuple(
+        _conv_out(s, kk, ss, pp, dd)
+        for s, kk, ss, pp, dd in zip(spatial, k, st, pad, d, strict=True)
+    )
 
 
 def _as_tuple(value: Any, n: int) -> tuple[int, ...]:
@@ -193,30 +240,12 @@ def output_shape(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
         return tuple(result) if result is not None else None
     if isinstance(module, nn.Linear):
         return (*shape[:-1], module.out_features)
-    if isinstance(module, nn.Conv1d | nn.Conv2d):
-        nd = 1 if isinstance(module, nn.Conv1d) else 2
-        k = _as_tuple(module.kernel_size, nd)
-        st = _as_tuple(module.stride, nd)
-        pad = module.padding
-        if isinstance(pad, str):
-            spatial = (
-                shape[-nd:]
-                if pad == "same"
-                else tuple(
-                    _conv_out(s, kk, ss, 0, dd)
-                    for s, kk, ss, dd in zip(
-                        shape[-nd:], k, st, _as_tuple(module.dilation, nd), strict=True
-                    )
-                )
-            )
-        else:
-            p = _as_tuple(pad, nd)
-            d = _as_tuple(module.dilation, nd)
-            spatial = tuple(
-                _conv_out(s, kk, ss, pp, dd)
-                for s, kk, ss, pp, dd in zip(shape[-nd:], k, st, p, d, strict=True)
-            )
-        return (*shape[: -nd - 1], module.out_channels, *spatial)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return (
+            *shape[: -len(module.kernel_size) - 1],
+            module.out_channels,
+            *_conv_spatial(module, shape),
+        )
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
         k = _as_tuple(module.kernel_size, 2)
         st = _as_tuple(module.stride if module.stride is not None else module.kernel_size, 2)
@@ -244,8 +273,23 @@ def output_shape(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
     return None
 
 
+COMPUTE_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Bilinear,
+    nn.modules.conv._ConvNd,
+    nn.RNNBase,
+    nn.MultiheadAttention,
+)
+"""torch modules that do MAC work (:func:`count_macs` counts them exactly)."""
+
+
 def _is_costed_leaf(module: nn.Module) -> bool:
-    return callable(getattr(module, "cost", None)) or not any(True for _ in module.children())
+    # Attention uses its out_proj's weights directly, never calling it: cost it whole.
+    return (
+        callable(getattr(module, "cost", None))
+        or isinstance(module, nn.MultiheadAttention)
+        or not any(True for _ in module.children())
+    )
 
 
 def _analytic_leaf_shapes(

@@ -16,11 +16,16 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .backend import get_backend
+from .backend import Capabilities, get_backend
 from .config import BackendConfig
-from .convert import conversion_report, convert, to_torch
+from .convert import conversion_report, convert, reconfigure, to_torch
 from .cost import Cost, cost, leaf_shapes
-from .layer import PhysicalModule
+from .layer import (
+    PhysicalModule,
+    WeightsNotTransferredError,
+    WeightsNotTransferredWarning,
+    load_state_dict,
+)
 from .rng import ideal
 
 __all__ = [
@@ -80,7 +85,7 @@ def assert_state_dict_roundtrip(
     """
     want = _outputs(model, x)
     fresh = rebuild()
-    fresh.load_state_dict(model.state_dict())
+    load_state_dict(fresh, model.state_dict(), config="saved")
     got = _outputs(fresh, x)
     torch.testing.assert_close(got, want, rtol=0, atol=0, msg=lambda m: f"state_dict: {m}")
     buffer = io.BytesIO()
@@ -148,6 +153,62 @@ def _conformance_model(in_features: int, hidden: int, out_features: int) -> nn.M
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
 
 
+def _check_to_torch(
+    label: str, model: nn.Module, reference: nn.Module, x: torch.Tensor, caps: Capabilities
+) -> None:
+    if caps.transfers_weights:
+        plain = to_torch(model)
+        torch.testing.assert_close(plain(x), reference(x))
+    else:
+        try:
+            to_torch(model)
+        except WeightsNotTransferredError:
+            pass
+        else:
+            raise AssertionError(f"{label}: to_torch(weights='exact') of untransferred weights")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", WeightsNotTransferredWarning)
+            plain = to_torch(model, weights="shape")
+        if plain(x).shape != reference(x).shape:
+            raise AssertionError(f"{label}: to_torch(weights='shape') changed the output shape")
+    if any(isinstance(m, PhysicalModule) for m in plain.modules()):
+        raise AssertionError(f"{label}: to_torch left physical layers")
+
+
+def _check_reconfigure(
+    label: str,
+    model: nn.Module,
+    build: Callable[[BackendConfig], nn.Module],
+    config: BackendConfig,
+    x: torch.Tensor,
+) -> None:
+    layer = next(m for m in model.modules() if isinstance(m, PhysicalModule))
+    try:
+        layer.config = config  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError(f"{label}: layer.config accepted an assignment")
+    target = config.ideal()
+    moved = reconfigure(model, target)
+    direct = build(target)
+    torch.testing.assert_close(
+        _outputs(moved, x),
+        _outputs(direct, x),
+        rtol=1e-6,
+        atol=1e-6,
+        msg=lambda m: f"{label}: reconfigure to ideal() differs from converting with it: {m}",
+    )
+    back = reconfigure(moved, config)
+    torch.testing.assert_close(
+        _outputs(back, x),
+        _outputs(model, x),
+        rtol=1e-6,
+        atol=1e-6,
+        msg=lambda m: f"{label}: reconfigure there and back changed the chip: {m}",
+    )
+
+
 def check_backend(
     name: str,
     presets: Sequence[str] | None = None,
@@ -159,8 +220,11 @@ def check_backend(
 
     Checks: config JSON round trip; conversion of a small MLP (report, output shape, finite
     outputs); ideal equality with torch when weights transfer; ``to_torch`` removes every
-    physical layer; same seed -> same chip; state-dict and ``torch.save`` round trips are
-    exact; costs are additive; NaN inputs and wrong widths raise ``ValueError``.
+    physical layer (exact weights where they transfer, otherwise a clear error unless
+    ``weights="shape"``); ``layer.config`` cannot be assigned and :func:`physnn.reconfigure`
+    gives the outputs a direct conversion with the new config gives; same seed -> same
+    chip; state-dict and ``torch.save`` round trips are exact; costs are additive; NaN
+    inputs and wrong widths raise ``ValueError``.
     """
     backend = get_backend(name)
     names = list(presets) if presets is not None else backend.presets.names()
@@ -173,7 +237,7 @@ def check_backend(
 
         def build(cfg: BackendConfig = config, ref: nn.Module = reference) -> nn.Module:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", WeightsNotTransferredWarning)
                 return convert(ref, cfg)
 
         model = build()
@@ -187,11 +251,8 @@ def check_backend(
             raise AssertionError(f"{name}:{preset}: bad output {y.shape} / non-finite values")
         if backend.capabilities.transfers_weights:
             assert_matches_torch_when_ideal(model, reference, x)
-        plain = to_torch(model)
-        if any(isinstance(m, PhysicalModule) for m in plain.modules()):
-            raise AssertionError(f"{name}:{preset}: to_torch left physical layers")
-        if backend.capabilities.transfers_weights:
-            torch.testing.assert_close(plain(x), reference(x))
+        _check_to_torch(f"{name}:{preset}", model, reference, x, backend.capabilities)
+        _check_reconfigure(f"{name}:{preset}", model, build, config, x)
         assert_seed_reproducible(build, x)
         other = config.replace(seed=8)
 

@@ -3,6 +3,17 @@
 Physical layers need no special casing: they inject their own training noise in
 ``train()`` mode, and :func:`fit` calls every layer's ``after_step()`` hook (weight clipping,
 remapping) after each optimiser step.
+
+Randomness: :func:`fit` shuffles with its own ``torch.Generator`` and leaves torch's global
+generator alone unless a ``seed`` is passed, so two models converted and trained without a
+seed really are two independent draws.
+
+Data parallelism: under ``torchrun`` with an initialised process group and the model wrapped
+in :class:`~torch.nn.parallel.DistributedDataParallel`, :func:`fit` runs unchanged. Every rank
+draws the same permutation and takes its interleaved share of each global batch (what
+:class:`~torch.utils.data.DistributedSampler` does), and each rank's loss is weighted so that
+the averaged gradient equals the gradient of the whole global batch: ``batch_size`` is the
+global batch and the result equals the one-process run up to float summation order.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
@@ -35,8 +47,10 @@ class History:
     loss: list[float] = dataclasses.field(default_factory=list)
     train_accuracy: list[float] = dataclasses.field(default_factory=list)
     test_accuracy: list[float] = dataclasses.field(default_factory=list)
+    steps: int = 0
+    """Optimiser steps taken (the training budget, comparable across models)."""
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -87,11 +101,12 @@ def fit(
     batch_size: int = 64,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
-    seed: int | None = 0,
+    seed: int | None = None,
     device: str | torch.device = "cpu",
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     progress: bool = True,
     description: str = "train",
+    on_epoch: Callable[[int, History], None] | None = None,
 ) -> History:
     """Train ``model`` on ``train`` with mini-batches and return the per-epoch history.
 
@@ -104,12 +119,20 @@ def fit(
         batch_size: mini-batch size (>= 1).
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
         weight_decay: L2 penalty (>= 0).
-        seed: seeds the shuffling (and torch's global RNG) for reproducibility; None leaves
-            the global RNG untouched.
+        seed: seeds the shuffling and torch's global RNG (training noise of unseeded
+            layers, dropout) for a reproducible run. None (default) leaves the global RNG
+            unseeded: the shuffling generator is seeded from one draw of it, so
+            ``torch.manual_seed`` before the call still reproduces the run. Under
+            ``torch.distributed`` rank 0's shuffling seed is broadcast to every rank.
         device: where to train.
-        loss_fn: loss on ``(logits, targets)``.
-        progress: show a tqdm progress bar.
+        loss_fn: loss on ``(logits, targets)``, averaged over the batch.
+        progress: show a tqdm progress bar (rank 0 only under ``torch.distributed``).
         description: progress-bar label.
+        on_epoch: called as ``on_epoch(epoch, history)`` after every epoch (epoch from 1).
+
+    Under ``torch.distributed`` ``batch_size`` is the global batch (split across ranks), a
+    last batch with fewer samples than ranks is dropped, and the loss and accuracy in the
+    history are global.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be an int >= 1")
@@ -123,12 +146,18 @@ def fit(
     _check_data("train", x, y)
     if test is not None:
         _check_data("test", *test)
-    generator = torch.Generator()
     if seed is not None:
         torch.manual_seed(seed)
-        generator.manual_seed(seed)
+        shuffle_seed = seed
     else:
-        generator.seed()
+        shuffle_seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+    rank, world = _world()
+    if world > 1:
+        shared = torch.tensor([shuffle_seed], dtype=torch.int64)
+        dist.broadcast(shared, src=0)
+        shuffle_seed = int(shared)
+    generator = torch.Generator()
+    generator.manual_seed(shuffle_seed)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -137,14 +166,23 @@ def fit(
     physical = [m for m in model.modules() if isinstance(m, PhysicalModule)]
     history = History()
     n_batches = math.ceil(len(x) / batch_size)
-    bar = tqdm(total=epochs * n_batches, desc=description, disable=not progress, leave=False)
-    for _ in range(epochs):
+    if batch_size < world:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch and must be >= the {world} ranks"
+        )
+    bar = tqdm(
+        total=epochs * n_batches, desc=description, disable=not progress or rank != 0, leave=False
+    )
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=generator)
-        total_loss = 0.0
-        correct = 0
+        totals = torch.zeros(2, dtype=torch.float64)  # summed loss, correct predictions
         for start in range(0, len(x), batch_size):
-            idx = order[start : start + batch_size]
+            batch = order[start : start + batch_size]
+            if len(batch) < world:
+                continue  # a last batch smaller than the world cannot be split: dropped
+            # This rank's interleaved share of the global batch, as DistributedSampler does.
+            idx = batch[rank::world]
             xb, yb = x[idx].to(device), y[idx].to(device)
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -153,18 +191,32 @@ def fit(
                     f"training loss became {loss.item()}; lower lr (now {lr}) or check the data"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over ranks; weighting each rank's mean loss by its share
+            # of the global batch makes that average the global batch's gradient.
+            (loss * (len(idx) * world / len(batch))).backward()
             opt.step()
             for layer in physical:
                 layer.after_step()
-            total_loss += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(-1) == yb).sum())
+            history.steps += 1
+            totals[0] += float(loss.detach()) * len(idx)
+            totals[1] += int((logits.argmax(-1) == yb).sum())
             bar.update(1)
-        history.loss.append(total_loss / len(x))
-        history.train_accuracy.append(correct / len(x))
+        if world > 1:
+            dist.all_reduce(totals)
+        history.loss.append(float(totals[0]) / len(x))
+        history.train_accuracy.append(float(totals[1]) / len(x))
         if test is not None:
             history.test_accuracy.append(evaluate(model, *test, device=device))
             bar.set_postfix(test_acc=f"{history.test_accuracy[-1]:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch, history)
     bar.close()
     model.eval()
     return history
+
+
+def _world() -> tuple[int, int]:
+    """``(rank, world size)`` of the initialised process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

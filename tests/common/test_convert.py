@@ -66,7 +66,7 @@ def test_unsupported_modules_stay_digital_or_raise_when_strict() -> None:
     m = nn.Sequential(nn.LSTM(4, 3))
     out = convert(m, "digital")
     assert out.physnn_report.modules[0].fate == "unsupported"
-    with pytest.raises(TypeError, match="LSTM, which backend 'digital' cannot convert"):
+    with pytest.raises(TypeError, match="backend 'digital' has no layer for LSTM"):
         convert(m, "digital", strict=True)
 
 
