@@ -135,8 +135,9 @@ class Backend:
         default_lr: learning rate ``physnn compare`` trains this backend's layers with.
         fine_tune_fraction: share of a study's training budget spent fine-tuning the
             converted model (weight-transferring backends; 0 trains from scratch).
-        cost_model: ``cost_model(module, input_shape, config)`` costing a plain torch module
-            on this backend; the reference backend's prices what stays digital.
+        cost_model: ``cost_model(module, input_shape, config) -> Cost`` costing a plain
+            torch module on this backend with one of its configs; the reference backend's
+            prices what stays digital.
     """
 
     name: str
@@ -148,7 +149,7 @@ class Backend:
     stress: StressTest | None = None
     default_lr: float = 1e-2
     fine_tune_fraction: float = 0.0
-    cost_model: Callable[[nn.Module, tuple[int, ...], BackendConfig | None], Cost] | None = None
+    cost_model: Callable[..., Cost] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fine_tune_fraction < 1.0:
@@ -261,7 +262,7 @@ REFERENCE_BACKEND = "digital"
 
 def reference_cost_model(
     config: BackendConfig | str | None = None,
-) -> tuple[Callable[[nn.Module, tuple[int, ...], BackendConfig | None], Cost], BackendConfig]:
+) -> tuple[Callable[..., Cost], BackendConfig]:
     """The cost model for plain torch modules and the config it prices with.
 
     Args:

@@ -184,7 +184,7 @@ def _check_reconfigure(
 ) -> None:
     layer = next(m for m in model.modules() if isinstance(m, PhysicalModule))
     try:
-        layer.config = config  # type: ignore[misc]
+        layer.config = config
     except AttributeError:
         pass
     else:
