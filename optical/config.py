@@ -32,6 +32,9 @@ __all__ = [
 PROPAGATION_METHODS = ("asm", "rs", "fresnel", "auto")
 """Methods accepted by :func:`physnn.optical.functional.propagate` and the geometry."""
 
+_MAX_PHOTONS = 1e24
+"""Largest photon budget per region [photons] that detection in float32 represents safely."""
+
 _NM_HINT = "lengths are in metres: did you pass nanometres or millimetres? 532 nm is 532e-9"
 
 
@@ -117,6 +120,12 @@ class GeometryConfig(ConfigBlock):
             raise TypeError(f"{owner}.wavelengths must be a tuple of floats [m], e.g. (633e-9,)")
         for extra in self.wavelengths:
             check_range(owner, "wavelengths", extra, 1e-7, 1e-2, unit="m", hint=_NM_HINT)
+            if not 0.05 <= self.pitch / extra <= 1000.0:
+                raise ValueError(
+                    f"{owner}.wavelengths holds {extra!r} m, for which pitch={self.pitch!r} m is "
+                    f"{self.pitch / extra:g} wavelengths; every wavelength must make "
+                    "pitch/wavelength lie in [0.05, 1000]: drop it or change the pitch"
+                )
 
     @property
     def all_wavelengths(self) -> tuple[float, ...]:
@@ -302,6 +311,15 @@ class DetectorConfig(ConfigBlock):
         check_range(
             owner, "optical_efficiency", self.optical_efficiency, 0.0, 1.0, low_inclusive=False
         )
+        budget = self.full_scale / (self.quantum_efficiency * self.optical_efficiency)
+        if self.photons_per_frame is None and budget > _MAX_PHOTONS:
+            # float32 detection of such counts overflows to inf and NaN (issue 15, item 4).
+            raise ValueError(
+                f"{owner}: the default photon budget full_scale / (quantum_efficiency * "
+                f"optical_efficiency) = {budget:.3g} photons per region exceeds {_MAX_PHOTONS:g} "
+                f"(quantum_efficiency={self.quantum_efficiency!r}, optical_efficiency="
+                f"{self.optical_efficiency!r}); raise them or set photons_per_frame"
+            )
 
     @property
     def full_scale(self) -> float:

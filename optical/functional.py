@@ -310,6 +310,9 @@ def apply_transfer(field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
     spectrum multiplied in place and the result cropped back to ``[..., N1, N2]``.
     """
     n1, n2 = field.shape[-2:]
+    if field.numel() == 0:
+        # An empty batch: MKL's FFT refuses zero-sized transforms (issue 15, item 9).
+        return field * transfer[..., :n1, :n2]
     spectrum = torch.fft.fft2(field, s=transfer.shape[-2:])
     # In place: the product's backward needs only ``transfer``, never the spectrum.
     spectrum.mul_(transfer)
@@ -608,7 +611,11 @@ def detect(
         eps = torch.randn(
             electrons.shape, generator=generator, device=electrons.device, dtype=electrons.dtype
         )
-        std = torch.sqrt(electrons.clamp_min(0) + read_noise**2)
+        var = electrons.clamp_min(0) + read_noise**2
+        # sqrt has an infinite slope at 0: a dark region without read noise (var == 0) gets a
+        # zero std with a zero gradient instead of inf * 0 = NaN (issue 15, item 4).
+        tiny = torch.finfo(var.dtype).tiny
+        std = torch.where(var > 0, var.clamp_min(tiny).sqrt(), torch.zeros_like(var))
         out = out + std * eps
     if bits is not None:
         clipped = out.clamp(0.0, full_scale)

@@ -30,9 +30,9 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalModule
+from ..common.layer import PhysicalModule, WeightsMode
 from ..common.quant import quantize_step
-from ..common.rng import is_ideal
+from ..common.rng import ideal, is_ideal
 from . import functional as OF
 from .config import OpticalConfig
 from .cost import optical_cost
@@ -54,6 +54,19 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
+def _check_same_design(owner: str, old: OpticalConfig, new: OpticalConfig) -> None:
+    """Raise when ``new`` needs other parameters than ``old`` (another mask kind or size)."""
+    for block, name in (("modulation", "kind"), ("geometry", "size"), ("geometry", "n_layers")):
+        before = getattr(getattr(old, block), name)
+        after = getattr(getattr(new, block), name)
+        if before != after:
+            raise ValueError(
+                f"{owner}.reconfigure: {block}.{name}={after!r} differs from the trained "
+                f"layer's {before!r}; the masks are parameters of that design, so build and "
+                "train a new layer for it"
+            )
+
+
 def _no_torch_counterpart(cls: type) -> TypeError:
     return TypeError(
         f"{cls.__name__} has no torch counterpart: a diffractive stack detected in intensity "
@@ -61,7 +74,18 @@ def _no_torch_counterpart(cls: type) -> TypeError:
     )
 
 
-class DiffractiveLayer(PhysicalModule):
+class _OpticalModule(PhysicalModule[OpticalConfig]):
+    """Base of the optical layers: ``reconfigure`` refuses another design up front."""
+
+    config_type = OpticalConfig
+
+    def reconfigure(self, config: OpticalConfig, *, resample: bool = False) -> None:
+        if isinstance(config, OpticalConfig):
+            _check_same_design(type(self).__name__, self.config, config)
+        super().reconfigure(config, resample=resample)
+
+
+class DiffractiveLayer(_OpticalModule):
     """One diffractive layer: a ``size x size`` mask, then propagation over ``distance``.
 
     Args:
@@ -85,8 +109,6 @@ class DiffractiveLayer(PhysicalModule):
         the enclosing stack as exact spectral shifts and extra propagation).
     """
 
-    config_type = OpticalConfig
-    config: OpticalConfig
     phase: nn.Parameter | None
     amplitude: nn.Parameter | None
     phase_error: torch.Tensor
@@ -125,12 +147,15 @@ class DiffractiveLayer(PhysicalModule):
 
     def reset_parameters(self) -> None:
         """Uniform random phase in [0, 2 pi) and amplitude logits near full transmission."""
-        g = self.streams.static("init", self._device)
+        dev = self._device
+        g = self.streams.static("init", dev)
         with torch.no_grad():
             if self.phase is not None:
-                self.phase.copy_(2 * math.pi * torch.rand(self.phase.shape, generator=g))
+                draw = torch.rand(self.phase.shape, generator=g, device=dev, dtype=self.phase.dtype)
+                self.phase.copy_(2 * math.pi * draw)
             if self.amplitude is not None:
-                self.amplitude.copy_(2.0 + torch.randn(self.amplitude.shape, generator=g))
+                shape, dtype = self.amplitude.shape, self.amplitude.dtype
+                self.amplitude.copy_(2.0 + torch.randn(shape, generator=g, device=dev, dtype=dtype))
 
     @property
     def _device(self) -> torch.device:
@@ -139,21 +164,42 @@ class DiffractiveLayer(PhysicalModule):
     def resample_noise(self) -> None:
         """Redraw the fabrication phase error and the layer's displacement."""
         super().resample_noise()
+        self.redraw_fabrication()
+        self.redraw_misalignment()
+
+    def redraw_fabrication(self) -> None:
+        """Redraw the static phase error from ``config.fabrication``."""
         fab = self.config.fabrication
         g = self.streams.static("fabrication", self._device)
+        e = self.phase_error
         with torch.no_grad():
-            error = torch.randn(self.phase_error.shape, generator=g, dtype=self.phase_error.dtype)
-            self.phase_error.copy_(fab.phase_error_std * error)
-        self.redraw_misalignment()
+            error = torch.randn(e.shape, generator=g, device=e.device, dtype=e.dtype)
+            e.copy_(fab.phase_error_std * error)
 
     def redraw_misalignment(self) -> None:
         """Redraw the static displacement from ``config.misalignment`` (stress tests)."""
         mis = self.config.misalignment
         g = self.streams.static("misalignment", self._device)
         with torch.no_grad():
-            draw = torch.randn(3, generator=g, dtype=self.lateral_shift.dtype)
+            d = self.lateral_shift
+            draw = torch.randn(3, generator=g, device=d.device, dtype=d.dtype)
             self.lateral_shift.copy_(mis.lateral_std * draw[:2])
             self.axial_shift.copy_(mis.axial_std * draw[2])
+
+    def _apply_config(self, old: OpticalConfig, *, resample: bool) -> None:
+        """Keep the chip unless its statistics changed: redraw the phase error when
+        ``fabrication.phase_error_std`` changed, the displacement when the misalignment
+        stds changed, and both when ``resample``."""
+        new = self.config
+        if resample or new.fabrication.phase_error_std != old.fabrication.phase_error_std:
+            self.redraw_fabrication()
+        static = ("lateral_std", "axial_std")
+        if resample or any(
+            getattr(new.misalignment, k) != getattr(old.misalignment, k) for k in static
+        ):
+            self.redraw_misalignment()
+        if resample:
+            self.streams.reset()
 
     def transmission(self, wavelength: float | None = None) -> torch.Tensor:
         """Complex transmission ``[size, size]`` of the mask as built (ideal inside ideal()).
@@ -216,8 +262,11 @@ class DiffractiveLayer(PhysicalModule):
     ) -> DiffractiveLayer:
         raise _no_torch_counterpart(cls)
 
-    def to_torch(self) -> nn.Module:
-        raise _no_torch_counterpart(type(self))
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Module:
+        """A mask is not a torch weight: raises :class:`WeightsNotTransferredError` unless
+        ``weights="shape"``, which warns and returns ``nn.Identity`` (same shape)."""
+        self._no_torch_weights(weights, "nn.Identity")
+        return nn.Identity()
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(input_shape)
@@ -410,7 +459,7 @@ def _make_layers(
     )
 
 
-class DiffractiveNetwork(PhysicalModule):
+class DiffractiveNetwork(_OpticalModule):
     """A coherent diffractive deep neural network (D2NN) classifier.
 
     Args:
@@ -436,9 +485,6 @@ class DiffractiveNetwork(PhysicalModule):
         >>> net(torch.rand(2, 8, 8)).shape
         torch.Size([2, 10])
     """
-
-    config_type = OpticalConfig
-    config: OpticalConfig
 
     def __init__(
         self,
@@ -471,6 +517,13 @@ class DiffractiveNetwork(PhysicalModule):
         super().resample_noise()
         for layer in _stack(self.layers):
             layer.resample_noise()
+
+    def _apply_config(self, old: OpticalConfig, *, resample: bool) -> None:
+        """Reconfigure every diffractive layer (see :meth:`DiffractiveLayer._apply_config`)."""
+        for layer in _stack(self.layers):
+            layer.reconfigure(self.config, resample=resample)
+        if resample:
+            self.streams.reset()
 
     @property
     def n_regions(self) -> int:
@@ -543,8 +596,12 @@ class DiffractiveNetwork(PhysicalModule):
     ) -> DiffractiveNetwork:
         raise _no_torch_counterpart(cls)
 
-    def to_torch(self) -> nn.Module:
-        raise _no_torch_counterpart(type(self))
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Module:
+        """Masks are not torch weights: raises :class:`WeightsNotTransferredError` unless
+        ``weights="shape"``, which warns and returns an untrained
+        ``Sequential(Flatten, Linear)`` from the image to the logits."""
+        self._no_torch_weights(weights, "nn.Linear")
+        return nn.Sequential(nn.Flatten(), nn.LazyLinear(self.n_classes))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape[:-2], self.n_classes)
@@ -578,7 +635,7 @@ class DiffractiveNetwork(PhysicalModule):
         )
 
 
-class OpticalLinear(PhysicalModule):
+class OpticalLinear(_OpticalModule):
     """``nn.Linear`` on a spatially incoherent diffractive processor (trained, not copied).
 
     Args:
@@ -603,9 +660,6 @@ class OpticalLinear(PhysicalModule):
         ``x-`` frames, detected with noise, and combined as ``gain * ((D+ - D-) of x+ -
         (D+ - D-) of x-) + bias``; ``gain`` and ``bias`` are digital.
     """
-
-    config_type = OpticalConfig
-    config: OpticalConfig
 
     def __init__(
         self,
@@ -649,20 +703,30 @@ class OpticalLinear(PhysicalModule):
         """Random masks; gain set so the effective weights have ``nn.Linear``'s init scale."""
         for layer in _stack(self.layers):
             layer.reset_parameters()
-        with torch.no_grad():
+        # The gain follows the design (ideal chip), so it does not depend on the chip drawn.
+        with torch.no_grad(), ideal():
             w = self._weights(self.transmission_matrix())
             scale = 1.0 / math.sqrt(3 * self.in_features)
             self.gain.copy_(scale / w.std().clamp_min(torch.finfo(w.dtype).tiny))
             if self.bias is not None:
                 bound = 1.0 / math.sqrt(self.in_features)
-                g = self.streams.static("bias", self.bias.device)
-                self.bias.copy_((2 * torch.rand(self.out_features, generator=g) - 1) * bound)
+                b = self.bias
+                g = self.streams.static("bias", b.device)
+                draw = torch.rand(b.shape, generator=g, device=b.device, dtype=b.dtype)
+                b.copy_((2 * draw - 1) * bound)
 
     def resample_noise(self) -> None:
         """A new chip: redraw every layer's fabrication error and displacement."""
         super().resample_noise()
         for layer in _stack(self.layers):
             layer.resample_noise()
+
+    def _apply_config(self, old: OpticalConfig, *, resample: bool) -> None:
+        """Reconfigure every diffractive layer (see :meth:`DiffractiveLayer._apply_config`)."""
+        for layer in _stack(self.layers):
+            layer.reconfigure(self.config, resample=resample)
+        if resample:
+            self.streams.reset()
 
     def emitter_positions(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Row and column index of each input's emitter on the input plane."""
@@ -805,9 +869,22 @@ class OpticalLinear(PhysicalModule):
         self.fit_error = error
         return error
 
-    def to_torch(self) -> nn.Linear:
-        """``nn.Linear`` with the chip's effective weight (static errors, no detector noise)."""
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Linear:
+        """``weights="effective"``: ``nn.Linear`` with the chip's effective weight (static
+        errors in force, no detector noise). The masks are not torch weights, so ``"exact"``
+        raises :class:`WeightsNotTransferredError` and ``"shape"`` warns and returns an
+        untrained ``nn.Linear``."""
+        self.check_weights_mode(weights)
         w = self.gain.detach()
+        if weights != "effective":
+            self._no_torch_weights(weights, "nn.Linear")
+            return nn.Linear(
+                self.in_features,
+                self.out_features,
+                self.bias is not None,
+                device=w.device,
+                dtype=w.dtype,
+            )
         linear = nn.Linear(
             self.in_features,
             self.out_features,

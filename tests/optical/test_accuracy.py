@@ -12,11 +12,14 @@ import itertools
 import pytest
 import torch
 
+import physnn
 import physnn.optical as po
 from physnn.common.data import Dataset, load_digits
 from physnn.common.train import evaluate, fit
 
 PITCH = 0.4e-3
+
+pytestmark = pytest.mark.slow  # trains D2NNs: about a minute on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +57,8 @@ def accuracy(net: torch.nn.Module, data: Dataset, draws: int = 1, lateral: float
 
 
 def with_levels(net: po.DiffractiveNetwork, levels: int) -> po.DiffractiveNetwork:
-    model = copy.deepcopy(net)
-    for module in model.modules():
-        if isinstance(module, po.DiffractiveLayer | po.DiffractiveNetwork):
-            fab = module.config.fabrication.replace(phase_levels=levels)
-            module.config = module.config.replace(fabrication=fab)
+    model = physnn.reconfigure(net, fabrication_phase_levels=levels)
+    assert isinstance(model, po.DiffractiveNetwork)
     return model
 
 
