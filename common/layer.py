@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import copy
 import contextvars
 import warnings
 from collections.abc import Iterator, Mapping
@@ -288,9 +289,23 @@ def load_state_dict(
 
     Returns:
         torch's ``(missing_keys, unexpected_keys)`` named tuple.
+
+    Raises:
+        RuntimeError, ValueError: as torch does for missing, unexpected or mis-shaped keys,
+            or for a saved config that is not valid; the model is then exactly as it was
+            before the call (a plain ``model.load_state_dict`` leaves the modules loaded
+            before the failing one changed).
     """
     check_choice("load_state_dict", "config", config, ("saved", "current"))
-    with _load_config(config), warnings.catch_warnings():
-        if config == "saved":
+    snapshot = copy.deepcopy(model.state_dict())
+    try:
+        with _load_config(config), warnings.catch_warnings():
+            if config == "saved":
+                warnings.simplefilter("ignore", ConfigRestoredWarning)
+            return model.load_state_dict(state_dict, strict=strict)
+    except Exception:
+        # torch loads module by module and raises at the end: load the snapshot back.
+        with _load_config("saved"), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConfigRestoredWarning)
-        return model.load_state_dict(state_dict, strict=strict)
+            model.load_state_dict(snapshot)
+        raise

@@ -255,3 +255,15 @@ def test_attention_is_reported_digital_not_half_converted() -> None:
     assert row.fate == "unsupported" and row.name == "attn"
     # q, k, v and output projections (4 x 5 x 8 x 8) plus scores and values (2 x 5 x 5 x 8).
     assert row.macs == 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8
+
+
+def test_failed_load_state_dict_leaves_the_model_as_it_was() -> None:
+    torch.manual_seed(0)
+    model = physnn.convert(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), "digital:int8")
+    other = physnn.convert(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 5)), "digital:fp32")
+    x = torch.randn(3, 4)
+    before = model(x)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        physnn.load_state_dict(model, other.state_dict(), config="saved")
+    assert [m.config.preset for m in model] == ["int8", "int8"]
+    torch.testing.assert_close(model(x), before, rtol=0, atol=0)
