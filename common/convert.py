@@ -209,8 +209,8 @@ def convert(
 
     Returns:
         The converted model. Its report is ``model.physnn_report`` (a
-        :class:`ConversionReport`). A ``UserWarning`` is issued when converted layers have
-        parameters that were not transferred and so must be trained.
+        :class:`ConversionReport`). A ``WeightsNotTransferredWarning`` is issued when
+        converted layers have parameters that were not transferred and so must be trained.
 
     Each converted layer derives its random streams from its config's seed and its qualified
     name, so converting twice with the same seed gives the same chip.

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import copy
 import contextvars
+import copy
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
