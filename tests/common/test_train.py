@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -78,3 +84,69 @@ def test_bad_data() -> None:
         fit(mlp(), (x, torch.zeros(8, dtype=torch.long)), progress=False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         fit(nn.ReLU(), (torch.rand(8, 64), torch.zeros(8, dtype=torch.long)), progress=False)
+
+
+def test_unseeded_fit_leaves_global_rng_alone_and_chips_differ() -> None:
+    """Issue 14 item 2: trials that convert without a seed get independent chips."""
+    xtr, ytr, _, _ = load_digits().subset(64, 10).flat()
+    torch.manual_seed(0)
+    fp = mlp()
+    chips = []
+    for _ in range(2):
+        trained = copy.deepcopy(fp)
+        fit(trained, (xtr, ytr), epochs=1, progress=False)
+        chip = convert(trained, "pim:pcm")  # no seed: programming noise from the global RNG
+        chips.append(chip[0].conductance.clone())
+    assert not torch.equal(chips[0], chips[1])
+
+
+def test_unseeded_runs_follow_manual_seed() -> None:
+    xtr, ytr, _, _ = load_digits().subset(64, 10).flat()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(4)
+        model = mlp()
+        fit(model, (xtr, ytr), epochs=2, progress=False)
+        runs.append(model[0].weight.detach().clone())
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_history_counts_optimizer_steps_and_calls_on_epoch() -> None:
+    xtr, ytr, _, _ = load_digits().subset(100, 10).flat()
+    seen: list[tuple[int, int]] = []
+    history = fit(
+        mlp(),
+        (xtr, ytr),
+        epochs=3,
+        batch_size=30,
+        progress=False,
+        on_epoch=lambda epoch, h: seen.append((epoch, h.steps)),
+    )
+    assert history.steps == 3 * 4  # ceil(100 / 30) batches per epoch
+    assert seen == [(1, 4), (2, 8), (3, 12)]
+
+
+def _trained(out: Path, launcher: list[str]) -> dict[str, torch.Tensor]:
+    worker = Path(__file__).with_name("ddp_fit_worker.py")
+    run = subprocess.run(
+        [*launcher, str(worker), str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {f"rank{r}": torch.load(out / f"rank{r}.pt") for r in range(len(list(out.iterdir())))}
+
+
+@pytest.mark.slow
+def test_fit_under_torchrun_ddp_matches_one_process(tmp_path: Path) -> None:
+    """Issue 16 item 3: DDP (gloo, 2 ranks) on a converted PIM model equals one process."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed next to this Python")
+    (tmp_path / "ddp").mkdir()
+    (tmp_path / "single").mkdir()
+    ddp = _trained(tmp_path / "ddp", [torchrun, "--standalone", "--nproc_per_node=2"])
+    single = _trained(tmp_path / "single", [sys.executable])["rank0"]
+    assert sorted(ddp) == ["rank0", "rank1"]
+    assert any(k.endswith("weight") for k in single)
+    for key, value in single.items():
+        assert torch.equal(ddp["rank0"][key], ddp["rank1"][key]), key
+        torch.testing.assert_close(ddp["rank0"][key], value, rtol=0, atol=1e-6)
