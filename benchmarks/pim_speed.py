@@ -37,9 +37,6 @@ def full_physics() -> PIMConfig:
 CONFIGS: dict[str, Callable[[], PIMConfig]] = {
     "ideal": lambda: presets.get("ideal", seed=0),
     "pcm": lambda: presets.get("pcm", seed=0),
-    "pcm, fresh randn noise": lambda: presets.get("pcm", seed=0).replace(
-        read=presets.get("pcm").read.replace(noise_table=False)
-    ),
     "full physics + IR drop": full_physics,
 }
 

@@ -1,13 +1,15 @@
 """physnn.pim: analog in-memory computing crossbars as torch layers.
 
 Public surface: :class:`PIMConfig` (and its blocks), :class:`PIMLinear`, :class:`PIMConv1d`,
-:class:`PIMConv2d`, :class:`PIMLSTM`, :class:`PIMGRU`, :func:`drift` (move a model's chips to
-a time after programming), :mod:`presets` and :mod:`functional` (the pure physics).
+:class:`PIMConv2d`, :class:`PIMConv3d`, :class:`PIMLSTM`, :class:`PIMGRU`, :func:`drift`
+(move a model's chips to a time after programming), :class:`CrossbarTile` (the chip of one
+weight matrix), :mod:`presets`, :mod:`periphery` (DAC, bit planes, I-V, read noise, ADC) and
+:mod:`functional` (device and circuit physics).
 """
 
 from __future__ import annotations
 
-from . import functional, presets
+from . import functional, periphery, presets, tile
 from .config import (
     ADCConfig,
     CircuitConfig,
@@ -22,13 +24,15 @@ from .config import (
     ReadNoiseConfig,
 )
 from .cost import crossbar_cost
-from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMLinear, drift
+from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMConv3d, PIMLinear, drift
+from .tile import CrossbarTile
 
 __all__ = [
     "PIMGRU",
     "PIMLSTM",
     "ADCConfig",
     "CircuitConfig",
+    "CrossbarTile",
     "DACConfig",
     "DriftConfig",
     "EnergyConfig",
@@ -38,11 +42,14 @@ __all__ = [
     "PIMConfig",
     "PIMConv1d",
     "PIMConv2d",
+    "PIMConv3d",
     "PIMLinear",
     "ProgrammingConfig",
     "ReadNoiseConfig",
     "crossbar_cost",
     "drift",
     "functional",
+    "periphery",
     "presets",
+    "tile",
 ]

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..common.backend import Backend, StressTest
 from .config import PIMConfig
-from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMLinear, drift
+from .layers import PIMGRU, PIMLSTM, PIMConv1d, PIMConv2d, PIMConv3d, PIMLinear, drift
 from .presets import registry
 
 __all__ = ["BACKEND"]
@@ -27,13 +27,15 @@ BACKEND = Backend(
         nn.Linear: PIMLinear,
         nn.Conv1d: PIMConv1d,
         nn.Conv2d: PIMConv2d,
+        nn.Conv3d: PIMConv3d,
         nn.LSTM: PIMLSTM,
         nn.GRU: PIMGRU,
     },
     presets=registry,
     notes=(
         "weights transfer onto crossbar conductances; biases, activations and recurrent "
-        "gate nonlinearities stay digital; grouped convs and LSTM proj_size unsupported"
+        "gate nonlinearities stay digital; grouped/depthwise convs map to block-diagonal "
+        "crossbars; LSTM proj_size unsupported"
     ),
     fine_tune_fraction=1 / 3,
     default_preset="pcm",

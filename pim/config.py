@@ -225,9 +225,12 @@ class ReadNoiseConfig(ConfigBlock):
     ``Q_s = min(0.0088 / max(g_prog^0.65, 1e-3), 0.2)`` for the normalised programmed
     conductance ``g_prog = G_prog / g_max`` (Nandakumar et al., ICECS 2019).
     ``weight_noise`` and ``output_noise`` are aihwkit's per-MVM ``w_noise`` and ``out_noise``
-    in normalised units (Rasch et al., Nat. Commun. 14, 5282, 2023). Weight noise is drawn
-    once per forward for the whole weight matrix (shared by the samples of a batch, as
-    aihwkit's per-MVM convention); output noise per output.
+    in normalised units (Rasch et al., Nat. Commun. 14, 5282, 2023). Weight noise is i.i.d.
+    per device and read and is drawn exactly in the output domain (variance
+    ``(x^2) @ sigma^2``, one normal per output), with every input vector of a batch its own
+    read, as aihwkit redraws ``w_noise`` per vector; output noise is drawn per output. The
+    accumulated 1/f noise is low-frequency: it is drawn once per drift time and frozen in the
+    effective weights (as aihwkit's ``drift_analog_weights``).
     """
 
     pcm_1f: bool = True
@@ -242,15 +245,10 @@ class ReadNoiseConfig(ConfigBlock):
     output_noise: float = 0.04
     """Additive output noise, std in normalised tile-output units [1]."""
 
-    noise_table: bool = True
-    """Draw per-read noise as a random window of a shared table of i.i.d. normals (fast;
-    see :func:`physnn.pim.functional.gaussian_noise`) instead of fresh ``torch.randn``."""
-
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        for name in ("pcm_1f", "noise_table"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{owner}.{name} must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.pcm_1f, bool):
+            raise TypeError(f"{owner}.pcm_1f must be a bool, got {self.pcm_1f!r}")
         check_range(owner, "t_read", self.t_read, 1e-12, 1e-3, unit="s", hint=_T_HINT)
         check_range(owner, "weight_noise", self.weight_noise, 0.0, 1.0, hint=_F_HINT)
         check_range(owner, "output_noise", self.output_noise, 0.0, 10.0, hint=_OUT_HINT)
@@ -422,9 +420,12 @@ class HWAConfig(ConfigBlock):
     largest weight, redrawn per batch), the output noise and DAC/ADC quantisation of the
     config (straight-through gradients); after each optimiser step weights are clipped to
     ``clip_sigma`` standard deviations of the layer and a learned input range decays by
-    ``input_range_decay``. The backward pass is ideal. Training uses the continuous weights
-    and parallel (not bit-serial) inputs; weight slicing, finite levels, drift and the device
-    noise models apply to the programmed chip at inference.
+    ``input_range_decay`` while more than ``input_range_min_inside`` of the inputs seen since
+    the last step fell inside it (aihwkit's ``InputRangeParameter``: decay 0.01,
+    ``input_min_percentage`` 0.95). A learned range starts at the largest absolute value of
+    the first non-zero training inputs it sees. The backward pass is ideal. Training uses
+    the continuous weights and parallel (not bit-serial) inputs; weight slicing, finite
+    levels, drift and the device noise models apply to the programmed chip at inference.
     """
 
     weight_noise: float = 0.05
@@ -435,6 +436,10 @@ class HWAConfig(ConfigBlock):
 
     input_range_decay: float = 0.01
     """Relative shrink of a learned input range per optimiser step [1]."""
+
+    input_range_min_inside: float = 0.95
+    """Decay a learned input range only while more than this fraction of inputs is inside
+    it [1]."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -450,6 +455,7 @@ class HWAConfig(ConfigBlock):
                 hint="a number of standard deviations such as 2.5; None turns clipping off",
             )
         check_range(owner, "input_range_decay", self.input_range_decay, 0.0, 1.0, hint=_F_HINT)
+        check_probability(owner, "input_range_min_inside", self.input_range_min_inside)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,9 +1,10 @@
 """Pure functions of the PIM physics: device models, converters and crossbar circuits.
 
-Everything here is stateless and takes explicit inputs; :mod:`physnn.pim.layers` holds the
-buffers and calls these. Conductances are in siemens [S], times in seconds [s]; "normalised"
-conductances are ``G / g_max`` and normalised signals follow aihwkit's convention (weights and
-inputs in ``[-1, 1]``).
+Everything here is stateless and takes explicit inputs; :class:`physnn.pim.tile.CrossbarTile`
+holds the buffers and calls these. The converters and the I-V curve live in
+:mod:`physnn.pim.periphery` (re-exported here). Conductances are in siemens [S], times in
+seconds [s]; "normalised" conductances are ``G / g_max`` and normalised signals follow aihwkit's
+convention (weights and inputs in ``[-1, 1]``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import numpy as np
 import torch
 
 from ..common.quant import quantize, quantize_codes
+from .periphery import adc, dac, sinh_iv
 
 __all__ = [
     "adc",
     "dac",
     "drift_factor",
-    "gaussian_noise",
     "ir_drop_fast",
     "pcm_drift_exponents",
     "pcm_programming_sigma",
@@ -34,54 +35,6 @@ __all__ = [
 
 PCM_G_MAX_FIT = 25e-6
 """Largest conductance of the PCM statistical model's fits [S] (Nandakumar et al. 2019)."""
-
-
-NOISE_TABLE_SIZE = 1 << 22
-"""Entries of the shared table of standard normals used by :func:`gaussian_noise`."""
-
-_NOISE_TABLES: dict[tuple[str, torch.dtype], torch.Tensor] = {}
-
-
-def gaussian_noise(
-    shape: tuple[int, ...],
-    *,
-    generator: torch.Generator | None,
-    device: torch.device,
-    dtype: torch.dtype,
-    table: bool = True,
-) -> torch.Tensor:
-    """Standard normal noise of ``shape`` for per-read (dynamic) noise.
-
-    With ``table=True`` the noise is a window of a shared table of ``2**22`` i.i.d. standard
-    normals starting at a random offset drawn from ``generator`` (the shared noise table of
-    Salimans et al., "Evolution strategies as a scalable alternative to reinforcement
-    learning", 2017). Entries of one draw are independent; successive draws reuse table
-    values at other positions. This makes a weight-sized draw cost one random integer
-    instead of one Gaussian per entry, which on CPUs costs more than the matmul itself.
-    Draws larger than a quarter of the table, and ``table=False``, use ``torch.randn``.
-
-    Args:
-        shape: output shape.
-        generator: the stream's generator (None: torch's global RNG).
-        device: torch device.
-        dtype: floating dtype.
-        table: use the shared table.
-    """
-    n = math.prod(shape)
-    if not table or n > NOISE_TABLE_SIZE // 4:
-        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
-    key = (str(device), dtype)
-    bank = _NOISE_TABLES.get(key)
-    if bank is None:
-        seeded = torch.Generator(device=device)
-        seeded.manual_seed(0x5EED)
-        bank = torch.randn(NOISE_TABLE_SIZE, generator=seeded, device=device, dtype=dtype)
-        _NOISE_TABLES[key] = bank
-    gen_device = generator.device if generator is not None else device
-    offset = int(
-        torch.randint(0, NOISE_TABLE_SIZE - n + 1, (1,), generator=generator, device=gen_device)
-    )
-    return bank[offset : offset + n].view(shape)
 
 
 def pcm_programming_sigma(g: torch.Tensor, g_max: float) -> torch.Tensor:
@@ -135,31 +88,6 @@ def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: floa
     """
     q_s = (0.0088 / g_prog.clamp_min(0.0).pow(0.65).clamp_min(1e-3)).clamp_max(0.2)
     return q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
-
-
-def dac(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Input DAC on normalised inputs: clip to ``[-1, 1]``, ``2**(bits-1) - 1`` levels per sign.
-
-    Idempotent: ``dac(dac(x, b), b) == dac(x, b)``.
-    """
-    return quantize(x, bits, 1.0)
-
-
-def adc(y: torch.Tensor, *, bits: int, full_scale: float) -> torch.Tensor:
-    """Output ADC: clip to ``[-full_scale, full_scale]`` and round to the code grid.
-
-    Outputs are integer multiples of ``full_scale / (2**(bits-1) - 1)`` inside full scale.
-    """
-    return quantize(y, bits, full_scale)
-
-
-def sinh_iv(v: torch.Tensor, v0: float) -> torch.Tensor:
-    """Device current per unit conductance ``v0 sinh(v / v0)`` [A/S] for voltage ``v`` [V].
-
-    Memristive devices conduct super-linearly (Strukov & Williams, Appl. Phys. A 94, 515,
-    2009); the small-signal conductance equals ``G``.
-    """
-    return v0 * torch.sinh(v / v0)
 
 
 def slice_weights(

@@ -1,21 +1,22 @@
-"""Crossbar layers: ``PIMLinear``, ``PIMConv1d``, ``PIMConv2d``, ``PIMLSTM``, ``PIMGRU``.
+"""Crossbar layers: ``PIMLinear``, ``PIMConv1d/2d/3d``, ``PIMLSTM``, ``PIMGRU``.
 
-Each layer keeps torch's ``weight``/``bias`` parameters (same names and shapes) and, in
-buffers, the chip they are programmed onto: device conductances, drift exponents, stuck-at
-masks, the drift time, ADC gain/offset errors and the calibration data of drift compensation.
-From these, the effective normalised weight at the current drift time (with IR drop) and the
-per-read noise std are precomputed once, so an evaluation forward pass is one noise draw of
-the weight's shape, one (batched over tiles) matmul and a few elementwise converter ops.
+Each layer keeps torch's parameters (same names and shapes, so a torch state dict loads) and
+one :class:`~physnn.pim.tile.CrossbarTile` per weight matrix: the chip those weights are
+programmed onto. The layers are thin: shapes, im2col, recurrences and biases here; programming,
+drift and the analog read in the tile; converters and noise in
+:mod:`physnn.pim.periphery`.
 
 Modes:
     - ``train()``: hardware-aware training (Rasch et al., Nat. Commun. 14, 5282, 2023):
       weight and output noise injection and DAC/ADC quantisation with straight-through
-      gradients on the floating-point weights; ``after_step()`` clips weights.
-    - ``eval()``: the programmed chip at its drift time, read noise redrawn per forward.
-    - inside ``physnn.ideal()`` or with an ideal config: exactly ``nn.Linear``/``nn.Conv``.
+      gradients on the floating-point weights; ``after_step()`` clips weights and lets a
+      learned input range decay.
+    - ``eval()``: the programmed chip at its drift time; per-read noise drawn per input vector.
+    - inside ``physnn.ideal()`` or with an ideal config: exactly ``nn.Linear``/``nn.Conv``/RNN.
 
-A layer whose weights changed since programming (training, ``load`` of other weights, manual
-edits) is reprogrammed automatically on its next evaluation forward pass.
+A chip whose weights changed since programming (training, ``load_state_dict``, manual edits,
+copies) is reprogrammed from the current weights on its next read (see
+:mod:`physnn.pim.tile`); ``reconfigure`` rebuilds it for the new config.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,552 +32,28 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalModule
+from ..common.layer import PhysicalModule, WeightsMode
 from ..common.rng import is_ideal
-from . import functional as PF
 from .config import PIMConfig
-from .cost import crossbar_cost, tile_grid
+from .cost import crossbar_cost
+from .tile import CrossbarTile, check_time, unnamed_layer_name
 
-__all__ = ["PIMGRU", "PIMLSTM", "PIMConv1d", "PIMConv2d", "PIMLinear", "drift"]
+__all__ = [
+    "PIMGRU",
+    "PIMLSTM",
+    "PIMConv1d",
+    "PIMConv2d",
+    "PIMConv3d",
+    "PIMLinear",
+    "drift",
+]
 
-_CALIBRATION_SEED = 20190601
-"""Seed of the fixed calibration inputs of drift compensation (the same on every chip)."""
-
-
-def _empty(device: Any, dtype: Any) -> torch.Tensor:
-    return torch.empty(0, device=device, dtype=dtype)
-
-
-def _check_time(t: float) -> float:
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
-        raise ValueError(
-            f"drift time t={t!r} must be a finite number of seconds >= 0 "
-            "(1 day is 86400, 1 year 3.15e7)"
-        )
-    return float(t)
+_HALF = (torch.float16, torch.bfloat16)
 
 
-def _crossbar_parameter_counts(module: nn.Module) -> dict[str, int]:
-    """Weights live on the crossbars; biases and learned input ranges are digital."""
-    counts = {"physical": 0, "classical": 0}
-    for name, p in module.named_parameters():
-        if p.requires_grad:
-            key = "physical" if name.rpartition(".")[2].startswith("weight") else "classical"
-            counts[key] += p.numel()
-    return counts
-
-
-class _Crossbar(PhysicalModule):
-    """Chip state and analog MVM of a weight matrix ``[n_out, n_in]`` (mixin).
-
-    Subclasses provide ``_matrix()`` (the weight as ``[n_out, n_in]``) and call
-    ``_init_chip(n_in, n_out, device, dtype)`` after ``_init_physical``.
-
-    Buffers (the chip; shapes with ``S`` slices, polarity 2, ``D`` devices per polarity,
-    ``T`` row tiles of ``R`` rows; empty when the mechanism is off):
-        drift_time: seconds since programming [s] (float64).
-        conductance: programmed conductances ``[S, 2, D, in, out]`` [S]; polarity 1 is the
-            negative device or, with ``scheme="reference"``, the row's reference device.
-        drift_nu: drift exponents, like ``conductance`` [1].
-        fault_mask: 0 healthy, 1 stuck at ``g_min``, 2 stuck at ``g_max``, 3 stuck at a random
-            level ``fault_level`` [S].
-        device_g_max: each device's largest reachable conductance (variation) [S].
-        adc_gain, adc_offset: static ADC errors per slice, tile and column ``[S, T, 1, out]``.
-        weight_scale: weight mapped to ``g_max``, per column ``[out]``.
-        slice_coeff: shift-and-add weights of the slices ``[S]``.
-        calibration, compensation: drift-compensation reference and factor ``[out]``.
-        w_eff: normalised effective weights at ``drift_time`` ``[S, T, R, out]``.
-        read_std: per-read weight-noise std, like ``w_eff``.
-    """
-
-    def parameter_counts(self) -> dict[str, int]:
-        return _crossbar_parameter_counts(self)
-
-    config_type = PIMConfig
-    transfers_weights = True
-    config: PIMConfig
-    weight: torch.Tensor
-    drift_time: torch.Tensor
-    conductance: torch.Tensor
-    drift_nu: torch.Tensor
-    fault_mask: torch.Tensor
-    fault_level: torch.Tensor
-    device_g_max: torch.Tensor
-    adc_gain: torch.Tensor
-    adc_offset: torch.Tensor
-    weight_scale: torch.Tensor
-    slice_coeff: torch.Tensor
-    calibration: torch.Tensor
-    compensation: torch.Tensor
-    w_eff: torch.Tensor
-    read_std: torch.Tensor
-    input_range: torch.Tensor
-    input_range_ready: torch.Tensor
-
-    @abc.abstractmethod
-    def _matrix(self) -> torch.Tensor:
-        """The weight as a ``[n_out, n_in]`` matrix (a view of the torch parameter)."""
-
-    # ------------------------------------------------------------------ construction
-    def _init_chip(self, n_in: int, n_out: int, device: Any, dtype: Any) -> None:
-        cfg = self.config
-        m = cfg.mapping
-        self._n_in = n_in
-        self._n_out = n_out
-        self._grid = tile_grid(n_in, n_out, cfg)
-        shape = (m.slices, 2, m.devices_per_polarity, n_in, n_out)
-        factory: dict[str, Any] = {
-            "device": device,
-            "dtype": dtype if dtype is not None else torch.get_default_dtype(),
-        }
-        faults = cfg.faults
-        has_faults = (faults.stuck_off_rate + faults.stuck_on_rate + faults.stuck_random_rate) > 0
-        self.register_buffer("drift_time", torch.zeros((), device=device, dtype=torch.float64))
-        self.register_buffer("conductance", torch.zeros(shape, **factory))
-        self.register_buffer(
-            "drift_nu",
-            torch.zeros(shape, **factory) if cfg.drift.model != "none" else _empty(**factory),
-        )
-        self.register_buffer(
-            "fault_mask",
-            torch.zeros(shape, device=device, dtype=torch.int8)
-            if has_faults
-            else torch.empty(0, device=device, dtype=torch.int8),
-        )
-        self.register_buffer(
-            "fault_level", torch.zeros(shape, **factory) if has_faults else _empty(**factory)
-        )
-        self.register_buffer(
-            "device_g_max",
-            torch.zeros(shape, **factory)
-            if cfg.programming.device_variation > 0
-            else _empty(**factory),
-        )
-        t_rows, rows, _, _ = self._grid
-        tiles = (m.slices, t_rows, 1, n_out)
-        adc_static = cfg.adc.gain_std > 0 or cfg.adc.offset_std > 0
-        self.register_buffer(
-            "adc_gain", torch.ones(tiles, **factory) if adc_static else _empty(**factory)
-        )
-        self.register_buffer(
-            "adc_offset", torch.zeros(tiles, **factory) if adc_static else _empty(**factory)
-        )
-        self.register_buffer("weight_scale", torch.ones(n_out, **factory))
-        self.register_buffer("slice_coeff", torch.ones(m.slices, **factory))
-        self.register_buffer("calibration", torch.ones(n_out, **factory))
-        self.register_buffer("compensation", torch.ones(n_out, **factory))
-        self.register_buffer("w_eff", torch.zeros(m.slices, t_rows, rows, n_out, **factory))
-        self.register_buffer(
-            "read_std",
-            torch.zeros(m.slices, t_rows, rows, n_out, **factory)
-            if self._has_read_noise()
-            else _empty(**factory),
-        )
-        if cfg.dac.range_mode == "learned":
-            self.input_range = nn.Parameter(torch.tensor(cfg.dac.input_bound, **factory))
-            self.register_buffer(
-                "input_range_ready", torch.zeros((), dtype=torch.bool, device=device)
-            )
-        self._refresh_flags()
-        self._draw_chip()
-        self.program()
-
-    def _has_read_noise(self) -> bool:
-        r = self.config.read
-        return (r.pcm_1f and self.config.drift.model == "pcm") or r.weight_noise > 0
-
-    def _refresh_flags(self) -> None:
-        self._ideal_config = self.config.is_ideal
-        self._programmed_version = -1
-
-    # ------------------------------------------------------------------ chip state
-    def _draw_chip(self) -> None:
-        """Draw the static defects of this chip: stuck-at faults, device variation, ADC errors."""
-        cfg = self.config
-        with torch.no_grad():
-            if self.fault_mask.numel():
-                f = cfg.faults
-                gen = self.streams.static("faults", self.conductance.device)
-                u = torch.rand(
-                    self.conductance.shape, generator=gen, device=self.conductance.device
-                )
-                mask = torch.zeros_like(self.fault_mask)
-                edges = (f.stuck_off_rate, f.stuck_off_rate + f.stuck_on_rate)
-                total = edges[1] + f.stuck_random_rate
-                mask[u < edges[0]] = 1
-                mask[(u >= edges[0]) & (u < edges[1])] = 2
-                mask[(u >= edges[1]) & (u < total)] = 3
-                self.fault_mask.copy_(mask)
-                level = torch.rand(u.shape, generator=gen, device=u.device, dtype=u.dtype)
-                g_min, g_max = cfg.mapping.g_min, cfg.mapping.g_max
-                level = g_min + (g_max - g_min) * level
-                level = torch.where(mask == 1, g_min, torch.where(mask == 2, g_max, level))
-                self.fault_level.copy_(level.to(self.fault_level.dtype))
-            if self.device_g_max.numel():
-                gen = self.streams.static("variation", self.conductance.device)
-                noise = torch.randn(
-                    self.conductance.shape, generator=gen, device=self.conductance.device
-                )
-                spread = 1.0 + cfg.programming.device_variation * noise
-                self.device_g_max.copy_(cfg.mapping.g_max * spread.clamp_min(0.0))
-            if self.adc_gain.numel():
-                gen = self.streams.static("adc", self.adc_gain.device)
-                shape = self.adc_gain.shape
-                gain = torch.randn(shape, generator=gen, device=self.adc_gain.device)
-                offset = torch.randn(shape, generator=gen, device=self.adc_gain.device)
-                self.adc_gain.copy_(1.0 + cfg.adc.gain_std * gain)
-                self.adc_offset.copy_(cfg.adc.offset_std * offset)
-
-    def resample_noise(self) -> None:
-        """A new chip from the same design: redraw faults, variation, ADC errors, programming."""
-        super().resample_noise()
-        self._draw_chip()
-        self.program()
-
-    def program(self) -> None:
-        """Program the current weights onto the chip (programming noise, drift exponents).
-
-        The drift time is reset to 0 (just programmed) and the compensation reference is
-        measured. Static defects (faults, variation) of the chip are kept.
-        """
-        cfg = self.config
-        m = cfg.mapping
-        with torch.no_grad():
-            w = self._matrix().detach()
-            if not torch.isfinite(w).all():
-                raise ValueError(f"{type(self).__name__}: weights contain NaN or inf")
-            wt = w.t().to(self.conductance.dtype)
-            scale = self._scale(wt).expand(self._n_out)
-            digits, coeff = PF.slice_weights(wt / scale, m.bits_per_cell, m.slices)
-            span = m.g_max - m.g_min
-            if m.scheme == "differential":
-                pos, neg = digits.clamp_min(0.0), (-digits).clamp_min(0.0)
-            else:
-                pos, neg = (digits + 1.0) / 2.0, torch.full_like(digits, 0.5)
-            target = m.g_min + span * torch.stack((pos, neg), 1)  # [S, 2, in, out]
-            target = target.unsqueeze(2).expand(self.conductance.shape)
-            g = self._programmed(target)
-            self.conductance.copy_(g)
-            if self.drift_nu.numel():
-                # the PCM fits give nu as a function of the target state g = G_target / g_max
-                # (Nandakumar 2019; aihwkit draws nu from g_target), not of the noisy G_prog
-                self.drift_nu.copy_(self._drift_exponents(target))
-            self.weight_scale.copy_(scale)
-            self.slice_coeff.copy_(coeff)
-            self.drift_time.zero_()
-            w0, _ = self._effective(0.0)
-            self.calibration.copy_(self._calibration_response(w0))
-            self._store(0.0)
-        self._programmed_version = self.weight._version
-
-    def _programmed(self, target: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        p = cfg.programming
-        dev = target.device
-        g = target
-        if p.model != "none":
-            gen = self.streams.static("programming", dev)
-            noise = torch.randn(target.shape, generator=gen, device=dev, dtype=target.dtype)
-            if cfg.mapping.scheme == "reference":
-                # one reference device per row, shared by all columns
-                noise[:, 1] = noise[:, 1, ..., :1]
-            if p.model == "pcm":
-                sigma = PF.pcm_programming_sigma(target / cfg.mapping.g_max, cfg.mapping.g_max)
-            elif p.model == "measured":
-                target, sigma = PF.snap_to_levels(target, p.levels, p.level_sigma)
-            else:
-                sigma = torch.sqrt(p.sigma_abs**2 + (p.sigma_rel * target) ** 2)
-            g = (target + sigma * noise).clamp_min(0.0)
-        if self.device_g_max.numel():
-            g = torch.minimum(g, self.device_g_max)
-        if self.fault_mask.numel():
-            g = torch.where(self.fault_mask > 0, self.fault_level, g)
-        return g
-
-    def _drift_exponents(self, g: torch.Tensor) -> torch.Tensor:
-        """Drift exponents of devices with target conductances ``g`` [S]."""
-        d = self.config.drift
-        gen = self.streams.static("drift", g.device)
-        if d.model == "pcm":
-            nu = PF.pcm_drift_exponents(g / self.config.mapping.g_max, gen)
-        else:
-            noise = torch.randn(g.shape, generator=gen, device=g.device, dtype=g.dtype)
-            nu = (d.nu_mean + d.nu_std * noise).abs()
-        if self.config.mapping.scheme == "reference":
-            # one reference device per row, shared by all columns (as in _programmed)
-            nu[:, 1] = nu[:, 1, ..., :1].clone()
-        if self.fault_mask.numel():
-            nu = torch.where(self.fault_mask > 0, 0.0, nu)
-        return nu
-
-    def _effective(self, t: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Normalised effective weights ``[S, in, out]`` and per-read noise std at time t."""
-        cfg = self.config
-        m = cfg.mapping
-        g = self.conductance
-        if self.drift_nu.numel():
-            g = g * PF.drift_factor(self.drift_nu, t, cfg.drift.t0)
-        var = None
-        if cfg.read.pcm_1f and cfg.drift.model == "pcm":
-            rel = PF.pcm_read_noise_scale(
-                self.conductance / m.g_max, t, cfg.drift.t0, cfg.read.t_read
-            )
-            var = ((g * rel) ** 2).sum((1, 2))
-        if cfg.circuit.ir_drop == "fast":
-            g = self._ir_drop(g)
-        norm = m.devices_per_polarity * (m.g_max - m.g_min)
-        if m.scheme == "reference":
-            norm /= 2.0
-        w = (g[:, 0] - g[:, 1]).sum(1) / norm
-        std = None
-        if var is not None or cfg.read.weight_noise > 0:
-            total = (var / norm**2) if var is not None else torch.zeros_like(w)
-            std = torch.sqrt(total + cfg.read.weight_noise**2)
-        return w, std
-
-    def _ir_drop(self, g: torch.Tensor) -> torch.Tensor:
-        c = self.config.circuit
-        t_rows, rows, t_cols, cols = self._grid
-        lead = g.shape[:3]
-        padded = F.pad(g, (0, t_cols * cols - self._n_out, 0, t_rows * rows - self._n_in))
-        tiles = padded.reshape(*lead, t_rows, rows, t_cols, cols).transpose(-3, -2)
-        eff = PF.ir_drop_fast(tiles, r_row=c.r_wire_row, r_col=c.r_wire_col)
-        eff = eff.transpose(-3, -2).reshape(*lead, t_rows * rows, t_cols * cols)
-        return eff[..., : self._n_in, : self._n_out]
-
-    def _calibration_response(self, w: torch.Tensor) -> torch.Tensor:
-        """Mean absolute output per column on the fixed calibration inputs."""
-        gen = torch.Generator(device=w.device)
-        gen.manual_seed(_CALIBRATION_SEED)
-        n = self.config.drift.calibration_samples
-        x = torch.rand((n, self._n_in), generator=gen, device=w.device, dtype=w.dtype) * 2 - 1
-        combined = torch.einsum("s,sio->io", self.slice_coeff, w)
-        return (x @ combined).abs().mean(0)
-
-    def _store(self, t: float) -> None:
-        cfg = self.config
-        w, std = self._effective(t)
-        mode = cfg.drift.compensation
-        if mode != "none" and cfg.drift.model != "none":
-            now = self._calibration_response(w)
-            tiny = torch.finfo(now.dtype).tiny
-            if mode == "global":
-                factor = self.calibration.mean() / now.mean().clamp_min(tiny)
-                self.compensation.fill_(float(factor))
-            else:
-                self.compensation.copy_(self.calibration / now.clamp_min(tiny))
-        else:
-            self.compensation.fill_(1.0)
-        t_rows, rows, _, _ = self._grid
-        pad = t_rows * rows - self._n_in
-        self.w_eff.copy_(F.pad(w, (0, 0, 0, pad)).reshape(self.w_eff.shape))
-        if std is not None and self.read_std.numel():
-            self.read_std.copy_(F.pad(std, (0, 0, 0, pad)).reshape(self.read_std.shape))
-
-    def drift(self, t: float) -> None:
-        """Move the chip to ``t`` seconds after programming (drift, 1/f noise, compensation)."""
-        t = _check_time(t)
-        self._ensure_programmed()
-        with torch.no_grad():
-            self.drift_time.fill_(t)
-            self._store(t)
-
-    def _ensure_programmed(self) -> None:
-        if self.weight._version != self._programmed_version:
-            t = float(self.drift_time)
-            self.program()
-            if t > 0:
-                self.drift(t)
-
-    def _sync_version(self) -> None:
-        self._programmed_version = self.weight._version
-
-    # ------------------------------------------------------------------ torch plumbing
-    def set_extra_state(self, state: Any) -> None:
-        super().set_extra_state(state)
-        self._ideal_config = self.config.is_ideal
-
-    def _apply(self, fn: Any, recurse: bool = True) -> Any:
-        # moving or casting the layer keeps the programmed chip (and a float64 drift time)
-        synced = self._programmed_version == self.weight._version
-        t = float(self.drift_time)
-        result = super()._apply(fn, recurse)
-        self.drift_time = torch.tensor(t, dtype=torch.float64, device=self.drift_time.device)
-        if synced:
-            self._sync_version()
-        return result
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._sync_version()
-
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        # the loaded buffers are the chip programmed from the loaded weights
-        self._sync_version()
-
-    def after_step(self) -> None:
-        """Clip weights (HWA) and decay a learned input range after an optimiser step."""
-        hwa = self.config.hwa
-        with torch.no_grad():
-            if hwa.clip_sigma is not None and not self._ideal_config:
-                w = self.weight
-                bound = hwa.clip_sigma * w.std()
-                if torch.isfinite(bound) and bound > 0:
-                    w.clamp_(-bound, bound)
-            if self.config.dac.range_mode == "learned" and bool(self.input_range_ready):
-                r = self.input_range
-                r.mul_(1.0 - hwa.input_range_decay).clamp_(min=1e-6)
-
-    # ------------------------------------------------------------------ forward
-    def _input_range(self, x: torch.Tensor) -> torch.Tensor:
-        dac = self.config.dac
-        if dac.range_mode == "dynamic":
-            return x.detach().abs().amax(-1, keepdim=True).clamp_min(1e-12)
-        if dac.range_mode == "learned":
-            if self.training and not bool(self.input_range_ready):
-                with torch.no_grad():
-                    self.input_range.fill_(float(x.detach().abs().amax().clamp_min(1e-6)))
-                    self.input_range_ready.fill_(True)
-            return self.input_range.abs().clamp_min(1e-6)
-        return torch.tensor(dac.input_bound, device=x.device, dtype=x.dtype)
-
-    def _crossbar(self, x: torch.Tensor) -> torch.Tensor:
-        """The analog MVM of ``x [N, n_in]`` (train: HWA noise; eval: the programmed chip).
-
-        Signals are carried in converter code units (integers after each converter) and the
-        converters' step sizes are folded into one digital scale at the end.
-        """
-        cfg = self.config
-        dac = cfg.dac
-        adc = cfg.adc
-        dev = x.device
-        r = self._input_range(x)
-        unit = 1.0  # normalised input per code unit
-        planes_coeff: torch.Tensor | None = None
-        if dac.bits is not None:
-            levels = 2 ** (dac.bits - 1) - 1
-            xq = PF.quantize_codes(x * (levels / r), levels)
-            unit = 1.0 / levels
-            if dac.bit_serial and not self.training:
-                bits = torch.arange(dac.bits - 1, device=dev)
-                planes_coeff = (2.0**bits).to(x.dtype)
-                mag = torch.div(xq.abs(), planes_coeff[:, None, None], rounding_mode="floor")
-                xq = torch.sign(xq) * torch.remainder(mag, 2)  # [P, N, in] bit planes
-        else:
-            xq = x / r
-        if xq.dim() == 2:
-            xq = xq.unsqueeze(0)  # [P, N, in]
-        if cfg.circuit.iv_v0 is not None:
-            v = cfg.circuit.v_read * unit
-            xq = PF.sinh_iv(xq * v, cfg.circuit.iv_v0) / v
-        w, scale, coeff = self._weights(x)
-        y = self._tile_matmul(xq, w)  # [P, S, T, N, out] in units of `unit`
-        if adc.bits is not None:
-            levels = 2 ** (adc.bits - 1) - 1
-            out_unit = adc.output_bound / levels
-        else:
-            out_unit = unit
-        to_out = unit / out_unit
-        if self.adc_gain.numel():
-            y = y * (self.adc_gain * to_out) + self.adc_offset / out_unit
-        elif to_out != 1.0:
-            y = y * to_out
-        sigma = math.hypot(cfg.read.output_noise, adc.noise)
-        if sigma > 0:
-            if self.training:
-                noise = torch.randn(y.shape, device=dev, dtype=y.dtype)
-            else:
-                noise = PF.gaussian_noise(
-                    tuple(y.shape),
-                    generator=self.streams.dynamic("output", dev),
-                    device=dev,
-                    dtype=y.dtype,
-                    table=cfg.read.noise_table,
-                )
-            y = torch.add(y, noise, alpha=sigma / out_unit)
-        if adc.bits is not None:
-            y = PF.quantize_codes(y, 2 ** (adc.bits - 1) - 1)
-        if planes_coeff is not None or y.shape[1] > 1 or y.shape[2] > 1:
-            weights = coeff[:, None, None, None]
-            if planes_coeff is not None:
-                weights = planes_coeff[:, None, None, None, None] * weights
-            y = (y * weights).sum((0, 1, 2))
-        else:
-            y = y[0, 0, 0]
-        if r.dim() == 0:
-            return y * (scale * (r * out_unit))
-        return y * r * (scale * out_unit)
-
-    def _weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Tile weights ``[S, T, R, out]``, digital output scale and slice coefficients.
-
-        Training: the floating-point weights, normalised, with HWA weight noise. Evaluation:
-        the programmed chip at its drift time with per-read noise drawn once for the batch.
-        """
-        t_rows, rows, _, _ = self._grid
-        if self.training:
-            hwa = self.config.hwa
-            matrix = self._matrix()
-            scale = self._scale(matrix.detach().t())
-            w = (matrix.t() / scale).unsqueeze(0)
-            if hwa.weight_noise > 0:
-                w = w + hwa.weight_noise * torch.randn_like(w)
-            w = F.pad(w, (0, 0, 0, t_rows * rows - self._n_in)).reshape(1, t_rows, rows, -1)
-            return w, scale, torch.ones(1, device=x.device, dtype=x.dtype)
-        self._ensure_programmed()
-        w = self.w_eff
-        if self.read_std.numel():
-            noise = PF.gaussian_noise(
-                tuple(w.shape),
-                generator=self.streams.dynamic("read", x.device),
-                device=x.device,
-                dtype=w.dtype,
-                table=self.config.read.noise_table,
-            )
-            w = torch.addcmul(w, self.read_std, noise)
-        return w, self.weight_scale * self.compensation, self.slice_coeff
-
-    def _scale(self, wt: torch.Tensor) -> torch.Tensor:
-        """Weight-to-conductance scale of ``wt [in, out]``: its largest |weight| (per column)."""
-        per_column = self.config.mapping.scale == "column"
-        scale = wt.abs().amax(0) if per_column else wt.abs().amax()
-        return scale.clamp_min(torch.finfo(wt.dtype).tiny)
-
-    def _tile_matmul(self, xn: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """``[P, N, in] x [S, T, R, out] -> [P, S, T, N, out]`` (tiles batched, no Python loop)."""
-        p, n, _ = xn.shape
-        s, t_rows, rows, n_out = w.shape
-        if t_rows * rows != self._n_in:
-            xn = F.pad(xn, (0, t_rows * rows - self._n_in))
-        if p == 1 and s == 1 and t_rows == 1:
-            return (xn[0] @ w[0, 0]).reshape(1, 1, 1, n, n_out)
-        x4 = xn.reshape(p, n, t_rows, rows)
-        return torch.einsum("pntr,stro->pstno", x4, w)
-
-    def _check_features(self, x: torch.Tensor) -> None:
-        if x.shape[-1] != self._n_in:
-            raise ValueError(
-                f"{type(self).__name__}: input has {x.shape[-1]} features, expected "
-                f"{self._n_in} (input shape {tuple(x.shape)})"
-            )
-
-    def _analog(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the layer's matrix to ``x [..., n_in]`` (ideal or analog), without bias."""
-        self._check_features(x)
-        lead = x.shape[:-1]
-        flat = x.reshape(-1, self._n_in)
-        ideal = is_ideal() or self._ideal_config
-        y = flat @ self._matrix().t() if ideal else self._crossbar(flat)
-        _check_finite(self, x, y)
-        return y.reshape(*lead, self._n_out)
-
-    def _mvm_cost(self, n_mvm: int) -> Cost:
-        return crossbar_cost(self.config, self._n_in, self._n_out, n_mvm)
-
-    def _chip_repr(self) -> str:
-        t_rows, _, t_cols, _ = self._grid
-        return f"{self._physical_repr()}, tiles={t_rows}x{t_cols}, t={float(self.drift_time):g}s"
+def _check_int(arg: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{arg}={value!r} must be a positive int")
 
 
 def _check_finite(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -588,7 +65,124 @@ def _check_finite(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     raise ValueError(f"{type(layer).__name__}: weights or input range are not finite")
 
 
-class PIMLinear(_Crossbar, nn.Linear):
+class _PIMLayer(PhysicalModule[PIMConfig]):
+    """What every crossbar layer shares: its tiles, config changes, drift and state dicts."""
+
+    config_type = PIMConfig
+    transfers_weights = True
+    _ideal_config: bool
+
+    @abc.abstractmethod
+    def _crossbars(self) -> Iterator[tuple[CrossbarTile, torch.Tensor, torch.Tensor]]:
+        """``(tile, weight matrix [out, in], weight parameter)`` for every crossbar."""
+
+    def _init_pim(self, config: PIMConfig | None, name: str) -> PIMConfig:
+        if not name and config is not None and config.seed is not None:
+            name = unnamed_layer_name(type(self).__name__)
+        cfg = self._init_physical(config, name)
+        self._ideal_config = cfg.is_ideal
+        return cfg
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Weights live on the crossbars; biases and learned input ranges are digital."""
+        counts = {"physical": 0, "classical": 0}
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                key = "physical" if name.rpartition(".")[2].startswith("weight") else "classical"
+                counts[key] += p.numel()
+        return counts
+
+    def _ideal(self) -> bool:
+        return is_ideal() or self._ideal_config
+
+    def _check_dtype(self, x: torch.Tensor, weight: torch.Tensor) -> None:
+        if x.dtype != weight.dtype:
+            raise TypeError(
+                f"{type(self).__name__}: input dtype {x.dtype} differs from the layer's "
+                f"{weight.dtype}; cast the input (x.to({weight.dtype})) or the layer "
+                f"(layer.to({x.dtype}))"
+            )
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"{type(self).__name__}: input must be floating point, got {x.dtype}")
+
+    # ------------------------------------------------------------------ chip verbs
+    def program(self) -> None:
+        """Program the current weights onto the chip (drift time reset to 0)."""
+        for tile, matrix, _ in self._crossbars():
+            tile.program(matrix)
+
+    def drift(self, t: float) -> None:
+        """Move every crossbar to ``t`` seconds after programming (compensated per config)."""
+        t = check_time(t)
+        for tile, matrix, _ in self._crossbars():
+            tile.drift(t, matrix)
+
+    @property
+    def drift_time(self) -> float:
+        """Seconds since programming [s]."""
+        return max(tile.drift_time for tile, _, _ in self._crossbars())
+
+    def resample_noise(self) -> None:
+        """A new chip from the same design: redraw faults, variation, ADC errors and
+        programming noise (at the same drift time). With a seed the draws repeat."""
+        super().resample_noise()
+        for tile, matrix, _ in self._crossbars():
+            tile.draw_defects()
+            tile.program(matrix, keep_time=True)
+
+    def after_step(self) -> None:
+        """Clip weights (HWA) and let learned input ranges decay, once per crossbar."""
+        for tile, _, weight in self._crossbars():
+            tile.after_step(weight, clip=not self._ideal_config)
+
+    def _apply_config(self, old: PIMConfig, *, resample: bool) -> None:
+        self._ideal_config = self.config.is_ideal
+        for tile, matrix, _ in self._crossbars():
+            tile.rebuild(self.config, self.streams, matrix)
+
+    # ------------------------------------------------------------------ state dict
+    def set_extra_state(self, state: Any) -> None:
+        super().set_extra_state(state)
+        saved = self.config_type.from_dict(state["config"])
+        self._ideal_config = self.config.is_ideal
+        for tile, matrix, _ in self._crossbars():
+            if tile.config != self.config:
+                tile.rebuild(self.config, self.streams, matrix)
+            else:
+                tile.bind(self.config, self.streams)
+            # a saved chip is this chip only when it was saved under the resulting config
+            tile.load_saved_chip = self.config == saved
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        local_metadata: Any,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        # a plain torch state dict (no config, no chip) loads: the current config is kept and
+        # the chip is reprogrammed from the loaded weights on the next read
+        key = prefix + "_extra_state"
+        if key in missing_keys:
+            missing_keys.remove(key)
+
+    def _mvm_cost(self, n_mvm: int) -> Cost:
+        total = Cost()
+        for tile, _, _ in self._crossbars():
+            total = total + crossbar_cost(self.config, tile.n_in, tile.n_out, n_mvm)
+        return total
+
+    def _chip_repr(self) -> str:
+        return f"{self._physical_repr()}, t={self.drift_time:g}s"
+
+
+class PIMLinear(_PIMLayer, nn.Linear):
     """``nn.Linear`` computed on analog crossbar tiles.
 
     Args:
@@ -596,7 +190,8 @@ class PIMLinear(_Crossbar, nn.Linear):
         out_features: output width (crossbar columns).
         bias: learn an additive bias (applied digitally).
         config: the accelerator (default: ``PIMConfig()``, the ``pcm`` device model).
-        name: qualified name, seeds this layer's random streams.
+        name: qualified name, seeds this layer's random streams (an unnamed seeded layer gets
+            a process-unique name, so two such layers never share draws).
         device: torch device.
         dtype: torch dtype.
 
@@ -604,7 +199,7 @@ class PIMLinear(_Crossbar, nn.Linear):
         ``(*, in_features) -> (*, out_features)``.
 
     Physics:
-        See :mod:`physnn.pim.layers` and :class:`~physnn.pim.config.PIMConfig`.
+        See :mod:`physnn.pim.tile` and :class:`~physnn.pim.config.PIMConfig`.
 
     Examples:
         >>> import torch, physnn.pim as pim
@@ -625,20 +220,18 @@ class PIMLinear(_Crossbar, nn.Linear):
         dtype: Any = None,
     ) -> None:
         self.check_config(config)
-        for arg, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}={value!r} must be a positive int")
+        _check_int("in_features", in_features)
+        _check_int("out_features", out_features)
         nn.Linear.__init__(self, in_features, out_features, bias, device=device, dtype=dtype)
-        self._init_physical(config, name)
-        self._init_chip(in_features, out_features, device, dtype)
+        cfg = self._init_pim(config, name)
+        self.tile = CrossbarTile(
+            in_features, out_features, cfg, self.streams, device=device, dtype=self.weight.dtype
+        )
+        self.tile.draw_defects()
+        self.tile.program(self.weight)
 
-    def _matrix(self) -> torch.Tensor:
-        return self.weight
-
-    def reset_parameters(self) -> None:
-        nn.Linear.reset_parameters(self)
-        if hasattr(self, "_grid"):
-            self.program()
+    def _crossbars(self) -> Iterator[tuple[CrossbarTile, torch.Tensor, torch.Tensor]]:
+        yield self.tile, self.weight, self.weight
 
     @classmethod
     def from_torch(
@@ -663,7 +256,8 @@ class PIMLinear(_Crossbar, nn.Linear):
         layer.program()
         return layer
 
-    def to_torch(self) -> nn.Linear:
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Linear:
+        self.check_weights_mode(weights)
         linear = nn.Linear(
             self.in_features,
             self.out_features,
@@ -671,8 +265,11 @@ class PIMLinear(_Crossbar, nn.Linear):
             device=self.weight.device,
             dtype=self.weight.dtype,
         )
+        if weights == "shape":
+            return linear
         with torch.no_grad():
-            linear.weight.copy_(self.weight)
+            w = self.weight if weights == "exact" else self.tile.effective_matrix(self.weight)
+            linear.weight.copy_(w)
             if self.bias is not None:
                 linear.bias.copy_(self.bias)
         return linear
@@ -684,23 +281,36 @@ class PIMLinear(_Crossbar, nn.Linear):
         return self._mvm_cost(math.prod(input_shape[:-1]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if is_ideal() or self._ideal_config:
-            self._check_features(x)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{type(self).__name__}: input has {x.shape[-1]} features, expected "
+                f"{self.in_features} (input shape {tuple(x.shape)})"
+            )
+        self._check_dtype(x, self.weight)
+        if self._ideal():
             y = F.linear(x, self.weight, self.bias)
-            _check_finite(self, x, y)
-            return y
-        y = self._analog(x)
-        return y + self.bias if self.bias is not None else y
+        else:
+            y = self.tile(x.reshape(-1, self.in_features), self.weight)
+            y = y.reshape(*x.shape[:-1], self.out_features)
+            if self.bias is not None:
+                y = y + self.bias
+        _check_finite(self, x, y)
+        return y
 
     def extra_repr(self) -> str:
         return f"{nn.Linear.extra_repr(self)}, {self._chip_repr()}"
 
 
-class _PIMConv(_Crossbar):
-    """Convolution lowered to crossbar MVMs by unfolding (im2col)."""
+class _PIMConvNd(_PIMLayer):
+    """Convolution lowered to crossbar MVMs by unfolding (im2col), for 1, 2 or 3 spatial dims.
 
-    torch_type: type[nn.Conv1d] | type[nn.Conv2d]
-    _nd: int
+    Grouped and depthwise convolutions map onto one crossbar as a block-diagonal matrix
+    (off-block devices programmed to zero weight, which costs cells and carries their
+    programming noise, as on a chip that maps them so).
+    """
+
+    torch_type: ClassVar[type[nn.Conv1d] | type[nn.Conv2d] | type[nn.Conv3d]]
+    _nd: ClassVar[int]
     in_channels: int
     out_channels: int
     kernel_size: tuple[int, ...]
@@ -708,35 +318,67 @@ class _PIMConv(_Crossbar):
     dilation: tuple[int, ...]
     groups: int
     bias: torch.Tensor | None
+    weight: torch.Tensor
     padding: str | tuple[int, ...]
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"]
-    _reversed_padding_repeated_twice: list[int]
 
-    def _setup(self, config: PIMConfig | None, name: str, device: Any, dtype: Any) -> None:
-        if self.groups != 1:
-            raise ValueError(
-                f"{type(self).__name__}: groups={self.groups} is not supported (a crossbar "
-                "maps one dense matrix); split the grouped conv into groups=1 convs"
-            )
-        self._init_physical(config, name)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: str | int | tuple[int, ...] = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
+        *,
+        config: PIMConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        self.check_config(config)
+        self.torch_type.__init__(
+            self,  # type: ignore[arg-type]
+            in_channels,
+            out_channels,
+            kernel_size,  # type: ignore[arg-type]
+            stride,  # type: ignore[arg-type]
+            padding,  # type: ignore[arg-type]
+            dilation,  # type: ignore[arg-type]
+            groups,
+            bias,
+            padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        cfg = self._init_pim(config, name)
         n_in = self.in_channels * math.prod(self.kernel_size)
-        self._init_chip(n_in, self.out_channels, device, dtype)
+        self.tile = CrossbarTile(
+            n_in, self.out_channels, cfg, self.streams, device=device, dtype=self.weight.dtype
+        )
+        self.tile.draw_defects()
+        self.tile.program(self._matrix())
 
     def _matrix(self) -> torch.Tensor:
-        return self.weight.flatten(1)
+        """The weight as one crossbar matrix ``[out, in_channels * prod(kernel)]``."""
+        flat = self.weight.flatten(1)
+        if self.groups == 1:
+            return flat
+        return torch.block_diag(*flat.chunk(self.groups, 0))
 
-    def reset_parameters(self) -> None:
-        self.torch_type.reset_parameters(self)  # type: ignore[arg-type]
-        if hasattr(self, "_grid"):
-            self.program()
+    def _crossbars(self) -> Iterator[tuple[CrossbarTile, torch.Tensor, torch.Tensor]]:
+        yield self.tile, self._matrix(), self.weight
 
     @classmethod
     def from_torch(
         cls, module: nn.Module, config: BackendConfig | None = None, *, name: str = ""
-    ) -> _PIMConv:
+    ) -> _PIMConvNd:
         cls.check_module(module, cls.torch_type, exact=True)
         cls.check_config(config)
-        assert isinstance(module, nn.Conv1d | nn.Conv2d)
+        assert isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d)
         layer = cls(
             module.in_channels,
             module.out_channels,
@@ -747,7 +389,7 @@ class _PIMConv(_Crossbar):
             groups=module.groups,
             bias=module.bias is not None,
             padding_mode=module.padding_mode,
-            config=config,
+            config=config,  # type: ignore[arg-type]
             name=name,
             device=module.weight.device,
             dtype=module.weight.dtype,
@@ -759,7 +401,8 @@ class _PIMConv(_Crossbar):
         layer.program()
         return layer
 
-    def to_torch(self) -> nn.Module:
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Module:
+        self.check_weights_mode(weights)
         conv = self.torch_type(
             self.in_channels,
             self.out_channels,
@@ -773,23 +416,71 @@ class _PIMConv(_Crossbar):
             device=self.weight.device,
             dtype=self.weight.dtype,
         )
+        if weights == "shape":
+            return conv
         with torch.no_grad():
-            conv.weight.copy_(self.weight)
+            w: torch.Tensor
+            if weights == "exact":
+                w = self.weight
+            else:
+                full = self.tile.effective_matrix(self._matrix())
+                per = self.in_channels // self.groups * math.prod(self.kernel_size)
+                out = self.out_channels // self.groups
+                blocks = [
+                    full[g * out : (g + 1) * out, g * per : (g + 1) * per]
+                    for g in range(self.groups)
+                ]
+                w = torch.cat(blocks).reshape(self.weight.shape)
+            conv.weight.copy_(w)
             if self.bias is not None and conv.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        from ..common.cost import output_shape
+    def _pad_amounts(self) -> list[int]:
+        """``F.pad`` amounts (last spatial dim first) for the layer's padding."""
+        amounts: list[int] = []
+        for i in reversed(range(self._nd)):
+            if self.padding == "valid":
+                left = right = 0
+            elif self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                left, right = total // 2, total - total // 2
+            else:
+                assert isinstance(self.padding, tuple)
+                left = right = self.padding[i]
+            amounts += [left, right]
+        return amounts
 
-        out = output_shape(self.to_torch(), input_shape)
-        assert out is not None
-        return out
+    def _spatial_out(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        pads = self._pad_amounts()
+        out = []
+        for i in range(self._nd):
+            padded = size[i] + pads[2 * (self._nd - 1 - i)] + pads[2 * (self._nd - 1 - i) + 1]
+            reach = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            out.append((padded - reach) // self.stride[i] + 1)
+        return tuple(out)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        nd = self._nd
+        spatial = self._spatial_out(tuple(input_shape[-nd:]))
+        return (*input_shape[: -nd - 1], self.out_channels, *spatial)
 
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
         out = self.output_shape(input_shape)
         positions = math.prod(out[-self._nd :]) * math.prod(out[: -self._nd - 1])
         return self._mvm_cost(positions)
+
+    def _columns(self, x: torch.Tensor) -> torch.Tensor:
+        """im2col of a padded ``[B, C, *S]`` input: ``[B, *L, C * prod(kernel)]``."""
+        nd = self._nd
+        for i in range(nd):
+            reach = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            x = x.unfold(2 + i, reach, self.stride[i])
+        index: tuple[Any, ...] = (..., *(slice(None, None, d) for d in self.dilation))
+        x = x[index]  # [B, C, *L, *k]
+        order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
+        x = x.permute(order)
+        return x.reshape(*x.shape[: 1 + nd], -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nd = self._nd
@@ -803,144 +494,75 @@ class _PIMConv(_Crossbar):
                 f"{type(self).__name__}: input has {x.shape[-nd - 1]} channels, expected "
                 f"{self.in_channels} (input shape {tuple(x.shape)})"
             )
+        self._check_dtype(x, self.weight)
         unbatched = x.dim() == nd + 1
-        if unbatched:
-            x = x.unsqueeze(0)
-        if is_ideal() or self._ideal_config:
-            y = self.torch_type._conv_forward(self, x, self.weight, self.bias)  # type: ignore[arg-type]
-            _check_finite(self, x, y)
-            return y.squeeze(0) if unbatched else y
+        xb = x.unsqueeze(0) if unbatched else x
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-        x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
-        if nd == 1:
-            x2 = x.unsqueeze(2)
-            kernel, dil, stride = (1, *self.kernel_size), (1, *self.dilation), (1, *self.stride)
+        padded = F.pad(xb, self._pad_amounts(), mode=mode)
+        if self._ideal():
+            conv = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
+            y = conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         else:
-            x2, kernel, dil, stride = x, self.kernel_size, self.dilation, self.stride
-        cols = F.unfold(x2, kernel, dilation=dil, stride=stride)  # [B, C*k, L]
-        batch = cols.shape[0]
-        y = self._analog(cols.transpose(1, 2))  # [B, L, out]
-        if self.bias is not None:
-            y = y + self.bias
-        spatial = [
-            (x.shape[-nd + i] - self.dilation[i] * (self.kernel_size[i] - 1) - 1) // self.stride[i]
-            + 1
-            for i in range(nd)
-        ]
-        y = y.transpose(1, 2).reshape(batch, self.out_channels, *spatial)
+            cols = self._columns(padded)  # [B, *L, n_in]
+            spatial = cols.shape[1:-1]
+            flat = self.tile(cols.reshape(-1, cols.shape[-1]), self._matrix())
+            if self.bias is not None:
+                flat = flat + self.bias
+            y = flat.reshape(xb.shape[0], *spatial, self.out_channels)
+            y = y.permute(0, nd + 1, *range(1, nd + 1))
+        _check_finite(self, x, y)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:
         return f"{self.torch_type.extra_repr(self)}, {self._chip_repr()}"  # type: ignore[arg-type]
 
 
-class PIMConv1d(_PIMConv, nn.Conv1d):
+class PIMConv1d(_PIMConvNd, nn.Conv1d):
     """``nn.Conv1d`` on crossbar tiles (im2col); same arguments as ``nn.Conv1d``.
 
     Shape:
-        ``(N, C_in, L) -> (N, C_out, L_out)``; ``groups`` must be 1.
+        ``(N, C_in, L) -> (N, C_out, L_out)``.
     """
 
     torch_type = nn.Conv1d
     _nd = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: str | int | tuple[int] = 0,
-        dilation: int | tuple[int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
-        *,
-        config: PIMConfig | None = None,
-        name: str = "",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        self.check_config(config)
-        nn.Conv1d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device=device,
-            dtype=dtype,
-        )
-        self._setup(config, name, device, dtype)
 
-
-class PIMConv2d(_PIMConv, nn.Conv2d):
+class PIMConv2d(_PIMConvNd, nn.Conv2d):
     """``nn.Conv2d`` on crossbar tiles (im2col); same arguments as ``nn.Conv2d``.
 
     Shape:
-        ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``; ``groups`` must be 1.
+        ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``.
     """
 
     torch_type = nn.Conv2d
     _nd = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: str | int | tuple[int, int] = 0,
-        dilation: int | tuple[int, int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros",
-        *,
-        config: PIMConfig | None = None,
-        name: str = "",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        self.check_config(config)
-        nn.Conv2d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device=device,
-            dtype=dtype,
-        )
-        self._setup(config, name, device, dtype)
 
+class PIMConv3d(_PIMConvNd, nn.Conv3d):
+    """``nn.Conv3d`` on crossbar tiles (im2col); same arguments as ``nn.Conv3d``.
 
-class _PIMRecurrent(PhysicalModule):
-    """LSTM/GRU whose input and hidden matrices are crossbars (``PIMLinear``).
-
-    Per layer and direction, ``ih`` maps ``x_t`` (all time steps in one batched MVM) and
-    ``hh`` maps ``h_{t-1}``; the gate nonlinearities, the cell update and the biases stay
-    digital. ``proj_size`` is not supported.
+    Shape:
+        ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``.
     """
 
-    config_type = PIMConfig
-    transfers_weights = True
-    mode: str
-    gates: int
+    torch_type = nn.Conv3d
+    _nd = 3
 
-    def parameter_counts(self) -> dict[str, int]:
-        return _crossbar_parameter_counts(self)
 
-    torch_type: type[nn.LSTM] | type[nn.GRU]
+class _PIMRecurrent(_PIMLayer):
+    """LSTM/GRU whose input and hidden matrices are crossbars.
+
+    Parameters carry ``nn.LSTM``/``nn.GRU``'s names (``weight_ih_l0``, ``bias_hh_l0_reverse``,
+    ...), so a torch state dict loads; each matrix has its tile in ``tiles`` (keys
+    ``ih_l0``, ``hh_l0_reverse``, ...). Per layer and direction, ``ih`` maps ``x_t`` (all time
+    steps in one batched MVM) and ``hh`` maps ``h_{t-1}``; the gate nonlinearities, the cell
+    update and the biases stay digital. ``proj_size`` is not supported.
+    """
+
+    mode: ClassVar[str]
+    gates: ClassVar[int]
+    torch_type: ClassVar[type[nn.LSTM] | type[nn.GRU]]
 
     def __init__(
         self,
@@ -959,17 +581,12 @@ class _PIMRecurrent(PhysicalModule):
     ) -> None:
         self.check_config(config)
         nn.Module.__init__(self)
-        for arg, value in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}={value!r} must be a positive int")
+        _check_int("input_size", input_size)
+        _check_int("hidden_size", hidden_size)
+        _check_int("num_layers", num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout!r} must be in [0, 1)")
-        cfg = self._init_physical(config, name)
-        assert isinstance(cfg, PIMConfig)
+        cfg = self._init_pim(config, name)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -977,35 +594,64 @@ class _PIMRecurrent(PhysicalModule):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        dirs = 2 if bidirectional else 1
-        self.ih = nn.ModuleList()
-        self.hh = nn.ModuleList()
-        prefix = f"{name}." if name else ""
-        for layer in range(num_layers):
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
+        rows = self.gates * hidden_size
+        self.tiles = nn.ModuleDict()
+        for layer, suffix in self._suffixes():
+            dirs = 2 if bidirectional else 1
             in_size = input_size if layer == 0 else hidden_size * dirs
-            for direction in range(dirs):
-                suffix = f"l{layer}" + ("_reverse" if direction else "")
-                kw = {"config": cfg, "device": device, "dtype": dtype}
-                self.ih.append(
-                    PIMLinear(
-                        in_size, self.gates * hidden_size, bias, name=f"{prefix}ih_{suffix}", **kw
-                    )
+            for part, width in (("ih", in_size), ("hh", hidden_size)):
+                setattr(
+                    self, f"weight_{part}_{suffix}", nn.Parameter(torch.empty(rows, width, **kw))
                 )
-                self.hh.append(
-                    PIMLinear(
-                        hidden_size,
-                        self.gates * hidden_size,
-                        bias,
-                        name=f"{prefix}hh_{suffix}",
-                        **kw,
-                    )
+                if bias:
+                    setattr(self, f"bias_{part}_{suffix}", nn.Parameter(torch.empty(rows, **kw)))
+        self.reset_parameters()
+        for _, suffix in self._suffixes():
+            for part in ("ih", "hh"):
+                weight = getattr(self, f"weight_{part}_{suffix}")
+                key = f"{part}_{suffix}"
+                tile = CrossbarTile(
+                    weight.shape[1],
+                    rows,
+                    cfg,
+                    self.streams,
+                    key=f"{key}.",
+                    device=device,
+                    dtype=weight.dtype,
                 )
+                tile.draw_defects()
+                tile.program(weight)
+                self.tiles[key] = tile
 
-    def _param_names(self) -> Iterator[tuple[int, str]]:
-        dirs = 2 if self.bidirectional else 1
+    def _suffixes(self) -> Iterator[tuple[int, str]]:
         for layer in range(self.num_layers):
-            for direction in range(dirs):
-                yield layer * dirs + direction, f"l{layer}" + ("_reverse" if direction else "")
+            for direction in range(2 if self.bidirectional else 1):
+                yield layer, f"l{layer}" + ("_reverse" if direction else "")
+
+    def reset_parameters(self) -> None:
+        """``nn.LSTM``/``nn.GRU``'s initialisation: ``U(-1/sqrt(H), 1/sqrt(H))``."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for name, p in self.named_parameters(recurse=False):
+                if name.startswith(("weight_", "bias_")):
+                    p.uniform_(-bound, bound)
+
+    def _weight(self, part: str, suffix: str) -> torch.Tensor:
+        weight = getattr(self, f"weight_{part}_{suffix}")
+        assert isinstance(weight, torch.Tensor)
+        return weight
+
+    def _tile(self, part: str, suffix: str) -> CrossbarTile:
+        tile = self.tiles[f"{part}_{suffix}"]
+        assert isinstance(tile, CrossbarTile)
+        return tile
+
+    def _crossbars(self) -> Iterator[tuple[CrossbarTile, torch.Tensor, torch.Tensor]]:
+        for _, suffix in self._suffixes():
+            for part in ("ih", "hh"):
+                weight = self._weight(part, suffix)
+                yield self._tile(part, suffix), weight, weight
 
     @classmethod
     def from_torch(
@@ -1030,17 +676,14 @@ class _PIMRecurrent(PhysicalModule):
             dtype=module.weight_ih_l0.dtype,
         )
         with torch.no_grad():
-            for idx, suffix in layer._param_names():
-                for part, target in (("ih", layer.ih[idx]), ("hh", layer.hh[idx])):
-                    assert isinstance(target, PIMLinear)
-                    target.weight.copy_(getattr(module, f"weight_{part}_{suffix}"))
-                    if module.bias and target.bias is not None:
-                        target.bias.copy_(getattr(module, f"bias_{part}_{suffix}"))
-                    target.program()
+            for key, p in layer.named_parameters(recurse=False):
+                p.copy_(getattr(module, key))
+        layer.program()
         return layer
 
-    def to_torch(self) -> nn.Module:
-        ref = self.ih[0].weight
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Module:
+        self.check_weights_mode(weights)
+        ref = self._weight("ih", "l0")
         rnn = self.torch_type(
             self.input_size,
             self.hidden_size,
@@ -1052,51 +695,42 @@ class _PIMRecurrent(PhysicalModule):
             device=ref.device,
             dtype=ref.dtype,
         )
+        if weights == "shape":
+            return rnn
         with torch.no_grad():
-            for idx, suffix in self._param_names():
-                for part, source in (("ih", self.ih[idx]), ("hh", self.hh[idx])):
-                    getattr(rnn, f"weight_{part}_{suffix}").copy_(source.weight)
-                    if self.bias:
-                        getattr(rnn, f"bias_{part}_{suffix}").copy_(source.bias)
+            for key, p in self.named_parameters(recurse=False):
+                getattr(rnn, key).copy_(p)
+            if weights == "effective":
+                for _, suffix in self._suffixes():
+                    for part in ("ih", "hh"):
+                        w = self._tile(part, suffix).effective_matrix(self._weight(part, suffix))
+                        getattr(rnn, f"weight_{part}_{suffix}").copy_(w)
         return rnn
-
-    def _steps(self, input_shape: tuple[int, ...]) -> int:
-        return math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         dirs = 2 if self.bidirectional else 1
         return (*input_shape[:-1], dirs * self.hidden_size)
 
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
-        steps = self._steps(input_shape)
-        total = Cost()
-        for ih, hh in zip(self.ih, self.hh, strict=True):
-            assert isinstance(ih, PIMLinear) and isinstance(hh, PIMLinear)
-            total = total + ih._mvm_cost(steps) + hh._mvm_cost(steps)
-        return total
+        steps = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
+        return self._mvm_cost(steps)
 
-    def resample_noise(self) -> None:
-        super().resample_noise()
-        for module in (*self.ih, *self.hh):
-            assert isinstance(module, PIMLinear)
-            module.resample_noise()
-
-    def after_step(self) -> None:
-        for module in (*self.ih, *self.hh):
-            assert isinstance(module, PIMLinear)
-            module.after_step()
-
-    def drift(self, t: float) -> None:
-        """Drift every crossbar of this layer to time ``t`` [s] after programming."""
-        for module in (*self.ih, *self.hh):
-            assert isinstance(module, PIMLinear)
-            module.drift(t)
+    def _matmul(self, part: str, suffix: str, x: torch.Tensor) -> torch.Tensor:
+        weight = self._weight(part, suffix)
+        if self._ideal():
+            y = F.linear(x, weight)
+        else:
+            flat = self._tile(part, suffix)(x.reshape(-1, x.shape[-1]), weight)
+            y = flat.reshape(*x.shape[:-1], -1)
+        if self.bias:
+            y = y + getattr(self, f"bias_{part}_{suffix}")
+        return y
 
     @abc.abstractmethod
     def _cell(
-        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, hh: PIMLinear
+        self, gx: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One time step: input gates ``gx``, state ``h`` (and ``c``) -> new ``h`` (and ``c``)."""
+        """One step: input gates ``gx``, hidden gates ``gh``, state ``h`` (and ``c``)."""
 
     def forward(self, x: torch.Tensor, hx: Any = None) -> tuple[torch.Tensor, Any]:
         if x.dim() not in (2, 3):
@@ -1108,6 +742,7 @@ class _PIMRecurrent(PhysicalModule):
                 f"{type(self).__name__}: input has {x.shape[-1]} features, expected "
                 f"{self.input_size} (input shape {tuple(x.shape)})"
             )
+        self._check_dtype(x, self._weight("ih", "l0"))
         if not torch.isfinite(x).all():
             raise ValueError(f"{type(self).__name__}: input contains NaN or inf")
         unbatched = x.dim() == 2
@@ -1120,21 +755,21 @@ class _PIMRecurrent(PhysicalModule):
         h0, c0 = self._initial(hx, batch, x, unbatched)
         layer_input = x
         h_n, c_n = [], []
+        suffixes = list(self._suffixes())
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(dirs):
                 idx = layer * dirs + direction
-                ih, hh = self.ih[idx], self.hh[idx]
-                assert isinstance(ih, PIMLinear) and isinstance(hh, PIMLinear)
-                gx = ih(layer_input)  # [T, B, gates*H], all steps in one MVM batch
+                suffix = suffixes[idx][1]
+                gx = self._matmul("ih", suffix, layer_input)  # all steps in one MVM batch
                 h = h0[idx]
                 c = c0[idx] if c0 is not None else None
                 order = range(steps - 1, -1, -1) if direction else range(steps)
                 seq: list[torch.Tensor] = [h] * steps
                 for t in order:
-                    h, c = self._cell(gx[t], h, c, hh)
+                    h, c = self._cell(gx[t], self._matmul("hh", suffix, h), h, c)
                     seq[t] = h
-                outputs.append(torch.stack(seq))
+                outputs.append(torch.stack(seq) if steps else layer_input[..., :0])
                 h_n.append(h)
                 if c is not None:
                     c_n.append(c)
@@ -1147,30 +782,53 @@ class _PIMRecurrent(PhysicalModule):
             out, hn = out.squeeze(1), hn.squeeze(1)
         elif self.batch_first:
             out = out.transpose(0, 1)
+        _check_finite(self, x, out)
         if self.mode == "LSTM":
             cn = torch.stack(c_n)
             return out, (hn, cn.squeeze(1) if unbatched else cn)
         return out, hn
+
+    def _check_state(self, name: str, value: Any, shape: tuple[int, ...], x: torch.Tensor) -> None:
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(
+                f"{type(self).__name__}: {name} must have shape {shape} "
+                "(num_layers * directions, batch, hidden_size), got "
+                f"{got}"
+            )
+        if value.dtype != x.dtype or value.device != x.device:
+            raise TypeError(
+                f"{type(self).__name__}: {name} is {value.dtype} on {value.device}, the input "
+                f"{x.dtype} on {x.device}; cast it with .to(x)"
+            )
 
     def _initial(
         self, hx: Any, batch: int, x: torch.Tensor, unbatched: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         dirs = 2 if self.bidirectional else 1
         shape = (self.num_layers * dirs, batch, self.hidden_size)
-        zeros = torch.zeros(shape, device=x.device, dtype=x.dtype)
+        want = (shape[0], shape[2]) if unbatched else shape
         if hx is None:
+            zeros = torch.zeros(shape, device=x.device, dtype=x.dtype)
             return zeros, (zeros if self.mode == "LSTM" else None)
         if self.mode == "LSTM":
+            if not isinstance(hx, tuple | list) or len(hx) != 2:
+                raise ValueError(
+                    f"{type(self).__name__}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}"
+                )
             h0, c0 = hx
+            self._check_state("h_0", h0, want, x)
+            self._check_state("c_0", c0, want, x)
             if unbatched:
                 h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
             return h0, c0
+        self._check_state("h_0", hx, want, x)
         return (hx.unsqueeze(1) if unbatched else hx), None
 
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"bidirectional={self.bidirectional}, {self._physical_repr()}"
+            f"bidirectional={self.bidirectional}, {self._chip_repr()}"
         )
 
 
@@ -1186,10 +844,10 @@ class PIMLSTM(_PIMRecurrent):
     torch_type = nn.LSTM
 
     def _cell(
-        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, hh: PIMLinear
+        self, gx: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         assert c is not None
-        i, f, g, o = (gx + hh(h)).chunk(4, -1)
+        i, f, g, o = (gx + gh).chunk(4, -1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -1206,10 +864,10 @@ class PIMGRU(_PIMRecurrent):
     torch_type = nn.GRU
 
     def _cell(
-        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, hh: PIMLinear
+        self, gx: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         xr, xz, xn = gx.chunk(3, -1)
-        hr, hz, hn = hh(h).chunk(3, -1)
+        hr, hz, hn = gh.chunk(3, -1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
@@ -1224,10 +882,10 @@ def drift(model: nn.Module, t: float) -> nn.Module:
     Returns:
         ``model`` (changed in place).
     """
-    t = _check_time(t)
+    t = check_time(t)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     for module in model.modules():
-        if isinstance(module, _Crossbar):
+        if isinstance(module, _PIMLayer):
             module.drift(t)
     return model

@@ -146,7 +146,7 @@ def test_from_csv_programs_measured_levels(tmp_path: Path) -> None:
     quiet = cfg.replace(programming=cfg.programming.replace(level_sigma=(0.0, 0.0, 0.0)))
     layer = PIMLinear(30, 20, config=quiet)
     levels = torch.tensor([1e-6, 10e-6, 20e-6])
-    g = layer.conductance.flatten()
+    g = layer.tile.conductance.flatten()
     assert torch.all((g[:, None] - levels).abs().min(1).values < 1e-12)
     bad = tmp_path / "bad.csv"
     bad.write_text("g,s\n1,2\n")

@@ -119,25 +119,6 @@ def test_snap_to_levels_picks_nearest() -> None:
     torch.testing.assert_close(sd, torch.tensor([0.1e-6, 0.1e-6, 0.2e-6, 0.2e-6, 0.3e-6, 0.3e-6]))
 
 
-def test_gaussian_noise_table_statistics_and_reproducibility() -> None:
-    shape = (300, 200)
-    gen = torch.Generator().manual_seed(3)
-    draws = [
-        PF.gaussian_noise(shape, generator=gen, device=torch.device("cpu"), dtype=torch.float32)
-        for _ in range(4)
-    ]
-    for d in draws:
-        assert d.shape == shape
-        assert abs(float(d.mean())) < 5 / math.sqrt(d.numel())
-        assert abs(float(d.std()) - 1) < 0.01
-    assert not torch.equal(draws[0], draws[1])
-    again = torch.Generator().manual_seed(3)
-    first = PF.gaussian_noise(
-        shape, generator=again, device=torch.device("cpu"), dtype=torch.float32
-    )
-    torch.testing.assert_close(first, draws[0], rtol=0, atol=0)
-
-
 def test_sinh_iv_small_signal_is_ohmic() -> None:
     v = torch.tensor([1e-5, -2e-5])
     torch.testing.assert_close(PF.sinh_iv(v, 0.25), v, rtol=1e-6, atol=0)
