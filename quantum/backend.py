@@ -9,7 +9,7 @@ from torch import nn
 from ..common.backend import Backend, StressTest
 from .config import QuantumConfig
 from .layers import QuantumCircuitLayer, QuantumLinear
-from .presets import presets
+from .presets import registry
 
 __all__ = ["BACKEND", "with_shots"]
 
@@ -32,7 +32,7 @@ BACKEND = Backend(
     name="quantum",
     config_type=QuantumConfig,
     layers={nn.Linear: QuantumLinear},
-    presets=presets,
+    presets=registry,
     notes=(
         "QuantumLinear trains its own gate angles; widths above the qubit budget use "
         "amplitude encoding/probability readout or declared classical projections "

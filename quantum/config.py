@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 from ..common.config import (
     BackendConfig,
@@ -21,47 +22,73 @@ from ..common.config import (
     check_int,
     check_probability,
     check_range,
+    literal_choices,
 )
 
 __all__ = [
     "ANSATZES",
     "ENCODERS",
     "ENTANGLEMENTS",
+    "METHODS",
     "OVERFLOWS",
     "READOUTS",
+    "SQUASHES",
+    "AnsatzName",
     "CircuitConfig",
+    "EncoderName",
+    "EntanglementName",
     "HardwareConfig",
     "MeasurementConfig",
+    "MethodName",
     "NoiseConfig",
+    "OverflowName",
     "QuantumConfig",
+    "ReadoutName",
     "SimulationConfig",
+    "SquashName",
 ]
 
-ENCODERS = ("angle_x", "angle_y", "angle_z", "amplitude", "iqp", "reupload")
+EncoderName = Literal["angle_x", "angle_y", "angle_z", "amplitude", "iqp", "reupload"]
 """Data encoders: single-qubit angle encodings, amplitude encoding, the IQP/ZZ feature map of
 Havlicek et al., Nature 567, 209 (2019), and data re-uploading (Perez-Salinas et al.,
 Quantum 4, 226 (2020)): the angle encoding repeated before every ansatz layer."""
+ENCODERS = literal_choices(EncoderName)
 
-ANSATZES = ("hardware_efficient", "strongly_entangling", "real_amplitudes", "efficient_su2")
+AnsatzName = Literal[
+    "hardware_efficient", "strongly_entangling", "real_amplitudes", "efficient_su2"
+]
 """Trainable circuits: RY-RZ + CNOT layers (Kandala et al., Nature 549, 242 (2017)),
 strongly entangling layers (Schuld et al., PRA 101, 032308 (2020)) and qiskit's
 ``real_amplitudes``/``efficient_su2`` layouts."""
+ANSATZES = literal_choices(AnsatzName)
 
-ENTANGLEMENTS = ("ring", "linear", "reverse_linear", "full")
+EntanglementName = Literal["ring", "linear", "reverse_linear", "full"]
 """CNOT patterns: ``ring`` CNOT(i, i+1 mod n) (on 2 qubits the single CNOT(0, 1));
 ``linear`` CNOT(i, i+1); ``reverse_linear`` the linear chain from the last pair to the first
 (qiskit's default for real_amplitudes); ``full`` CNOT(i, j) for every i < j."""
+ENTANGLEMENTS = literal_choices(EntanglementName)
 
-READOUTS = ("z", "x", "y", "probs")
+ReadoutName = Literal["z", "x", "y", "probs"]
 """Readouts: Pauli expectation on every qubit in the Z, X or Y basis, or outcome
 probabilities."""
+READOUTS = literal_choices(ReadoutName)
 
-OVERFLOWS = ("amplitude", "projection")
+OverflowName = Literal["projection", "amplitude"]
 """What :class:`~physnn.quantum.layers.QuantumLinear` does when a width exceeds the qubit
-budget: ``amplitude`` encodes inputs as amplitudes and reads outputs as outcome probabilities
-(no classical weights); ``projection`` adds declared classical linear maps."""
+budget: ``projection`` (default, the dressed circuit of Mari et al., Quantum 4, 340 (2020))
+adds declared classical linear maps to and from the qubit count; ``amplitude`` encodes
+inputs as amplitudes and reads outputs as outcome probabilities (no classical weights)."""
+OVERFLOWS = literal_choices(OverflowName)
 
-_GIB = 2**30
+SquashName = Literal["tanh", "none"]
+"""Bounding of a classical ``pre`` projection's outputs before they become rotation angles:
+``tanh`` maps ``h`` to ``input_scale * tanh(h)`` (within +-pi by default), ``none`` feeds
+``input_scale * h`` unbounded."""
+SQUASHES = literal_choices(SquashName)
+
+MethodName = Literal["auto", "density_matrix", "trajectories"]
+"""Noisy simulation method (see :class:`NoiseConfig`)."""
+METHODS = literal_choices(MethodName)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,19 +98,22 @@ class CircuitConfig(ConfigBlock):
     qubits: int = 8
     """Qubit budget of one layer [qubits]; a layer uses at most this many."""
 
-    encoder: str = "angle_y"
-    """Data encoder, one of :data:`ENCODERS`."""
+    encoder: EncoderName = "reupload"
+    """Data encoder, one of :data:`ENCODERS`; the default re-uploads the angle encoding
+    before every ansatz layer, which makes the model a truncated Fourier series in the
+    inputs (Schuld, Sweke & Meyer, PRA 103, 032430 (2021))."""
 
-    ansatz: str = "hardware_efficient"
+    ansatz: AnsatzName = "hardware_efficient"
     """Trainable circuit, one of :data:`ANSATZES`."""
 
     layers: int = 3
     """Ansatz repetitions (qiskit's ``reps``) [layers]."""
 
-    entanglement: str = "ring"
-    """CNOT pattern of the ansatz, one of :data:`ENTANGLEMENTS`."""
+    entanglement: EntanglementName = "linear"
+    """CNOT pattern of the ansatz, one of :data:`ENTANGLEMENTS`; the default chain maps onto
+    heavy-hex and square coupling maps without SWAPs."""
 
-    readout: str = "z"
+    readout: ReadoutName = "z"
     """Measured quantity, one of :data:`READOUTS`."""
 
     input_scale: float = math.pi
@@ -92,9 +122,13 @@ class CircuitConfig(ConfigBlock):
     encoder_reps: int = 2
     """Repetitions of the IQP/ZZ feature map (qiskit's ``ZZFeatureMap(reps=2)``) [reps]."""
 
-    overflow: str = "amplitude"
+    overflow: OverflowName = "projection"
     """Strategy of ``QuantumLinear`` for widths above the qubit budget, one of
     :data:`OVERFLOWS`."""
+
+    squash: SquashName = "tanh"
+    """Bounding of ``QuantumLinear``'s classical ``pre`` outputs, one of :data:`SQUASHES`;
+    unbounded angles spread over many turns and stall training (issue 13, item 6)."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -115,6 +149,7 @@ class CircuitConfig(ConfigBlock):
         )
         check_int(owner, "encoder_reps", self.encoder_reps, 1, 100)
         check_choice(owner, "overflow", self.overflow, OVERFLOWS)
+        check_choice(owner, "squash", self.squash, SQUASHES)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -172,12 +207,23 @@ class NoiseConfig(ConfigBlock):
     t2: float | None = None
     """Dephasing time T2 [s] (T2 <= 2 T1); None disables thermal relaxation."""
 
-    method: str = "auto"
-    """``density_matrix``, ``trajectories`` (one Monte-Carlo trajectory per sample and
-    forward) or ``auto`` (density matrix up to ``max_density_qubits``)."""
+    method: MethodName = "auto"
+    """``density_matrix``, ``trajectories`` (Monte-Carlo quantum jumps, see
+    ``trajectories``) or ``auto`` (density matrix up to ``max_density_qubits``)."""
 
     max_density_qubits: int = 4
     """Largest circuit simulated with a density matrix by ``method="auto"`` [qubits]."""
+
+    trajectories: int | None = None
+    """Noise trajectories averaged per sample and forward [1]; the shots are spread across
+    them. None chooses ``ceil(S * P_jump)`` (``S`` the shots, or
+    ``HardwareConfig.shots_for_exact`` when exact, ``P_jump`` the circuit's probability of
+    at least one jump), capped at ``max_trajectories``: the trajectory estimator's extra
+    variance ``Var_traj / T`` then stays below the shot noise (a jump trajectory's outcome
+    variance is at most a shot's)."""
+
+    max_trajectories: int = 64
+    """Cap of the automatic trajectory count [1] (cost grows linearly with it)."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -206,8 +252,11 @@ class NoiseConfig(ConfigBlock):
                     f"{owner}: t2={self.t2!r} s exceeds 2*t1={2 * self.t1!r} s, which no "
                     "physical qubit allows; lower t2 or raise t1"
                 )
-        check_choice(owner, "method", self.method, ("auto", "density_matrix", "trajectories"))
+        check_choice(owner, "method", self.method, METHODS)
         check_int(owner, "max_density_qubits", self.max_density_qubits, 0, 14)
+        if self.trajectories is not None:
+            check_int(owner, "trajectories", self.trajectories, 1, 10**6)
+        check_int(owner, "max_trajectories", self.max_trajectories, 1, 10**6)
 
     @property
     def active(self) -> bool:
@@ -286,8 +335,14 @@ class HardwareConfig(ConfigBlock):
 class SimulationConfig(ConfigBlock):
     """Limits of the classical simulation."""
 
-    memory_limit: int = 8 * _GIB
-    """Largest simulator state allowed [byte]; larger requests raise with the size needed."""
+    memory_limit: int | None = None
+    """Largest estimated working memory of one forward pass [byte]; larger requests raise
+    with the estimate and a fix. None allows ``memory_fraction`` of the memory available
+    when the forward starts (free RAM, or free memory of the CUDA device)."""
+
+    memory_fraction: float = 0.5
+    """Share of the available memory a forward pass may use when ``memory_limit`` is None
+    [1]."""
 
     fuse_qubits: int = 4
     """Single-qubit gates on up to this many neighbouring qubits are fused into one
@@ -295,7 +350,17 @@ class SimulationConfig(ConfigBlock):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        check_int(owner, "memory_limit", self.memory_limit, 2**20, 2**50)
+        if self.memory_limit is not None:
+            check_int(owner, "memory_limit", self.memory_limit, 2**20, 2**50)
+        check_range(
+            owner,
+            "memory_fraction",
+            self.memory_fraction,
+            0.0,
+            1.0,
+            low_inclusive=False,
+            hint="pass a fraction such as 0.5",
+        )
         check_int(owner, "fuse_qubits", self.fuse_qubits, 1, 8)
 
 

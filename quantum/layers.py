@@ -26,12 +26,15 @@ from torch import nn
 
 from ..common.config import BackendConfig
 from ..common.cost import Cost
-from ..common.layer import PhysicalModule
+from ..common.layer import PhysicalModule, WeightsMode
 from ..common.rng import is_ideal
-from . import functional as F
-from .circuit import AmplitudeEncoding, build_circuit
+from . import functional as qf
+from .circuit import AmplitudeEncoding, build_circuit, expand
 from .config import CircuitConfig, QuantumConfig
 from .cost import CircuitResources, circuit_resources
+from .noise import gate_noise
+from .sim.memory import memory_limit
+from .sim.statevector import compiled_steps
 
 __all__ = ["VQC", "QuantumCircuitLayer", "QuantumLinear"]
 
@@ -51,7 +54,24 @@ def _check_input(owner: str, x: Any, in_features: int) -> torch.Tensor:
     return x
 
 
-class QuantumCircuitLayer(PhysicalModule):
+def _score_surrogate(probs: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """Trajectory probabilities ``[B, T, D]`` whose gradient includes the score term.
+
+    The value is ``probs``; the gradient adds ``(f - b) grad log P`` with the leave-one-out
+    baseline ``b`` (the mean of the sample's other trajectories, independent of this one),
+    so the average over trajectories has the unbiased gradient ``E[grad f + f grad log P]``
+    with less variance than without the baseline.
+    """
+    if not log_prob.requires_grad:
+        return probs
+    count = probs.shape[1]
+    f = probs.detach()
+    baseline = (f.sum(1, keepdim=True) - f) / (count - 1) if count > 1 else torch.zeros_like(f)
+    score = (log_prob - log_prob.detach())[..., None]
+    return probs + (f - baseline) * score
+
+
+class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
     """A variational quantum circuit: encoder, trainable ansatz and readout.
 
     Args:
@@ -77,7 +97,6 @@ class QuantumCircuitLayer(PhysicalModule):
 
     config_type = QuantumConfig
     transfers_weights = False
-    config: QuantumConfig
 
     def __init__(
         self,
@@ -96,8 +115,9 @@ class QuantumCircuitLayer(PhysicalModule):
         self.circuit_inputs = in_features
         self.n_qubits = cfg.circuit.qubits if n_qubits is None else n_qubits
         self._check_sizes()
-        self.spec = build_circuit(cfg.circuit, self.n_qubits, in_features)
-        F.check_memory(self.n_qubits, 1, cfg.simulation.memory_limit)
+        self._rebuild()
+        sim = cfg.simulation
+        qf.check_memory(self.n_qubits, 1, memory_limit(sim.memory_limit, sim.memory_fraction))
         self.readout_features = 2**self.n_qubits if self.spec.readout == "probs" else self.n_qubits
         self.out_features = self.readout_features
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
@@ -125,7 +145,38 @@ class QuantumCircuitLayer(PhysicalModule):
 
     def set_extra_state(self, state: Any) -> None:
         super().set_extra_state(state)
-        self.spec = build_circuit(self.config.circuit, self.n_qubits, self.circuit_inputs)
+        self._rebuild()
+
+    def _apply_config(self, old: QuantumConfig, *, resample: bool) -> None:
+        """Rebuild the circuit layout and the gate-noise model for the new config."""
+        self._rebuild()
+        if resample:
+            self.resample_noise()
+
+    def _normalise_config(self, config: QuantumConfig) -> QuantumConfig:
+        """The config the layer runs with (``QuantumLinear`` plans its circuit here)."""
+        return config
+
+    def _rebuild(self) -> None:
+        """Derive the circuit, its noise model and trajectory count from the config."""
+        cfg = self._normalise_config(self.config)
+        spec = build_circuit(cfg.circuit, self.n_qubits, self.circuit_inputs)
+        weight = self._parameters.get("weight")
+        if weight is not None and spec.n_weights != weight.numel():
+            raise ValueError(
+                f"{type(self).__name__}: the circuit of {cfg.describe()} has {spec.n_weights} "
+                f"angles, this layer has {weight.numel()}; reconfigure changes noise, shots, "
+                "hardware and simulation, not the ansatz layout (qubits, ansatz, layers): "
+                "build a new layer for another circuit"
+            )
+        self._physnn_config = cfg
+        self.spec = spec
+        self.gate_noise = gate_noise(cfg)
+        """Kraus sets applied after each gate (rebuilt by :meth:`reconfigure`)."""
+        self.jump_probability = (
+            qf.jump_probability(spec, self.gate_noise) if cfg.noise.active else 0.0
+        )
+        """Upper bound of the probability of at least one noise jump per circuit [1]."""
 
     # -- simulation -------------------------------------------------------------------------
 
@@ -138,6 +189,17 @@ class QuantumCircuitLayer(PhysicalModule):
             return self.n_qubits <= noise.max_density_qubits
         return noise.method == "density_matrix"
 
+    def trajectory_count(self) -> int:
+        """Noise trajectories averaged per sample (see ``NoiseConfig.trajectories``)."""
+        cfg = self.config
+        shots = cfg.measurement.shots
+        if cfg.noise.trajectories is not None:
+            count = cfg.noise.trajectories
+        else:
+            reference = cfg.hardware.shots_for_exact if shots is None else shots
+            count = min(cfg.noise.max_trajectories, math.ceil(reference * self.jump_probability))
+        return max(1, min(count, shots) if shots is not None else count)
+
     def _prepare_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Circuit inputs in the angles' dtype, times ``input_scale`` unless amplitude-encoded."""
         x = x.to(self.weight.dtype)
@@ -145,59 +207,96 @@ class QuantumCircuitLayer(PhysicalModule):
             x = x * self.config.circuit.input_scale
         return x
 
-    def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
-        ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal)."""
+    def _check_memory(
+        self, batch: int, *, density: bool, device: torch.device, trajectories: int = 1
+    ) -> None:
+        sim = self.config.simulation
+        grad = torch.is_grad_enabled()
+        steps = 0
+        if grad:
+            gates = sum(len(expand(op)) for op in self.spec.ops) + 1
+            steps = 3 * gates if (density or self._noisy()) else 2 * compiled_steps(self.spec)
+        qf.check_memory(
+            self.n_qubits,
+            batch,
+            memory_limit(sim.memory_limit, sim.memory_fraction, device),
+            density=density,
+            dtype=self.weight.dtype,
+            steps=steps,
+            trajectories=trajectories,
+        )
+
+    def _simulate(self, x: torch.Tensor) -> torch.Tensor:
+        """Outcome probabilities ``[B, T, 2^n]`` of ``T`` trajectories per sample (``T = 1``
+        for exact and density-matrix simulation), readout error included unless ideal.
+
+        Trajectory probabilities carry the score-function surrogate: their values are the
+        trajectories' own, their gradient averages to the exact one.
+        """
         cfg = self.config
         dtype = self.weight.dtype
         x = self._prepare_inputs(x)
-        limit = cfg.simulation.memory_limit
-        if self._noisy():
-            gate_noise = F.build_noise(
-                depolarizing_1q=cfg.noise.depolarizing_1q,
-                depolarizing_2q=cfg.noise.depolarizing_2q,
-                amplitude_damping=cfg.noise.amplitude_damping,
-                phase_damping=cfg.noise.phase_damping,
-                t1=cfg.noise.t1,
-                t2=cfg.noise.t2,
-                single_qubit_gate_time=cfg.hardware.single_qubit_gate_time,
-                two_qubit_gate_time=cfg.hardware.two_qubit_gate_time,
-                virtual_rz=cfg.hardware.virtual_rz,
-            )
-            if self._uses_density():
-                F.check_memory(self.n_qubits, x.shape[0], limit, density=True, dtype=dtype)
-                probs = F.run_density(self.spec, x, self.weight, gate_noise, dtype=dtype)
-            else:
-                F.check_memory(self.n_qubits, x.shape[0], limit, dtype=dtype)
-                gen = self.streams.dynamic("noise", x.device)
-                psi = F.run_trajectories(
-                    self.spec, x, self.weight, gate_noise, dtype=dtype, generator=gen
-                )
-                probs = F.probabilities(psi)
-        else:
-            F.check_memory(self.n_qubits, x.shape[0], limit, dtype=dtype)
-            psi = F.run_statevector(
+        batch = x.shape[0]
+        if not self._noisy():
+            self._check_memory(batch, density=False, device=x.device)
+            psi = qf.run_statevector(
                 self.spec, x, self.weight, dtype=dtype, fuse=cfg.simulation.fuse_qubits
             )
-            probs = F.probabilities(psi)
+            probs = qf.probabilities(psi)[:, None]
+        elif self._uses_density():
+            self._check_memory(batch, density=True, device=x.device)
+            probs = qf.run_density(self.spec, x, self.weight, self.gate_noise, dtype=dtype)
+            probs = probs[:, None]
+        else:
+            count = self.trajectory_count()
+            self._check_memory(batch, density=False, device=x.device, trajectories=count)
+            gen = self.streams.dynamic("noise", x.device)
+            psi, log_prob = qf.sample_trajectories(
+                self.spec,
+                x.repeat_interleave(count, 0),
+                self.weight,
+                self.gate_noise,
+                dtype=dtype,
+                generator=gen,
+            )
+            probs = _score_surrogate(
+                qf.probabilities(psi).view(batch, count, -1), log_prob.view(batch, count)
+            )
         m = cfg.measurement
         if not is_ideal() and (m.p01 > 0 or m.p10 > 0):
-            probs = F.apply_readout_error(probs, self.n_qubits, m.p01, m.p10)
+            flat = qf.apply_readout_error(probs.flatten(0, 1), self.n_qubits, m.p01, m.p10)
+            probs = flat.view(probs.shape)
         return probs
+
+    def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
+        ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal;
+        with trajectories, the average over ``trajectory_count()`` of them)."""
+        return self._simulate(x).mean(1)
 
     def _readout(self, probs: torch.Tensor) -> torch.Tensor:
         if self.spec.readout == "probs":
             k = min(self.n_qubits, max(1, math.ceil(math.log2(self.readout_features))))
-            return F.marginal_probabilities(probs, self.n_qubits, k)[:, : self.readout_features]
-        return F.expectation_z(probs, self.n_qubits)[:, : self.readout_features]
+            return qf.marginal_probabilities(probs, self.n_qubits, k)[:, : self.readout_features]
+        return qf.expectation_z(probs, self.n_qubits)[:, : self.readout_features]
 
     def _measure(self, x: torch.Tensor) -> torch.Tensor:
-        probs = self.outcome_probabilities(x)
-        values = self._readout(probs)
+        if x.shape[0] == 0:
+            return x.new_zeros(0, self.readout_features, dtype=self.weight.dtype)
+        per_trajectory = self._simulate(x)
+        values = self._readout(per_trajectory.mean(1))
         shots = self.config.measurement.shots
         if shots is not None and not is_ideal():
-            gen = self.streams.dynamic("shots", probs.device)
-            estimate = self._readout(F.sample_frequencies(probs, shots, gen))
+            batch, count, _ = per_trajectory.shape
+            # spread the shots over the trajectories: the first shots % count get one more
+            share = torch.full((count,), float(shots // count), dtype=torch.float64)
+            share[: shots % count] += 1
+            gen = self.streams.dynamic("shots", per_trajectory.device)
+            counts = qf.sample_counts(
+                per_trajectory.flatten(0, 1), share.repeat(batch).to(per_trajectory.device), gen
+            )
+            frequencies = counts.view(batch, count, -1).sum(1) / shots
+            estimate = self._readout(frequencies.to(values.dtype))
             values = values + (estimate - values).detach()
         return values
 
@@ -226,9 +325,11 @@ class QuantumCircuitLayer(PhysicalModule):
             dtype=module.weight.dtype,
         )
 
-    def to_torch(self) -> nn.Linear:
-        """A freshly initialised ``nn.Linear`` of the same shape (angles do not map to
-        weights)."""
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Linear:
+        """Gate angles are not torch weights: raises :class:`WeightsNotTransferredError`
+        unless ``weights="shape"``, which warns and returns an untrained ``nn.Linear`` of
+        the same shape."""
+        self._no_torch_weights(weights, "nn.Linear")
         return nn.Linear(
             self.in_features,
             self.out_features,
@@ -302,10 +403,10 @@ class QuantumCircuitLayer(PhysicalModule):
         fuse = self.config.simulation.fuse_qubits
 
         def readout(weights: torch.Tensor) -> torch.Tensor:
-            psi = F.run_statevector(self.spec, x, weights, dtype=weights.dtype, fuse=fuse)
-            return self._readout(F.probabilities(psi))
+            psi = qf.run_statevector(self.spec, x, weights, dtype=weights.dtype, fuse=fuse)
+            return self._readout(qf.probabilities(psi))
 
-        return F.parameter_shift(readout, self.weight.detach())
+        return qf.parameter_shift(readout, self.weight.detach())
 
     # -- interop ----------------------------------------------------------------------------
 
@@ -409,6 +510,7 @@ class QuantumLinear(QuantumCircuitLayer):
         )
         self.in_features = in_features
         self.out_features = out_features
+        self._linear_widths = (in_features, out_features)
         factory = {"device": device, "dtype": dtype}
         self.pre = nn.Linear(in_features, n_inputs, **factory) if pre else None
         self.readout_features = n_qubits if post else out_features
@@ -445,6 +547,8 @@ class QuantumLinear(QuantumCircuitLayer):
         h = x.reshape(-1, self.in_features)
         if self.pre is not None:
             h = self.pre(h)
+            if self.config.circuit.squash == "tanh":
+                h = torch.tanh(h)
         r = self._measure(h)
         if self.post is not None:
             r = self.post(r)
@@ -471,8 +575,10 @@ class QuantumLinear(QuantumCircuitLayer):
             dtype=module.weight.dtype,
         )
 
-    def to_torch(self) -> nn.Linear:
-        """A freshly initialised ``nn.Linear`` of the same shape."""
+    def to_torch(self, weights: WeightsMode = "exact") -> nn.Linear:
+        """Raises :class:`WeightsNotTransferredError` unless ``weights="shape"`` (then an
+        untrained ``nn.Linear`` of the same shape, with a warning)."""
+        self._no_torch_weights(weights, "nn.Linear")
         return nn.Linear(
             self.in_features,
             self.out_features,
@@ -480,6 +586,36 @@ class QuantumLinear(QuantumCircuitLayer):
             device=self.weight.device,
             dtype=self.weight.dtype,
         )
+
+    def _normalise_config(self, config: QuantumConfig) -> QuantumConfig:
+        """Plan the circuit of ``config`` for this layer's widths; the plan must keep the
+        layer's qubits, circuit inputs and classical maps."""
+        widths = self.__dict__.get("_linear_widths")
+        if widths is None:
+            return config
+        circuit, n_qubits, n_inputs, pre, post = _plan(config.circuit, *widths)
+        have = (self.n_qubits, self.circuit_inputs, self.pre is not None, self.post is not None)
+        if (n_qubits, n_inputs, pre, post) != have:
+            raise ValueError(
+                f"QuantumLinear: {config.describe()} plans {n_qubits} qubits with "
+                f"{n_inputs} circuit inputs (pre={pre}, post={post}) for "
+                f"{widths[0]}->{widths[1]}, this layer has {have[0]} qubits, {have[1]} inputs "
+                f"(pre={have[2]}, post={have[3]}); keep CircuitConfig.qubits/overflow/encoder "
+                "when reconfiguring, or convert the torch model again"
+            )
+        return config.replace(circuit=circuit)
+
+    def param_groups(self, lr: float, classical_lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimizer parameter groups: gate angles at ``lr``, classical maps, scale and bias
+        at ``classical_lr`` (default ``lr``); angles are O(1) rad while classical weights
+        are O(1/sqrt(width)), so they usually want different rates (issue 13, item 6)."""
+        return [
+            {"params": list(self.quantum_parameters()), "lr": lr},
+            {
+                "params": list(self.classical_parameters()),
+                "lr": lr if classical_lr is None else classical_lr,
+            },
+        ]
 
     def _classical_macs(self) -> int:
         macs = 2 * self.out_features

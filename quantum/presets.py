@@ -1,11 +1,12 @@
 """Named, cited quantum configs: ``get(name)``, ``names()``, ``citation(name)``.
 
 Device presets use the medians of IBM devices recorded in qiskit-ibm-runtime's fake
-backends (ANCHORS.md): gate errors are converted to depolarising parameters with
-``p = error * d / (d - 1)`` (``d = 2`` for one qubit, 4 for two), relaxation uses the T1/T2
-medians over each gate's duration, and readout errors are taken as symmetric. The reported
-gate errors already include relaxation during the gate, which is added again on top, so the
-total gate error is slightly pessimistic; idle qubits do not relax.
+backends (ANCHORS.md). A reported gate error is the average infidelity of the whole gate,
+relaxation during it included, so the depolarising parameter carries only what T1/T2
+relaxation over the gate's duration does not explain
+(:func:`~physnn.quantum.noise.depolarizing_for_error`): the simulated gate's total
+infidelity equals the published one. Readout errors are taken as symmetric; idle qubits do
+not relax.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 from ..common.backend import PresetRegistry
 from ..common.config import BackendConfig
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
+from .noise import depolarizing_for_error
 
-__all__ = ["citation", "get", "names", "presets"]
+__all__ = ["citation", "get", "names", "registry"]
 
-presets = PresetRegistry("quantum")
+registry = PresetRegistry("quantum")
 
 
 def _device(
@@ -34,8 +36,8 @@ def _device(
     return QuantumConfig(
         measurement=MeasurementConfig(shots=shots, p01=readout_error, p10=readout_error),
         noise=NoiseConfig(
-            depolarizing_1q=2 * sx_error,
-            depolarizing_2q=4 / 3 * two_error,
+            depolarizing_1q=depolarizing_for_error(sx_error, 1, t1=t1, t2=t2, time=sx_time),
+            depolarizing_2q=depolarizing_for_error(two_error, 2, t1=t1, t2=t2, time=two_time),
             t1=t1,
             t2=t2,
         ),
@@ -47,18 +49,18 @@ def _device(
     )
 
 
-presets.register(
+registry.register(
     "ideal",
     QuantumConfig(),
     "exact statevector expectations, no noise; timing and power of IBM Heron (FakeFez "
     "medians, qiskit-ibm-runtime) for the cost model",
 )
-presets.register(
+registry.register(
     "shots",
     QuantumConfig(measurement=MeasurementConfig(shots=1024)),
     "noiseless gates with 1024 shots per circuit (qiskit's Sampler default is 1024)",
 )
-presets.register(
+registry.register(
     "heron",
     _device(
         sx_time=24e-9,
@@ -74,7 +76,7 @@ presets.register(
     "IBM Heron r2 ibm_fez medians (qiskit-ibm-runtime FakeFez): CZ 84 ns / 3.9e-3, "
     "SX 24 ns / 2.3e-4, readout 1.56 us / 7.6e-3, T1 145 us, T2 88 us; 1024 shots",
 )
-presets.register(
+registry.register(
     "torino",
     _device(
         sx_time=32e-9,
@@ -90,7 +92,7 @@ presets.register(
     "IBM Heron r1 ibm_torino medians (qiskit-ibm-runtime FakeTorino): CZ 68 ns / 4.2e-3, "
     "SX 32 ns / 2.7e-4, readout 1.56 us / 2.3e-2, T1 185 us, T2 141 us; 1024 shots",
 )
-presets.register(
+registry.register(
     "eagle",
     _device(
         sx_time=60e-9,
@@ -110,16 +112,16 @@ presets.register(
 
 def get(name: str, **changes: object) -> QuantumConfig:
     """Preset ``name`` (optionally with top-level fields replaced, e.g. ``seed=1``)."""
-    config: BackendConfig = presets.get(name, **changes)
+    config: BackendConfig = registry.get(name, **changes)
     assert isinstance(config, QuantumConfig)
     return config
 
 
 def names() -> list[str]:
     """Preset names in registration order."""
-    return presets.names()
+    return registry.names()
 
 
 def citation(name: str) -> str:
     """Where preset ``name``'s numbers come from."""
-    return presets.citation(name)
+    return registry.citation(name)

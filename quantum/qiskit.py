@@ -18,6 +18,7 @@ import torch
 
 from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
+from .noise import depolarizing_for_error
 
 if TYPE_CHECKING:
     from .layers import QuantumCircuitLayer
@@ -239,11 +240,10 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
 
     Single-qubit error from ``sx`` (or ``x``), two-qubit error from ``cz``/``ecr``/``cx``,
     readout error from ``measure``, T1/T2 medians from the qubit properties, converted with
-    the depolarising relation ``p = error * d / (d - 1)`` (average infidelity to depolarising
-    parameter; relaxation during the gate is modelled separately and not subtracted, so the
-    total error is slightly pessimistic). Medians outside what the channels can express
-    (readout error above 0.49, depolarising parameters above their maxima, T2 > 2 T1) are
-    capped with a ``UserWarning`` naming the value.
+    :func:`~physnn.quantum.noise.depolarizing_for_error`, so that depolarising plus T1/T2
+    relaxation over the gate's median duration has the device's median gate error. Medians
+    outside what the channels can express (readout error above 0.49, depolarising
+    parameters above their maxima, T2 > 2 T1) are capped with a ``UserWarning`` naming the value.
 
     Args:
         backend: a qiskit ``BackendV2`` or ``Target`` (e.g. ``GenericBackendV2(5)``, or
@@ -273,21 +273,26 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
         two_qubit_gate_time=two_dur[1] if two_dur else hw.two_qubit_gate_time,
         readout_time=ro_dur[1] if ro_dur else hw.readout_time,
     )
+    times = {1: one_dur[1] if one_dur else 0.0, 2: two_dur[1] if two_dur else 0.0}
+
+    def depolarizing(err: tuple[str, float] | None, n: int, cap: float, why: str) -> float:
+        if err is None:
+            return 0.0
+        error = min(err[1], 1.0 - 1e-9)
+        p = depolarizing_for_error(
+            error, n, t1=t1, t2=t2, time=times[n], owner="config_from_backend"
+        )
+        return _capped(f"depolarizing_{n}q", p, cap, why)
+
     noise = NoiseConfig(
-        depolarizing_1q=(
-            _capped("depolarizing_1q", 2 * one_err[1], 1.0, "fully depolarising 1-qubit channel")
-            if one_err
-            else 0.0
-        ),
-        depolarizing_2q=(
-            _capped("depolarizing_2q", 4 / 3 * two_err[1], 16 / 15, "its maximum for 2 qubits")
-            if two_err
-            else 0.0
-        ),
+        depolarizing_1q=depolarizing(one_err, 1, 1.0, "fully depolarising 1-qubit channel"),
+        depolarizing_2q=depolarizing(two_err, 2, 16 / 15, "its maximum for 2 qubits"),
         t1=t1,
         t2=t2,
         method=base.noise.method,
         max_density_qubits=base.noise.max_density_qubits,
+        trajectories=base.noise.trajectories,
+        max_trajectories=base.noise.max_trajectories,
     )
     p_ro = (
         _capped("readout error", ro_err[1], 0.49, "an assignment error must stay below 1/2")
