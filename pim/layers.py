@@ -480,7 +480,7 @@ class _PIMConvNd(_PIMLayer):
         x = x[index]  # [B, C, *L, *k]
         order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
         x = x.permute(order)
-        return x.reshape(*x.shape[: 1 + nd], -1)
+        return x.reshape(*x.shape[: 1 + nd], self.in_channels * math.prod(self.kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nd = self._nd
@@ -721,7 +721,7 @@ class _PIMRecurrent(_PIMLayer):
             y = F.linear(x, weight)
         else:
             flat = self._tile(part, suffix)(x.reshape(-1, x.shape[-1]), weight)
-            y = flat.reshape(*x.shape[:-1], -1)
+            y = flat.reshape(*x.shape[:-1], weight.shape[0])
         if self.bias:
             y = y + getattr(self, f"bias_{part}_{suffix}")
         return y

@@ -464,13 +464,15 @@ class CrossbarTile(nn.Module):
         if dac.range_mode == "dynamic":
             return x.detach().abs().amax(-1, keepdim=True).clamp_min(tiny)
         if dac.range_mode == "learned":
-            if self.training:
+            if self.training and not bool(self.input_range_ready):
+                peak = float(x.detach().abs().amax()) if x.numel() else 0.0
+                if peak == 0.0:
+                    # all-zero inputs (an LSTM's h0) compute 0 at any range: they must not
+                    # set it, and must not put the range in the graph before it is set
+                    return torch.ones((), device=x.device, dtype=x.dtype)
                 with torch.no_grad():
-                    peak = x.detach().abs().amax() if x.numel() else x.new_zeros(())
-                    if not bool(self.input_range_ready) and float(peak) > 0:
-                        # initialise from the first non-zero inputs (h0 = 0 must not set it)
-                        self.input_range.fill_(float(peak))
-                        self.input_range_ready.fill_(True)
+                    self.input_range.fill_(peak)
+                    self.input_range_ready.fill_(True)
             r = self.input_range.to(x.dtype).abs().clamp_min(tiny)
             if self.training:
                 self._inside += int((x.detach().abs() <= r.detach()).sum())
