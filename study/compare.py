@@ -1,336 +1,303 @@
 """``physnn compare``: one network trained and evaluated on every paradigm, side by side.
 
-For each backend spec (``"digital"``, ``"pim:pcm"``, ``"optical"``, ``"quantum"``...) and
-each seed, the same architecture is converted and trained with the shared loop:
-
-- backends that transfer weights start from the floating-point network trained first on the
-  same seed (the digital row evaluates it as is; PIM fine-tunes it with hardware-aware
-  training for a third of the epochs, as users of analog hardware do);
-- backends with their own parameters (optics, quantum) are trained from scratch, which the
-  conversion report states.
-
-Each trained model is evaluated ideal (inside :func:`physnn.ideal`) and realistic (the
-preset's nonidealities), then swept over the backend's stress knob (drift time,
-misalignment, shots). Costs per inference come from the analytic cost models. Results of
-each finished backend are written at once, so ``resume=True`` skips them after an
-interruption.
+The study is a grid of trials (row x seed); each trial is the pure function
+:func:`~physnn.study.trial.run_trial` (equal training budgets, realistic accuracy on fresh
+devices, stress curves averaged over several draws; see :mod:`physnn.study.trial`). Trials
+run on an executor (:mod:`physnn.study.executors`: serial, a process pool or Ray), every
+finished trial is checkpointed at once (:mod:`physnn.study.cache`: fingerprinted, atomic,
+under a folder lock), and the rows are written as tables and figures
+(:mod:`physnn.study.report`, :mod:`physnn.study.plots`).
 """
 
 from __future__ import annotations
 
-import copy
-import csv
+import contextlib
 import dataclasses
-import hashlib
-import importlib
 import json
-import statistics
-import time
+import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
-from torch import nn
 from tqdm import tqdm
 
-from ..common.backend import get_backend, resolve_config
-from ..common.config import BackendConfig
-from ..common.convert import conversion_report, convert
-from ..common.cost import cost
-from ..common.data import Dataset, load_dataset
-from ..common.layer import WeightsNotTransferredWarning
-from ..common.rng import ideal
-from ..common.train import evaluate, fit
+from .. import __version__
+from ..common.backend import REFERENCE_BACKEND, get_backend, reference_cost_model, resolve_config
+from .cache import FolderLock, atomic_write_text, fingerprint, read_json, safe_name
+from .executors import Task, run_tasks
+from .report import Comparison, Landmark, RowResult, write_outputs
+from .settings import StudySettings, UsageError, load_data, model_factory, user_input
+from .trial import RowSpec, TrialResult, estimate_step_seconds, schedule
 
-__all__ = ["DEFAULT_BACKENDS", "BackendResult", "Comparison", "compare", "model_factory"]
+__all__ = [
+    "DEFAULT_BACKENDS",
+    "QUICK",
+    "TrialStore",
+    "compare",
+    "make_settings",
+    "prepare_out",
+    "resolve_rows",
+    "run_study",
+]
 
 DEFAULT_BACKENDS: tuple[str, ...] = ("digital", "pim:pcm", "optical", "quantum")
 """The rows of a default comparison (each backend's default preset unless named)."""
 
-ModelFactory = Callable[[int, int], nn.Module]
+QUICK: dict[str, int] = {"epochs": 6, "seeds": 2, "devices": 3, "train_size": 600, "test_size": 200}
+"""Settings of ``--quick``: every row, small enough for about a minute on 2 CPU cores."""
 
-FP_LR = 5e-3
-"""Learning rate of the floating-point reference training (Adam)."""
-BATCH = 32
-"""Mini-batch size of every training run."""
+FULL: dict[str, int] = {"epochs": 40, "seeds": 3, "devices": 5}
+"""Defaults of a full run (the whole dataset)."""
 
-
-def _mlp(n_in: int, n_classes: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(n_in, 32), nn.ReLU(), nn.Linear(32, n_classes))
+HOUR = 3600.0
+"""Estimated run times above this many seconds get a warning [s]."""
 
 
-def _cnn_for(side: int) -> ModelFactory:
-    def build(n_in: int, n_classes: int) -> nn.Module:
-        return nn.Sequential(
-            nn.Unflatten(1, (1, side, side)),
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(8 * (side // 2) ** 2, n_classes),
-        )
+def make_settings(
+    *,
+    dataset: str,
+    model: str,
+    quick: bool,
+    epochs: int | None,
+    seeds: int | None,
+    devices: int | None,
+    train_size: int | None,
+    test_size: int | None,
+    image_size: int | None,
+    batch_size: int,
+    device: str,
+    stress_values: Sequence[float] | None,
+) -> StudySettings:
+    """Fill the defaults (``quick`` or full), validate, load and digest the data.
 
-    return build
-
-
-def model_factory(spec: str, dataset: Dataset) -> ModelFactory:
-    """``"mlp"`` (64-32-10 on digits), ``"cnn"`` or ``"package.module:function"``.
-
-    A user factory is called as ``function(n_features, n_classes)`` and must return an
-    ``nn.Module`` taking flattened images ``[batch, n_features]``.
+    Raises:
+        UsageError: naming the argument and the fix.
     """
-    if spec == "mlp":
-        return _mlp
-    if spec == "cnn":
-        h, w = dataset.image_shape
-        if h != w:
-            raise ValueError(f"model='cnn' needs square images, got {h}x{w}")
-        return _cnn_for(h)
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"model={spec!r}: use 'mlp', 'cnn' or 'package.module:factory'")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"model={spec!r} cannot be imported: {err}") from err
-    if not callable(factory):
-        raise ValueError(f"model={spec!r} is not callable")
-    return factory
+    defaults = QUICK if quick else FULL
+    chosen = {
+        "epochs": epochs,
+        "seeds": seeds,
+        "devices": devices,
+        "train_size": train_size,
+        "test_size": test_size,
+    }
+    values = {k: v if v is not None else defaults.get(k) for k, v in chosen.items()}
+    settings = StudySettings(
+        dataset=dataset,
+        model=model,
+        image_size=image_size,
+        batch_size=batch_size,
+        device=device,
+        stress_values=tuple(stress_values) if stress_values is not None else None,
+        **values,  # type: ignore[arg-type]
+    )
+    return settings.prepared()
 
 
-@dataclasses.dataclass
-class BackendResult:
-    """One row of the comparison (all seeds of one backend spec)."""
+def resolve_rows(specs: Sequence[str]) -> list[RowSpec]:
+    """Backend specs (``"pim"``, ``"pim:hermes"``) as rows with resolved configs."""
+    if isinstance(specs, str) or not specs:
+        names = ", ".join(DEFAULT_BACKENDS)
+        raise UsageError(f"--backends: give one or more backend specs, e.g. {names}")
+    rows = []
+    for spec in specs:
+        with user_input("--backends"):
+            config = resolve_config(spec)
+        label = spec if ":" in spec else f"{spec}:{config.preset}"
+        rows.append(RowSpec(label, config))
+    labels = [r.label for r in rows]
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"--backends: {labels} names a row twice; give each once")
+    return rows
 
-    label: str
-    backend: str
-    config: dict[str, Any]
-    weights: str
-    params: int
-    classical_params: int
-    ideal_accuracy: list[float]
-    realistic_accuracy: list[float]
-    energy: float
-    latency: float
-    area: float
-    macs: int
-    resources: dict[str, float]
-    assumptions: list[str]
-    stress_name: str | None
-    stress_unit: str
-    stress_log: bool
-    stress_values: list[float]
-    stress_accuracy: list[list[float]]
-    report: str
-    seconds: float
+
+class TrialStore:
+    """The per-trial checkpoints of a study in ``<out>/trials/<row>/seed-<k>.json``.
+
+    Each file holds the trial's fingerprint and result; :meth:`load` returns a result only
+    when the fingerprint matches (every setting, the data digest, the config, the seed and
+    the physnn version), so stale results are never reused.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.root = out / "trials"
 
     @staticmethod
-    def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-        mean = statistics.fmean(values)
-        return mean, statistics.stdev(values) if len(values) > 1 else 0.0
-
-    @property
-    def ideal(self) -> tuple[float, float]:
-        return self._mean_std(self.ideal_accuracy)
-
-    @property
-    def realistic(self) -> tuple[float, float]:
-        return self._mean_std(self.realistic_accuracy)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class Comparison:
-    """Results of :func:`compare`: rows, settings and where files were written."""
-
-    rows: list[BackendResult]
-    settings: dict[str, Any]
-    out: Path | None
-
-    def table(self) -> str:
-        """The aligned terminal table (accuracies as mean +- std over seeds)."""
-        head = (
-            "paradigm",
-            "preset",
-            "ideal acc [%]",
-            "realistic acc [%]",
-            "energy/inf [J]",
-            "latency [s]",
-            "area [mm^2]",
-            "params (classical)",
-            "weights",
+    def key(settings: StudySettings, row: RowSpec, seed: int) -> str:
+        return fingerprint(
+            {
+                "physnn": __version__,
+                "settings": settings.to_dict(),
+                "row": row.to_dict(),
+                "seed": seed,
+            }
         )
-        lines = [head]
-        for r in self.rows:
-            (im, isd), (rm, rsd) = r.ideal, r.realistic
-            lines.append(
-                (
-                    r.backend,
-                    r.label.partition(":")[2],
-                    f"{100 * im:.1f} +- {100 * isd:.1f}",
-                    f"{100 * rm:.1f} +- {100 * rsd:.1f}",
-                    f"{r.energy:.2e}",
-                    f"{r.latency:.2e}",
-                    f"{r.area * 1e6:.3g}" if r.area > 0 else "-",
-                    f"{r.params} ({r.classical_params})",
-                    r.weights,
-                )
-            )
-        widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-        out = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
-        out.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(out)
 
-    def to_dict(self) -> dict[str, Any]:
-        from .. import __version__
+    def path(self, row: RowSpec, seed: int) -> Path:
+        return self.root / safe_name(row.label) / f"seed-{seed}.json"
 
-        return {
-            "physnn_version": __version__,
-            "settings": self.settings,
-            "rows": [r.to_dict() for r in self.rows],
+    def load(self, settings: StudySettings, row: RowSpec, seed: int) -> TrialResult | None:
+        path = self.path(row, seed)
+        if not path.exists():
+            return None
+        saved = read_json(path)
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self.key(settings, row, seed):
+            return None
+        try:
+            return TrialResult.from_dict(saved["result"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def save(self, settings: StudySettings, task_row: RowSpec, result: TrialResult) -> None:
+        payload = {
+            "fingerprint": self.key(settings, task_row, result.seed),
+            "result": result.to_dict(),
         }
+        atomic_write_text(self.path(task_row, result.seed), json.dumps(payload, indent=1))
 
 
-def _fingerprint(settings: dict[str, Any], label: str) -> str:
-    """Key of one row's saved result: every setting but the list of rows, plus the row."""
-    relevant = {k: v for k, v in settings.items() if k != "backends"}
-    blob = json.dumps({"settings": relevant, "label": label}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _estimate(
+    settings: StudySettings, tasks: Sequence[Task], parallel: int, log: Callable[[str], None]
+) -> float:
+    """Print the estimated run time from one timed batch per row; warn above an hour [s]."""
+    data = load_data(settings)
+    batches = math.ceil(len(data.y_train) / settings.batch_size)
+    eval_batches = math.ceil(len(data.y_test) / 512)
+    per_row: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    rows = {t.row.label: t.row for t in tasks}
+    for task in tasks:
+        counts[task.row.label] = counts.get(task.row.label, 0) + 1
+    for label, row in rows.items():
+        step, evaluation = estimate_step_seconds(settings, row)
+        backend = get_backend(row.config)
+        stress = backend.stress
+        n_stress = len(settings.stress_values or (stress.values if stress else ()))
+        evaluations = 1 + settings.devices * (1 + n_stress)
+        trial = step * settings.epochs * batches + evaluation * eval_batches * evaluations
+        per_row[label] = trial * counts[label]
+    total = sum(per_row.values()) / max(1, parallel)
+    parts = ", ".join(f"{k} {_duration(v)}" for k, v in per_row.items())
+    log(f"estimated run time {_duration(total)} ({parts}; from one timed batch per row)")
+    if total > HOUR:
+        warnings.warn(
+            f"the study is estimated to run {_duration(total)}: reduce --epochs, --seeds, "
+            "--devices, --train-size or --image-size, or use --executor process/ray",
+            UserWarning,
+            stacklevel=3,
+        )
+    return total
 
 
-def _safe(label: str) -> str:
-    return label.replace(":", "-").replace("/", "-")
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * HOUR:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / HOUR:.1f} h"
 
 
-def _train_fp(
-    factory: ModelFactory,
-    data: tuple[torch.Tensor, ...],
-    n_classes: int,
-    seed: int,
-    epochs: int,
-    device: str,
-    cache: Path | None,
-) -> nn.Module:
-    xtr, ytr, _, _ = data
-    path = cache / f"fp-seed{seed}.pt" if cache else None
-    torch.manual_seed(seed)
-    model = factory(xtr.shape[1], n_classes)
-    if path is not None and path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model
-    fit(
-        model,
-        (xtr, ytr),
-        epochs=epochs,
-        lr=FP_LR,
-        batch_size=BATCH,
-        seed=seed,
-        device=device,
-        progress=False,
-    )
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-    return model
+def run_study(
+    settings: StudySettings,
+    rows: Sequence[RowSpec],
+    *,
+    out: Path | None,
+    resume: bool,
+    executor: str = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> list[RowResult]:
+    """Run every (row, seed) trial not already checkpointed and return the rows in order.
 
+    Args:
+        settings: prepared settings (see :func:`make_settings`).
+        rows: the rows.
+        out: output folder (checkpoints under ``out/trials``); None keeps nothing.
+        resume: reuse checkpoints whose fingerprint matches; otherwise rerun everything.
+        executor, workers, threads, ray_address: see :func:`~physnn.study.executors.run_tasks`.
+        progress: progress bars and the run-time estimate on stderr.
+    """
+    store = TrialStore(out) if out is not None else None
+    results: dict[tuple[str, int], TrialResult] = {}
+    tasks: list[Task] = []
+    for row in rows:
+        for seed in range(settings.seeds):
+            found = store.load(settings, row, seed) if (store and resume) else None
+            if found is not None:
+                results[(row.label, seed)] = found
+            else:
+                tasks.append(Task(settings, row, seed))
 
-def _run_backend(
-    spec: str,
-    config: BackendConfig,
-    factory: ModelFactory,
-    fp_models: Callable[[int], nn.Module],
-    data: tuple[torch.Tensor, ...],
-    n_classes: int,
-    seeds: Sequence[int],
-    epochs: int,
-    device: str,
-    bar: tqdm,
-) -> BackendResult:
-    backend = get_backend(config)
-    caps = backend.capabilities
-    xtr, ytr, xte, yte = data
-    ideal_acc, real_acc, stress_acc = [], [], []
-    start = time.perf_counter()
-    model: nn.Module | None = None
-    for seed in seeds:
-        bar.set_postfix_str(f"{spec} seed {seed}")
-        cfg = config.replace(seed=seed)
-        if caps.transfers_weights:
-            model = convert(fp_models(seed), cfg, input_shape=(1, xtr.shape[1]))
-            if caps.fine_tune_fraction > 0:
-                fit(
-                    model,
-                    (xtr, ytr),
-                    epochs=max(1, epochs // 3),
-                    lr=backend.default_lr,
-                    batch_size=BATCH,
-                    seed=seed,
-                    device=device,
-                    progress=False,
-                    description=spec,
-                )
-        else:
-            torch.manual_seed(seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", WeightsNotTransferredWarning)
-                model = convert(
-                    factory(xtr.shape[1], n_classes), cfg, input_shape=(1, xtr.shape[1])
-                )
-            fit(
-                model,
-                (xtr, ytr),
-                epochs=epochs,
-                lr=backend.default_lr,
-                batch_size=BATCH,
-                seed=seed,
-                device=device,
-                progress=False,
-            )
-        with ideal():
-            ideal_acc.append(evaluate(model, xte, yte, device=device))
-        real_acc.append(evaluate(model, xte, yte, device=device))
-        if backend.stress is not None:
-            stress_acc.append(
-                [
-                    evaluate(backend.stress.apply(model, v), xte, yte, device=device)
-                    for v in backend.stress.values
-                ]
-            )
+    def log(message: str) -> None:
+        if progress:
+            tqdm.write(message, file=sys.stderr)
+
+    if resume and results:
+        log(f"resumed {len(results)} finished trials from {store.root if store else ''}")
+    parallel = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
+    if tasks:
+        _estimate(settings, tasks, parallel, log)
+    bar = tqdm(total=len(tasks), desc="trials", disable=not progress, file=sys.stderr)
+
+    def finished(task: Task, result: TrialResult) -> None:
+        results[(task.row.label, task.seed)] = result
+        if store is not None:
+            store.save(settings, task.row, result)
         bar.update(1)
-    assert model is not None
-    c = cost(model.cpu(), (1, xtr.shape[1]))
-    report = conversion_report(model)
-    weights = "transferred" if not report.needs_training else "trained from scratch"
-    if caps.fine_tune_fraction > 0:
-        weights = "transferred + fine-tuned"
-    stress = backend.stress
-    return BackendResult(
-        label=spec if ":" in spec else f"{spec}:{config.preset}",
-        backend=backend.name,
-        config=config.to_dict(),
-        weights=weights,
-        params=report.params_after,
-        classical_params=report.classical_params,
-        ideal_accuracy=ideal_acc,
-        realistic_accuracy=real_acc,
-        energy=c.energy,
-        latency=c.latency,
-        area=c.area,
-        macs=c.macs,
-        resources=dict(c.resources),
-        assumptions=list(c.assumptions),
-        stress_name=stress.name if stress else None,
-        stress_unit=stress.unit if stress else "",
-        stress_log=stress.log_scale if stress else False,
-        stress_values=list(stress.values) if stress else [],
-        stress_accuracy=[list(col) for col in zip(*stress_acc, strict=True)] if stress else [],
-        report=str(report),
-        seconds=time.perf_counter() - start,
-    )
+        bar.set_postfix_str(f"{task.row.label} seed {task.seed}")
+
+    try:
+        run_tasks(
+            tasks,
+            finished,
+            executor=executor,
+            workers=workers,
+            threads=threads,
+            ray_address=ray_address,
+            progress=progress and executor == "serial",
+        )
+    finally:
+        bar.close()
+    return [
+        RowResult(row.label, [results[(row.label, s)] for s in range(settings.seeds)])
+        for row in rows
+    ]
+
+
+def _landmarks(settings: StudySettings) -> list[Landmark]:
+    """Every preset of the reference (digital) backend costed on the study's torch model."""
+    data = load_data(settings)
+    model = model_factory(settings.model, data.image_shape)(data.n_features, data.n_classes)
+    backend = get_backend(REFERENCE_BACKEND)
+    marks = []
+    for name in backend.presets.names():
+        price, config = reference_cost_model(name)
+        c = price(model, (1, data.n_features), config)
+        if c.energy > 0:
+            marks.append(
+                Landmark(
+                    f"{REFERENCE_BACKEND}:{name}", c.tops_per_watt, backend.presets.citation(name)
+                )
+            )
+    return marks
+
+
+def prepare_out(out: str | Path | None) -> Path | None:
+    if out is None:
+        return None
+    path = Path(out)
+    with user_input("--out"):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{str(path)!r} exists and is not a folder; pass a folder")
+        (path / "trials").mkdir(parents=True, exist_ok=True)
+        probe = path / ".physnn-write-test"
+        probe.write_text("")
+        probe.unlink()
+    return path
 
 
 def compare(
@@ -340,7 +307,17 @@ def compare(
     model: str = "mlp",
     epochs: int | None = None,
     seeds: int | None = None,
+    devices: int | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 32,
+    stress_values: Sequence[float] | None = None,
     device: str = "cpu",
+    threads: int | None = None,
+    executor: str = "serial",
+    workers: int | None = None,
+    ray_address: str | None = None,
     out: str | Path | None = "physnn-results",
     quick: bool = False,
     resume: bool = False,
@@ -351,206 +328,72 @@ def compare(
     Args:
         dataset: ``"digits"`` (embedded) or a path to MNIST-format files.
         backends: backend specs, ``"name"`` or ``"name:preset"``.
-        model: ``"mlp"``, ``"cnn"`` or ``"package.module:factory"``.
-        epochs: training epochs (default 20 quick / 40 full).
+        model: ``"mlp"``, ``"cnn"``, ``"package.module:factory"`` or ``"file.py:factory"``.
+        epochs: the training budget of every row (default 6 quick / 40 full).
         seeds: repetitions with different seeds (default 2 quick / 3 full).
-        device: ``"cpu"`` or ``"cuda"``.
-        out: output folder for CSV/JSON/markdown/PNG (None writes nothing).
-        quick: small settings for a run of a few minutes on 2 CPU cores.
-        resume: reuse finished backends' results found in ``out``.
-        progress: show a tqdm progress bar.
+        devices: fresh devices per trained model (default 3 quick / 5 full).
+        train_size: training samples used (default 600 quick / all).
+        test_size: test samples used (default 200 quick / all).
+        image_size: resample images to this side [pixels] (default: keep).
+        batch_size: mini-batch size of every training run.
+        stress_values: stress values to sweep instead of each backend's defaults.
+        device: torch device string (``"cpu"``, ``"cuda:1"``).
+        threads: torch threads per trial (default: torch's; 1 per parallel worker).
+        executor: ``"serial"``, ``"process"`` or ``"ray"``.
+        workers: parallel workers of the process pool or local Ray (default: all cores).
+        ray_address: join this running Ray cluster (``executor="ray"``).
+        out: output folder for CSV/JSON/markdown/PNG and checkpoints (None writes nothing).
+        quick: the small ``QUICK`` settings (about a minute on 2 CPU cores).
+        resume: reuse checkpointed trials whose fingerprint matches.
+        progress: progress bars and the run-time estimate on stderr.
 
     Returns:
-        A :class:`Comparison`; ``print(result.table())`` shows the table.
+        A :class:`~physnn.study.report.Comparison`; ``print(result.table())`` shows it.
+
+    Raises:
+        UsageError: bad input, naming the argument and the fix.
     """
-    epochs = epochs if epochs is not None else (20 if quick else 40)
-    seeds = seeds if seeds is not None else (2 if quick else 3)
-    for name, value in (("epochs", epochs), ("seeds", seeds)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be an int >= 1")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r}; choose cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch sees no CUDA device; use --device cpu")
-    if not backends:
-        raise ValueError(f"backends is empty; choose from {', '.join(DEFAULT_BACKENDS)}")
-    configs = {spec: resolve_config(spec) for spec in backends}
-    data_set = load_dataset(dataset)
-    factory = model_factory(model, data_set)
-    settings = {
-        "dataset": dataset,
-        "split": data_set.split,
-        "model": model,
-        "backends": list(backends),
-        "epochs": epochs,
-        "seeds": seeds,
-        "device": device,
-        "quick": quick,
-    }
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        (out_dir / "backends").mkdir(parents=True, exist_ok=True)
-    data = data_set.flat()
-    seed_list = list(range(seeds))
-    fp_cache: dict[int, nn.Module] = {}
-
-    def fp_model(seed: int) -> nn.Module:
-        if seed not in fp_cache:
-            cache = out_dir / "fp-models" / _fingerprint(settings, "fp") if out_dir else None
-            fp_cache[seed] = _train_fp(
-                factory, data, data_set.n_classes, seed, epochs, device, cache
-            )
-        return copy.deepcopy(fp_cache[seed])
-
-    rows: list[BackendResult] = []
-    bar = tqdm(total=len(backends) * seeds, desc="compare", disable=not progress)
-    for spec, config in configs.items():
-        path = out_dir / "backends" / f"{_safe(spec)}.json" if out_dir else None
-        key = _fingerprint(settings, spec)
-        if resume and path is not None and path.exists():
-            saved = json.loads(path.read_text())
-            if saved.get("fingerprint") == key:
-                rows.append(BackendResult(**saved["result"]))
-                bar.update(seeds)
-                continue
-        row = _run_backend(
-            spec,
-            config,
-            factory,
-            fp_model,
-            data,
-            data_set.n_classes,
-            seed_list,
-            epochs,
-            device,
-            bar,
+    if isinstance(threads, bool) or (
+        threads is not None and (not isinstance(threads, int) or threads < 1)
+    ):
+        raise UsageError(f"--threads: threads={threads!r} must be an int >= 1")
+    rows = resolve_rows(backends)
+    settings = make_settings(
+        dataset=dataset,
+        model=model,
+        quick=quick,
+        epochs=epochs,
+        seeds=seeds,
+        devices=devices,
+        train_size=train_size,
+        test_size=test_size,
+        image_size=image_size,
+        batch_size=batch_size,
+        device=device,
+        stress_values=stress_values,
+    )
+    out_dir = prepare_out(out)
+    with FolderLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        row_results = run_study(
+            settings,
+            rows,
+            out=out_dir,
+            resume=resume,
+            executor=executor,
+            workers=workers,
+            threads=threads,
+            ray_address=ray_address,
+            progress=progress,
         )
-        rows.append(row)
-        if path is not None:
-            path.write_text(json.dumps({"fingerprint": key, "result": row.to_dict()}, indent=1))
-    bar.close()
-    result = Comparison(rows=rows, settings=settings, out=out_dir)
-    if out_dir is not None:
-        write_outputs(result, out_dir)
+        data = load_data(settings)
+        summary = {**settings.to_dict(), "split": data.split, "quick": quick}
+        summary["schedules"] = {
+            r.label: dataclasses.asdict(schedule(get_backend(r.config), settings.epochs))
+            for r in rows
+        }
+        result = Comparison(
+            rows=row_results, settings=summary, out=out_dir, landmarks=_landmarks(settings)
+        )
+        if out_dir is not None:
+            write_outputs(result, out_dir)
     return result
-
-
-def write_outputs(result: Comparison, out: Path) -> None:
-    """Write ``results.csv``, ``results.json``, ``summary.md`` and the PNG figures."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result.to_dict(), indent=1))
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            [
-                "label",
-                "backend",
-                "ideal_mean",
-                "ideal_std",
-                "realistic_mean",
-                "realistic_std",
-                "energy_J",
-                "latency_s",
-                "area_m2",
-                "macs",
-                "params",
-                "classical_params",
-                "weights",
-                "resources",
-            ]
-        )
-        for r in result.rows:
-            writer.writerow(
-                [
-                    r.label,
-                    r.backend,
-                    *r.ideal,
-                    *r.realistic,
-                    r.energy,
-                    r.latency,
-                    r.area,
-                    r.macs,
-                    r.params,
-                    r.classical_params,
-                    r.weights,
-                    json.dumps(r.resources),
-                ]
-            )
-    lines = [
-        "# physnn comparison",
-        "",
-        f"Dataset: {result.settings['dataset']} ({result.settings['split']}); model "
-        f"{result.settings['model']}; {result.settings['epochs']} epochs; "
-        f"{result.settings['seeds']} seeds (mean +- std).",
-        "",
-        "```",
-        result.table(),
-        "```",
-        "",
-    ]
-    for r in result.rows:
-        if r.assumptions:
-            lines.append(f"- {r.label}: " + "; ".join(r.assumptions))
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    try:
-        plot_results(result, out)
-    except ImportError:
-        warnings.warn(
-            "matplotlib is not installed: figures skipped; pip install 'physnn[plots]'",
-            UserWarning,
-            stacklevel=2,
-        )
-
-
-def plot_results(result: Comparison, out: Path) -> list[Path]:
-    """Accuracy vs energy per inference, and one robustness curve per stressed backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    for i, r in enumerate(result.rows):
-        colour = f"C{i}"
-        (im, isd), (rm, rsd) = r.ideal, r.realistic
-        ax.errorbar(
-            r.energy, 100 * im, yerr=100 * isd, fmt="o", mfc="none", color=colour, capsize=3
-        )
-        ax.errorbar(
-            r.energy, 100 * rm, yerr=100 * rsd, fmt="o", color=colour, capsize=3, label=r.label
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("energy per inference [J]")
-    ax.set_ylabel("test accuracy [%]")
-    ax.set_title("Accuracy vs energy (hollow: ideal, filled: realistic)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    paths.append(out / "accuracy_vs_energy.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    stressed = [r for r in result.rows if r.stress_name]
-    if stressed:
-        fig, axes = plt.subplots(
-            1,
-            len(stressed),
-            figsize=(4.2 * len(stressed), 3.6),
-            layout="constrained",
-            squeeze=False,
-        )
-        for ax, r in zip(axes[0], stressed, strict=True):
-            means = [100 * statistics.fmean(a) for a in r.stress_accuracy]
-            stds = [100 * (statistics.stdev(a) if len(a) > 1 else 0.0) for a in r.stress_accuracy]
-            ax.errorbar(r.stress_values, means, yerr=stds, marker="o", capsize=3)
-            if r.stress_log:
-                ax.set_xscale("log")
-            unit = f" [{r.stress_unit}]" if r.stress_unit else ""
-            ax.set_xlabel(f"{r.stress_name}{unit}")
-            ax.set_ylabel("test accuracy [%]")
-            ax.set_title(r.label)
-            ax.grid(True, which="major", alpha=0.3)
-            ax.set_ylim(0, 100)
-        paths.append(out / "robustness.png")
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
-    return paths

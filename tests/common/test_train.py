@@ -96,7 +96,7 @@ def test_unseeded_fit_leaves_global_rng_alone_and_chips_differ() -> None:
         trained = copy.deepcopy(fp)
         fit(trained, (xtr, ytr), epochs=1, progress=False)
         chip = convert(trained, "pim:pcm")  # no seed: programming noise from the global RNG
-        chips.append(chip[0].conductance.clone())
+        chips.append(torch.cat([b.flatten() for b in chip.buffers() if b.is_floating_point()]))
     assert not torch.equal(chips[0], chips[1])
 
 

@@ -1,0 +1,82 @@
+"""Trials: equal budgets, fresh devices, averaged stress curves, purity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from physnn import convert
+from physnn.common.backend import get_backend, resolve_config
+from physnn.study.settings import StudySettings
+from physnn.study.trial import RowSpec, fresh_device, run_trial, schedule
+
+TINY = StudySettings(epochs=3, seeds=1, devices=3, train_size=160, test_size=100, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def settings() -> StudySettings:
+    return TINY.prepared()
+
+
+def _row(spec: str) -> RowSpec:
+    return RowSpec(spec, resolve_config(spec))
+
+
+@pytest.mark.parametrize("name", ["digital", "pim", "optical", "quantum"])
+def test_every_backend_spends_the_same_budget(name: str) -> None:
+    backend = get_backend(name)
+    for epochs in (1, 2, 3, 6, 40):
+        plan = schedule(backend, epochs)
+        assert plan.epochs == epochs
+        if backend.capabilities.fine_tune_fraction > 0 and epochs >= 2:
+            assert plan.fine_tune_epochs >= 1
+            assert plan.fine_tune_epochs == max(1, round(epochs / 3))
+        if not backend.capabilities.transfers_weights:
+            assert plan.scratch_epochs == epochs
+
+
+def test_rows_take_equal_optimizer_steps(settings: StudySettings) -> None:
+    results = [run_trial(settings, _row(spec), 0) for spec in ("digital:int8", "pim:pcm")]
+    batches = math.ceil(160 / 32)
+    assert [r.steps for r in results] == [3 * batches] * 2
+    # The digital int8 row fine-tunes (quantisation-aware) as long as PIM does (HWA).
+    assert [r.schedule["fine_tune_epochs"] for r in results] == [1, 1]
+    assert "fine-tuning" in results[0].schedule_text
+
+
+def test_trial_is_a_pure_function_of_settings_row_and_seed(settings: StudySettings) -> None:
+    row = _row("pim:pcm")
+    first, again, other = (run_trial(settings, row, s) for s in (0, 0, 1))
+    assert first.numbers() == again.numbers()
+    assert first.numbers() != other.numbers()
+
+
+def _chip_state(model: nn.Module) -> torch.Tensor:
+    """Every floating-point buffer (the device state: conductances, drift exponents...)."""
+    return torch.cat([b.flatten() for b in model.buffers() if b.is_floating_point()])
+
+
+def test_fresh_devices_are_new_chips_and_leave_the_model_alone() -> None:
+    torch.manual_seed(0)
+    chip = convert(nn.Sequential(nn.Linear(16, 8)), resolve_config("pim:pcm").replace(seed=1))
+    before = _chip_state(chip)
+    a, b = fresh_device(chip, 11), fresh_device(chip, 12)
+    assert torch.equal(_chip_state(chip), before)
+    assert not torch.equal(_chip_state(a), before)
+    assert not torch.equal(_chip_state(a), _chip_state(b))
+    assert torch.equal(_chip_state(fresh_device(chip, 11)), _chip_state(a))
+    # Same trained weights on every device: only the chip is new.
+    assert torch.equal(a[0].weight, chip[0].weight)
+
+
+def test_stress_curve_points_average_several_draws(settings: StudySettings) -> None:
+    result = run_trial(settings, _row("pim:pcm"), 0)
+    assert len(result.realistic_accuracy) == settings.devices
+    assert len(result.stress_accuracy) == len(result.stress_values) == 5
+    assert all(len(point) == settings.devices for point in result.stress_accuracy)
+    # Independent programming-noise draws: the devices do not all score the same.
+    spreads = [max(p) - min(p) for p in [result.realistic_accuracy, *result.stress_accuracy]]
+    assert max(spreads) > 0
