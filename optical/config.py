@@ -8,6 +8,8 @@ blocks; presets (``physnn.optical.presets``) are named instances of it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Literal
 
 from ..common.config import (
     BackendConfig,
@@ -16,21 +18,29 @@ from ..common.config import (
     check_int,
     check_probability,
     check_range,
+    literal_choices,
 )
+from .functional import PROPAGATION_METHODS, Boundary, PropagationMethod, required_padding
 
 __all__ = [
     "PROPAGATION_METHODS",
+    "Boundary",
     "DetectorConfig",
+    "Encoding",
     "EnergyConfig",
     "FabricationConfig",
     "GeometryConfig",
+    "MaskInit",
     "MisalignmentConfig",
     "ModulationConfig",
+    "ModulationKind",
     "OpticalConfig",
+    "PropagationMethod",
 ]
 
-PROPAGATION_METHODS = ("asm", "rs", "fresnel", "auto")
-"""Methods accepted by :func:`physnn.optical.functional.propagate` and the geometry."""
+ModulationKind = Literal["phase", "amplitude", "complex"]
+MaskInit = Literal["uniform", "small", "zero"]
+Encoding = Literal["amplitude", "phase"]
 
 _MAX_PHOTONS = 1e24
 """Largest photon budget per region [photons] that detection in float32 represents safely."""
@@ -68,9 +78,26 @@ class GeometryConfig(ConfigBlock):
     """Axial spacing between consecutive planes (input, layers, detector) [m]; 3 cm in
     Lin et al. 2018."""
 
-    padding: float = 2.0
-    """Zero-padding factor of the FFT grid against wrap-around: the padded grid has
-    ``ceil(padding * size)`` pixels per side [-]; 2 makes the convolution linear."""
+    distances: tuple[float, ...] = ()
+    """Per-gap spacings [m], ``n_layers + 1`` of them (input to layer 1, ..., last layer to
+    detector); empty uses ``distance`` for every gap."""
+
+    padding: float | None = None
+    """Zero-padding factor of the FFT grid [-]: the padded grid has ``ceil(padding * n)``
+    samples per side. None (default) chooses the smallest factor that holds the
+    propagation cone of the longest gap (:func:`~physnn.optical.functional.
+    required_padding`, at most 2); a smaller one warns, as light then wraps around."""
+
+    boundary: Boundary = "linear"
+    """``linear``: light leaving the plane is lost (zero padding, Matsushima band limit);
+    ``periodic``: the plane is one period of a periodic structure (no padding, no band
+    limit); the periodic choice must be explicit, as it wraps light around."""
+
+    oversample: int | None = None
+    """Simulation samples per neuron per side [-]: each mask pixel (neuron) is a ``oversample
+    x oversample`` block of the simulation grid (piecewise-constant pixels). None (default)
+    chooses :attr:`default_oversample`, which keeps the field error of pixelated masks below
+    5 % (issue 12: one sample per neuron errs by 14-23 % at the Lin 2018 geometry)."""
 
     wavelengths: tuple[float, ...] = ()
     """Further source wavelengths [m], mutually incoherent, each carrying the same power as
@@ -78,7 +105,7 @@ class GeometryConfig(ConfigBlock):
     period), so their phase wrapped into ``[0, 2 pi)`` scales as ``wavelength / lambda``
     (dispersion-free material). Empty: monochromatic."""
 
-    method: str = "asm"
+    method: PropagationMethod = "asm"
     """Propagation method: ``asm`` (band-limited angular spectrum, Matsushima & Shimobaba,
     Opt. Express 17, 19662, 2009), ``rs`` (Rayleigh-Sommerfeld convolution, the method of
     Lin et al. 2018), ``fresnel`` (Fresnel transfer function) or ``auto``."""
@@ -107,14 +134,34 @@ class GeometryConfig(ConfigBlock):
             low_inclusive=False,
             hint=_NM_HINT,
         )
-        check_range(
-            owner,
-            "padding",
-            self.padding,
-            1.0,
-            8.0,
-            hint="padding is a factor of the grid size; 2 avoids wrap-around",
-        )
+        if not isinstance(self.distances, tuple):
+            raise TypeError(f"{owner}.distances must be a tuple of floats [m], e.g. (3e-2,) * 6")
+        if self.distances and len(self.distances) != self.n_layers + 1:
+            raise ValueError(
+                f"{owner}.distances has {len(self.distances)} gaps but n_layers="
+                f"{self.n_layers} needs {self.n_layers + 1} (input, between layers, detector)"
+            )
+        for gap in self.distances:
+            check_range(
+                owner, "distances", gap, 0.0, 100.0, unit="m", low_inclusive=False, hint=_NM_HINT
+            )
+        check_choice(owner, "boundary", self.boundary, literal_choices(Boundary))
+        if self.padding is not None:
+            check_range(
+                owner,
+                "padding",
+                self.padding,
+                1.0,
+                8.0,
+                hint="padding is a factor of the grid size; None chooses it from the geometry",
+            )
+            if self.boundary == "periodic" and self.padding != 1:
+                raise ValueError(
+                    f"{owner}.padding={self.padding!r} with boundary='periodic': a periodic "
+                    "plane is not padded; use padding=None or boundary='linear'"
+                )
+        if self.oversample is not None:
+            check_int(owner, "oversample", self.oversample, 1, 16)
         check_choice(owner, "method", self.method, PROPAGATION_METHODS)
         if not isinstance(self.wavelengths, tuple):
             raise TypeError(f"{owner}.wavelengths must be a tuple of floats [m], e.g. (633e-9,)")
@@ -132,12 +179,55 @@ class GeometryConfig(ConfigBlock):
         """The design wavelength followed by the further ones [m]."""
         return (self.wavelength, *self.wavelengths)
 
+    @property
+    def gaps(self) -> tuple[float, ...]:
+        """The ``n_layers + 1`` gap distances [m] (``distances`` or ``distance`` each)."""
+        return self.distances or (self.distance,) * (self.n_layers + 1)
+
+    @property
+    def default_oversample(self) -> int:
+        """Samples per neuron when ``oversample`` is None: 3 for neurons wider than half the
+        shortest wavelength, 1 for finer ones (whose grid already carries every
+        propagating wave).
+
+        A pixelated mask diffracts light up to the propagating limit; one sample per neuron
+        misses it. At the Lin 2018 pitch (0.53 lambda) the field after a random-phase layer
+        errs by 32 % with one sample, 9 % with 3 x 3 (5 % with padding 3) against a
+        9 x 9, 4x-padded reference (``tests/optical/test_oversampling.py``).
+        """
+        return 3 if 2 * self.pitch > min(self.all_wavelengths) else 1
+
+    @property
+    def samples(self) -> int:
+        """Simulation samples per neuron per side (``oversample`` or the default)."""
+        return self.default_oversample if self.oversample is None else self.oversample
+
+    @property
+    def simulation_pitch(self) -> float:
+        """Pitch of the simulation grid ``pitch / samples`` [m]."""
+        return self.pitch / self.samples
+
+    def grid_padding(self, size: int | None = None, gaps: Sequence[float] | None = None) -> float:
+        """Padding factor in force for a plane of ``size`` neurons (default ``self.size``)
+        and the gap distances ``gaps`` [m] (default :attr:`gaps`): ``padding``, 1 for
+        periodic boundaries, else the one the longest gap needs."""
+        if self.boundary == "periodic":
+            return 1.0
+        if self.padding is not None:
+            return self.padding
+        n = (self.size if size is None else size) * self.samples
+        return max(
+            required_padding(n, gap, lam, self.simulation_pitch)
+            for gap in (self.gaps if gaps is None else gaps)
+            for lam in self.all_wavelengths
+        )
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModulationConfig(ConfigBlock):
     """What each layer modulates and, optionally, the material it is made of."""
 
-    kind: str = "phase"
+    kind: ModulationKind = "phase"
     """``phase`` (phase-only, Lin et al. 2018), ``amplitude`` (amplitude-only, |t| <= 1) or
     ``complex`` (both, Mengu et al., IEEE JSTQE 26, 3700114, 2020)."""
 
@@ -154,9 +244,16 @@ class ModulationConfig(ConfigBlock):
     """Extinction coefficient kappa of the layer material [-]; VeroBlackPlus RGD875 at
     0.4 THz (Lin et al. 2018, supplementary materials)."""
 
+    init: MaskInit = "uniform"
+    """Initial phase of trainable masks: ``uniform`` in [0, 2 pi) (the default: a random
+    diffuser spreads the light over the whole next layer, so every neuron gets a gradient
+    from the first step, as in Lin et al. 2018), ``small`` (``N(0, 0.1 rad)``, nearly
+    transparent layers: training starts from free-space propagation) or ``zero``."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        check_choice(owner, "kind", self.kind, ("phase", "amplitude", "complex"))
+        check_choice(owner, "init", self.init, literal_choices(MaskInit))
+        check_choice(owner, "kind", self.kind, literal_choices(ModulationKind))
         _check_bool(owner, "material", self.material)
         check_range(
             owner,
@@ -188,8 +285,23 @@ class FabricationConfig(ConfigBlock):
     """Standard deviation of the static per-neuron phase error [rad]; a thickness error
     ``dh`` gives ``2 pi (n - 1) dh / lambda`` (about 0.1 rad per 16 um at 0.4 THz)."""
 
+    training_phase_error_std: float = 0.0
+    """Phase error std drawn afresh at every training forward [rad], in place of the
+    stored chip's error ("vaccination" against fabrication, as Mengu et al. 2020 do for
+    misalignment): the design then never sees the chip it will be scored on. 0 trains on
+    the stored chip (in-situ training of that very device)."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
+        check_range(
+            owner,
+            "training_phase_error_std",
+            self.training_phase_error_std,
+            0.0,
+            10.0,
+            unit="rad",
+            hint="the phase error is in radians, not degrees",
+        )
         check_int(owner, "phase_levels", self.phase_levels, 0, 65536)
         if self.phase_levels == 1:
             raise ValueError(
@@ -224,10 +336,38 @@ class MisalignmentConfig(ConfigBlock):
     training_axial_std: float = 0.0
     """Axial displacement std sampled afresh at every training forward [m]."""
 
+    training_lateral_max: float = 0.0
+    """Half-width of a uniform lateral displacement ``U(-max, max)`` (x and y) sampled
+    afresh at every training forward [m]: the distribution of Mengu et al. 2020; adds to
+    the Gaussian one."""
+
+    training_axial_max: float = 0.0
+    """Half-width of a uniform axial displacement sampled at every training forward [m]."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        for name in ("lateral_std", "axial_std", "training_lateral_std", "training_axial_std"):
+        for name in (
+            "lateral_std",
+            "axial_std",
+            "training_lateral_std",
+            "training_axial_std",
+            "training_lateral_max",
+            "training_axial_max",
+        ):
             check_range(owner, name, getattr(self, name), 0.0, 0.1, unit="m", hint=_NM_HINT)
+
+    @property
+    def vaccinates(self) -> bool:
+        """True when training draws displacements afresh (any ``training_*`` field > 0)."""
+        return any(
+            getattr(self, name) > 0
+            for name in (
+                "training_lateral_std",
+                "training_axial_std",
+                "training_lateral_max",
+                "training_axial_max",
+            )
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -420,7 +560,7 @@ class OpticalConfig(BackendConfig):
     energy: EnergyConfig = dataclasses.field(default_factory=EnergyConfig)
     """Energy and latency coefficients."""
 
-    encoding: str = "amplitude"
+    encoding: Encoding = "amplitude"
     """How an image enters the coherent network: ``amplitude`` (Lin et al. 2018) or
     ``phase`` (``exp(i pi x)``)."""
 
@@ -447,7 +587,7 @@ class OpticalConfig(BackendConfig):
                     f"{owner}.{name} must be a {block_type.__name__}, got "
                     f"{type(getattr(self, name)).__name__}"
                 )
-        check_choice(owner, "encoding", self.encoding, ("amplitude", "phase"))
+        check_choice(owner, "encoding", self.encoding, literal_choices(Encoding))
         check_probability(owner, "input_fill", self.input_fill)
         if self.input_fill == 0:
             raise ValueError(f"{owner}.input_fill=0 leaves no room for the input; use (0, 1]")

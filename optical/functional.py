@@ -7,10 +7,14 @@ wavelength, pitch, method, dtype, device), so a network pays only its FFTs.
 
 Physics:
     - ``asm``: band-limited angular spectrum, ``H = exp(i 2 pi z sqrt(1/lambda^2 - fx^2 -
-      fy^2))`` with evanescent waves damped and frequencies beyond ``1 / (lambda sqrt((2
-      df z)^2 + 1))`` (``df = 1 / (M pitch)``, the frequency step of the ``M``-pixel padded
-      grid) removed so that the padded grid cannot alias (Matsushima & Shimobaba,
-      Opt. Express 17, 19662, 2009). Exact for any pitch and distance the grid resolves.
+      fy^2))`` with evanescent waves damped and, for linear (non-periodic) propagation, the
+      two-ellipse band limit of Matsushima & Shimobaba (Opt. Express 17, 19662, 2009, sec. 3):
+      a frequency is kept when ``fx^2 / ux^2 + lambda^2 fy^2 <= 1`` and ``fy^2 / uy^2 +
+      lambda^2 fx^2 <= 1`` with ``u = 1 / (lambda sqrt((2 df z)^2 + 1))`` per axis (``df =
+      1 / (M pitch)``, the frequency step of the ``M``-pixel padded grid). This keeps the
+      transfer function sampled without aliasing; it does not stop light that leaves the
+      padded window from wrapping around, which is what the padding is for (see
+      :func:`required_padding`). Exact for band-limited fields that stay in the window.
     - ``rs``: first Rayleigh-Sommerfeld solution as an FFT convolution with the sampled
       impulse response ``h = z / r^2 (1 / (2 pi r) + 1 / (i lambda)) exp(i 2 pi r / lambda)
       pitch^2``, the formulation of Lin et al., Science 361, 1004 (2018).
@@ -28,30 +32,45 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
+from ..common.config import check_choice, literal_choices
 from ..common.quant import quantize_step
-from .config import PROPAGATION_METHODS
 
 __all__ = [
+    "PROPAGATION_METHODS",
+    "Boundary",
     "OpticalSamplingWarning",
+    "PropagationMethod",
     "apply_transfer",
+    "asm_transfer",
+    "band_limit",
+    "build_transfer",
+    "check_distance",
     "check_field",
     "choose_method",
+    "cone_width",
     "detect",
     "detector_layout",
+    "field_bandwidth",
+    "field_extent",
     "four_f",
     "fraunhofer",
+    "frequencies",
     "fresnel_single_fft",
     "lens_phase",
     "padded_shape",
+    "pixel_sum",
     "propagate",
     "quantize_phase",
     "region_powers",
+    "required_padding",
     "sampling_problems",
     "shift_ramp",
     "transfer_function",
+    "upsample",
 ]
 
 _COMPLEX = (torch.complex64, torch.complex128)
@@ -78,15 +97,16 @@ def _check_optics(wavelength: float, pitch: float) -> tuple[float, float]:
             f"wavelength={wavelength!r} m is outside [1e-07, 0.01] m; did you pass nanometres "
             "or millimetres? 532 nm is 532e-9"
         )
-    if not 0.05 <= pitch / wavelength <= 1000:
+    if not 0.01 <= pitch / wavelength <= 1000:
         raise ValueError(
-            f"pitch={pitch!r} m is {pitch / wavelength:g} wavelengths; use 0.05..1000 "
+            f"pitch={pitch!r} m is {pitch / wavelength:g} wavelengths; use 0.01..1000 "
             "wavelengths (are pitch and wavelength both in metres?)"
         )
     return wavelength, pitch
 
 
-def _check_distance(distance: float) -> float:
+def check_distance(distance: float) -> float:
+    """``distance`` [m] as a float; raise unless it is non-zero, finite and within 100 m."""
     if isinstance(distance, bool) or not isinstance(distance, int | float):
         raise TypeError(f"distance must be a real number [m], got {type(distance).__name__}")
     if not math.isfinite(distance) or distance == 0 or abs(distance) > 100:
@@ -110,6 +130,16 @@ def check_field(field: torch.Tensor, name: str = "field") -> None:
         raise ValueError(f"{name} must be shaped [..., H, W], got {tuple(field.shape)}")
 
 
+PropagationMethod = Literal["asm", "rs", "fresnel", "auto"]
+"""Methods accepted by :func:`propagate` and the geometry config."""
+
+PROPAGATION_METHODS = literal_choices(PropagationMethod)
+
+Boundary = Literal["linear", "periodic"]
+"""``linear``: the field is zero outside its window (zero-padded FFT grid, band limit);
+``periodic``: the field repeats with the window's period (no padding, no band limit)."""
+
+
 def padded_shape(shape: Sequence[int], padding: float) -> tuple[int, int]:
     """The FFT grid ``ceil(padding * n)`` per axis for a field of ``shape[-2:]``.
 
@@ -122,9 +152,33 @@ def padded_shape(shape: Sequence[int], padding: float) -> tuple[int, int]:
     if not math.isfinite(padding) or padding < 1:
         raise ValueError(
             f"padding={padding!r} makes the FFT grid smaller than the {n1}-pixel field; use "
-            "padding >= 1 (a factor of the field size; 2 avoids wrap-around)"
+            "padding >= 1 (a factor of the field size; None chooses it from the geometry)"
         )
     return math.ceil(padding * n1), math.ceil(padding * n2)
+
+
+def cone_width(distance: float, wavelength: float, pitch: float) -> float:
+    """Lateral reach ``|z| tan(theta_max)`` [m] of the steepest wave the grid carries.
+
+    ``sin(theta_max) = min(1, lambda / (2 pitch))`` (the per-axis Nyquist frequency, or
+    grazing incidence when the grid resolves every propagating wave): inf in that case.
+    """
+    sine = wavelength / (2 * pitch)
+    if sine >= 1:
+        return math.inf
+    return abs(distance) * sine / math.sqrt(1 - sine**2)
+
+
+def required_padding(size: int, distance: float, wavelength: float, pitch: float) -> float:
+    """The smallest padding factor for which linear propagation of a ``size``-pixel field
+    cannot wrap around: ``min(2, 1 + cone / (size pitch))``.
+
+    A field filling ``size`` pixels spreads by the cone (:func:`cone_width`) to each side;
+    it wraps onto itself unless the padded grid holds it. Beyond a padding of 2 the
+    Matsushima band limit (``|x| <= M pitch / 2``) already keeps every kept wave inside.
+    """
+    cone = cone_width(distance, wavelength, pitch)
+    return min(2.0, 1.0 + cone / (size * pitch))
 
 
 def choose_method(padded: Sequence[int], distance: float, wavelength: float, pitch: float) -> str:
@@ -133,80 +187,228 @@ def choose_method(padded: Sequence[int], distance: float, wavelength: float, pit
     return "asm" if abs(distance) <= critical or distance < 0 else "rs"
 
 
+def field_extent(field: torch.Tensor, *, tolerance: float = 1e-6) -> tuple[int, int, int, int]:
+    """Pixel box ``(y0, y1, x0, x1)`` (inclusive) holding all but ``tolerance`` of the energy
+    of ``field [..., H, W]`` (summed over the batch); the whole window for a dark field."""
+    intensity = field.detach().abs().square().reshape(-1, *field.shape[-2:]).sum(0)
+    box = []
+    for axis in (1, 0):  # marginal along y (sum over x), then along x
+        profile = intensity.sum(axis).to(torch.float64)
+        total = float(profile.sum())
+        n = profile.numel()
+        if total <= 0:
+            box += [0, n - 1]
+            continue
+        cum = torch.cumsum(profile, 0) / total
+        low = int(torch.searchsorted(cum, torch.tensor(tolerance / 2, dtype=cum.dtype)))
+        high = int(torch.searchsorted(cum, torch.tensor(1 - tolerance / 2, dtype=cum.dtype)))
+        box += [min(low, n - 1), min(high, n - 1)]
+    return box[0], box[1], box[2], box[3]
+
+
+def field_bandwidth(
+    spectrum: torch.Tensor, pitch: float, *, tolerance: float = 1e-6
+) -> tuple[float, float]:
+    """Per-axis frequency ``(fy, fx)`` [1/m] below which ``spectrum [..., M1, M2]`` (zero
+    frequency first) holds all but ``tolerance`` of its energy."""
+    power = spectrum.detach().abs().square().reshape(-1, *spectrum.shape[-2:]).sum(0)
+    limits = []
+    for axis, m in ((1, spectrum.shape[-2]), (0, spectrum.shape[-1])):
+        profile = power.sum(axis).to(torch.float64)
+        f = torch.fft.fftfreq(m, d=pitch, dtype=torch.float64, device=profile.device).abs()
+        order = torch.argsort(f)
+        total = float(profile.sum())
+        if total <= 0:
+            limits.append(0.0)
+            continue
+        cum = torch.cumsum(profile[order], 0) / total
+        index = int(torch.searchsorted(cum, torch.tensor(1 - tolerance, dtype=cum.dtype)))
+        limits.append(float(f[order][min(index, m - 1)]))
+    return limits[0], limits[1]
+
+
 def sampling_problems(
-    padded: Sequence[int], distance: float, wavelength: float, pitch: float, method: str
+    padded: Sequence[int],
+    distance: float,
+    wavelength: float,
+    pitch: float,
+    method: str,
+    *,
+    size: Sequence[int] | None = None,
+    extent: Sequence[int] | None = None,
+    bandwidth: Sequence[float] | None = None,
+    boundary: Boundary = "linear",
 ) -> list[str]:
-    """Why ``method`` may give wrong results on this grid (empty when it is in its regime)."""
-    m = min(padded)
+    """Why ``method`` may give wrong results on this grid (empty when it is in its regime).
+
+    Args:
+        padded: FFT grid ``(M1, M2)``.
+        distance: propagation distance [m].
+        wavelength: wavelength [m].
+        pitch: grid pitch [m].
+        method: ``asm``, ``rs`` or ``fresnel`` (not ``auto``).
+        size: the field's window ``(N1, N2)`` (default: ``padded / 2``).
+        extent: the lit pixel box ``(y0, y1, x0, x1)`` of the field (default: the window),
+            e.g. from :func:`field_extent`.
+        bandwidth: the field's per-axis bandwidth ``(fy, fx)`` [1/m] (default: the grid's
+            Nyquist frequency), e.g. from :func:`field_bandwidth`.
+        boundary: ``linear`` or ``periodic`` (periodic fields cannot wrap around).
+
+    The checks use what the field occupies: a compact, smooth field may be propagated far
+    on a small grid, a field filling the window needs the padding of
+    :func:`required_padding`.
+    """
+    m1, m2 = int(padded[0]), int(padded[1])
+    n1, n2 = (m1 // 2, m2 // 2) if size is None else (int(size[0]), int(size[1]))
+    y0, y1, x0, x1 = (0, n1 - 1, 0, n2 - 1) if extent is None else tuple(int(v) for v in extent)
+    nyquist = 1 / (2 * pitch)
+    f_field = (
+        (nyquist, nyquist) if bandwidth is None else (float(bandwidth[0]), float(bandwidth[1]))
+    )
     z = abs(distance)
     problems = []
-    if method == "asm":
-        df = 1.0 / (m * pitch)
-        f_limit = 1.0 / (wavelength * math.sqrt((2 * df * z) ** 2 + 1))
-        band = min(1 / (2 * pitch), 1 / wavelength)
-        if f_limit < 0.5 * band:
+    paraxial = method == "fresnel"
+    if boundary == "linear" and method in ("asm", "fresnel"):
+        for axis, (m, n, lo, hi, f) in enumerate(
+            ((m1, n1, y0, y1, f_field[0]), (m2, n2, x0, x1, f_field[1]))
+        ):
+            # The steepest wave the field holds reaches ``reach`` pixels; the band limit keeps
+            # reaches <= M / 2 (asm); it wraps into the window if it leaves the padded grid.
+            sine = min(1.0, wavelength * f)
+            if paraxial:
+                reach = z * wavelength * f / pitch
+            elif sine >= 1:
+                reach = math.inf
+            else:
+                reach = z * sine / math.sqrt(1 - sine**2) / pitch
+            if method == "asm":
+                reach = min(reach, m / 2)
+            room = min(m - 1 - hi, lo + m - n)
+            if reach > room + 0.5:
+                name = "y" if axis == 0 else "x"
+                problems.append(
+                    f"light spreads {reach:.0f} pixels along {name} over distance={distance:g} m "
+                    f"but the {m}-pixel padded grid leaves {max(room, 0)}: it wraps around onto "
+                    "the field; increase padding (None chooses it from the geometry) or pass "
+                    "boundary='periodic' if the field is periodic"
+                )
+                break
+    if method == "asm" and boundary == "linear":
+        limit = min(
+            1.0 / (wavelength * math.sqrt((2 * z / (m * pitch)) ** 2 + 1)) for m in (m1, m2)
+        )
+        needed = min(max(f_field), 1 / wavelength)
+        if limit < 0.5 * needed:
             problems.append(
-                f"the band-limited angular spectrum keeps only {100 * f_limit / band:.0f} % of "
-                f"the propagating bandwidth at distance={distance:g} m on a {m}-pixel grid; "
-                "increase padding or use method='rs'"
+                f"the band-limited angular spectrum keeps only {100 * limit / needed:.0f} % of "
+                f"the field's propagating bandwidth at distance={distance:g} m on a "
+                f"{min(m1, m2)}-pixel grid; increase padding or use method='rs'"
             )
     elif method == "fresnel":
-        if z > m * pitch**2 / wavelength:
+        if boundary == "periodic" and z > min(m1, m2) * pitch**2 / wavelength:
             problems.append(
                 f"the Fresnel transfer function aliases beyond z = M pitch^2 / lambda = "
-                f"{m * pitch**2 / wavelength:g} m (distance={distance:g} m); use method='rs' "
-                "or fresnel_single_fft"
+                f"{min(m1, m2) * pitch**2 / wavelength:g} m (distance={distance:g} m); use "
+                "method='rs' or fresnel_single_fft"
             )
-        # Paraxial phase error of the highest frequency on the grid (Taylor term f^4).
-        f_max = min(1 / (2 * pitch), 1 / wavelength)
+        # Paraxial phase error of the field's highest frequency (Taylor term f^4).
+        f_max = min(max(f_field), 1 / wavelength)
         error = 2 * math.pi * z * wavelength**3 * f_max**4 / 8
         if error > math.pi / 4:
             problems.append(
                 f"distance={distance:g} m is too long for the paraxial (Fresnel) transfer "
                 f"function at pitch={pitch:g} m: its phase is {error:.2g} rad off at the "
-                "highest grid frequency; use method='asm'"
+                "field's highest frequency; use method='asm'"
             )
     elif method == "rs":
-        # Local frequency of exp(i k r) along x is x / (lambda r) per axis, largest at y = 0:
-        # the per-axis Nyquist limit 1 / (2 pitch) binds at the grid edge x = M pitch / 2,
-        # not at the corner (a larger y only lowers x / r).
-        x_max = m * pitch / 2
+        # Local frequency of exp(i k r) along x is x / (lambda r), largest at y = 0: the
+        # per-axis Nyquist limit binds at the largest offset between a lit pixel and an
+        # output pixel (the window), not at the corner (a larger y only lowers x / r).
+        offset = max(y1, n1 - 1 - y0, x1, n2 - 1 - x0, 1) * pitch
         excess = 4 * pitch**2 - wavelength**2
-        if excess > 0 and x_max**2 * excess > (wavelength * z) ** 2:
+        if excess > 0 and offset**2 * excess > (wavelength * z) ** 2:
             problems.append(
                 f"the Rayleigh-Sommerfeld kernel aliases at distance={distance:g} m (needs z >= "
-                f"{x_max * math.sqrt(excess) / wavelength:g} m for pitch={pitch:g} m); use "
+                f"{offset * math.sqrt(excess) / wavelength:g} m for pitch={pitch:g} m); use "
                 "method='asm'"
+            )
+        # Point sampling of the kernel is a quadrature of the RS integral; it fails when the
+        # kernel varies within a pixel (z of a few pitches): its spectrum then folds over
+        # (evanescent tails above Nyquist, a gain near the band edge). The folded amplitude
+        # at the field's highest frequency: exp(-2 pi z sqrt((1/p - f)^2 - 1/lambda^2)).
+        f_max = max(f_field)
+        mirror = max(1 / pitch - f_max, 0.0)
+        decay = mirror**2 - 1 / wavelength**2
+        # (a propagating mirror frequency, pitch > lambda / 2, is the window check above)
+        folded = math.exp(-2 * math.pi * z * math.sqrt(decay)) if decay > 0 else 0.0
+        if folded > 1e-2 and z < 1e3 * pitch:
+            problems.append(
+                f"the point-sampled Rayleigh-Sommerfeld kernel is undersampled at distance="
+                f"{distance:g} m with pitch={pitch:g} m: its folded spectrum reaches "
+                f"{folded:.2g} of the field's band (energy gain, wrong field); use method='asm'"
             )
     return problems
 
 
-def _frequencies(
-    padded: tuple[int, int], pitch: float, device: torch.device
+def frequencies(
+    padded: Sequence[int], pitch: float, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    fy = torch.fft.fftfreq(padded[0], d=pitch, dtype=torch.float64, device=device)[:, None]
-    fx = torch.fft.fftfreq(padded[1], d=pitch, dtype=torch.float64, device=device)[None, :]
+    """FFT frequencies ``(fy [M1, 1], fx [1, M2])`` [1/m] of the padded grid (float64)."""
+    fy = torch.fft.fftfreq(int(padded[0]), d=pitch, dtype=torch.float64, device=device)[:, None]
+    fx = torch.fft.fftfreq(int(padded[1]), d=pitch, dtype=torch.float64, device=device)[None, :]
     return fy, fx
 
 
-def _asm(
-    padded: tuple[int, int], z: float, wavelength: float, pitch: float, dev: torch.device
+def band_limit(
+    padded: Sequence[int], distance: float, wavelength: float, pitch: float
 ) -> torch.Tensor:
-    fy, fx = _frequencies(padded, pitch, dev)
+    """Boolean ``[M1, M2]``: the two-ellipse band limit of Matsushima & Shimobaba (2009).
+
+    A wave of frequency ``(fx, fy)`` reaches ``x = z lambda fx / sqrt(1 - lambda^2 (fx^2 +
+    fy^2))``; keeping ``|x| <= M2 pitch / 2`` (and likewise along y) is the ellipse
+    ``fx^2 / ux^2 + lambda^2 fy^2 <= 1`` with ``ux = 1 / (lambda sqrt((2 z / (M2 pitch))^2 +
+    1))``. Their intersection replaces the rectangle ``|fx| <= ux, |fy| <= uy``, which keeps
+    near-grazing diagonal waves that alias.
+    """
+    fy, fx = frequencies(padded, pitch)
+    z = abs(distance)
+    uy = 1.0 / (wavelength * math.sqrt((2 * z / (int(padded[0]) * pitch)) ** 2 + 1))
+    ux = 1.0 / (wavelength * math.sqrt((2 * z / (int(padded[1]) * pitch)) ** 2 + 1))
+    lam2 = wavelength**2
+    evanescent = lam2 * (fx**2 + fy**2) > 1  # they do not travel sideways: kept (damped)
+    inside = (fx**2 / ux**2 + lam2 * fy**2 <= 1) & (fy**2 / uy**2 + lam2 * fx**2 <= 1)
+    return inside | evanescent
+
+
+def asm_transfer(
+    padded: Sequence[int],
+    distance: float,
+    wavelength: float,
+    pitch: float,
+    device: torch.device | str = "cpu",
+    *,
+    band_limited: bool = True,
+) -> torch.Tensor:
+    """Angular-spectrum transfer function ``[M1, M2]`` (complex128, zero frequency first).
+
+    Propagating waves get ``exp(i kz z)``; evanescent ones decay as ``exp(-|kz z|)`` in
+    either direction so that backward propagation never amplifies them (no NaN or inf).
+    ``band_limited`` applies :func:`band_limit` (linear propagation).
+    """
+    grid = (int(padded[0]), int(padded[1]))
+    fy, fx = frequencies(grid, pitch, device)
     arg = 1.0 / wavelength**2 - fx**2 - fy**2
     root = torch.sqrt(arg.abs())
-    phase = 2 * math.pi * z * root
-    # Propagating waves get exp(i kz z); evanescent ones decay as exp(-|kz z|) in either
-    # direction so that backward propagation never amplifies them (no NaN or inf).
+    phase = 2 * math.pi * distance * root
     h = torch.where(
         arg >= 0,
         torch.polar(torch.ones_like(phase), phase),
-        torch.exp(-2 * math.pi * abs(z) * root).to(torch.complex128),
+        torch.exp(-2 * math.pi * abs(distance) * root).to(torch.complex128),
     )
-    limit_y = 1.0 / (wavelength * math.sqrt((2 * z / (padded[0] * pitch)) ** 2 + 1))
-    limit_x = 1.0 / (wavelength * math.sqrt((2 * z / (padded[1] * pitch)) ** 2 + 1))
-    keep = (fy.abs() <= limit_y) & (fx.abs() <= limit_x)
-    return torch.where(keep, h, torch.zeros((), dtype=h.dtype, device=dev))
+    if not band_limited:
+        return h
+    keep = band_limit(grid, distance, wavelength, pitch).to(h.device)
+    return torch.where(keep, h, torch.zeros((), dtype=h.dtype, device=h.device))
 
 
 def _rs(
@@ -234,19 +436,9 @@ def _rs(
 def _fresnel(
     padded: tuple[int, int], z: float, wavelength: float, pitch: float, dev: torch.device
 ) -> torch.Tensor:
-    fy, fx = _frequencies(padded, pitch, dev)
+    fy, fx = frequencies(padded, pitch, dev)
     phase = 2 * math.pi * z / wavelength - math.pi * wavelength * z * (fx**2 + fy**2)
     return torch.polar(torch.ones_like(phase), phase)
-
-
-_BUILDERS = {"asm": _asm, "rs": _rs, "fresnel": _fresnel}
-
-
-@functools.lru_cache(maxsize=128)
-def _cached_problems(
-    padded: tuple[int, int], distance: float, wavelength: float, pitch: float, method: str
-) -> tuple[str, ...]:
-    return tuple(sampling_problems(padded, distance, wavelength, pitch, method))
 
 
 @functools.lru_cache(maxsize=128)
@@ -256,10 +448,52 @@ def _cached_transfer(
     wavelength: float,
     pitch: float,
     method: str,
+    boundary: str,
     dtype: torch.dtype,
     device: torch.device,
 ) -> torch.Tensor:
-    return _BUILDERS[method](padded, distance, wavelength, pitch, device).to(dtype)
+    return build_transfer(padded, distance, wavelength, pitch, method, boundary, device).to(dtype)
+
+
+def build_transfer(
+    padded: tuple[int, int],
+    distance: float,
+    wavelength: float,
+    pitch: float,
+    method: str,
+    boundary: str,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Uncached complex128 transfer function of ``method`` (not ``auto``), for distances
+    that change every call (misalignment); :func:`transfer_function` caches it."""
+    device = torch.device(device)
+    if method == "asm":
+        h = asm_transfer(
+            padded, distance, wavelength, pitch, device, band_limited=boundary == "linear"
+        )
+    elif method == "rs":
+        h = _rs(padded, distance, wavelength, pitch, device)
+    else:
+        h = _fresnel(padded, distance, wavelength, pitch, device)
+    return h
+
+
+def _resolve(
+    padded: Sequence[int],
+    distance: float,
+    wavelength: float,
+    pitch: float,
+    method: str,
+    boundary: str,
+) -> tuple[tuple[int, int], float, float, float, str]:
+    wavelength, pitch = _check_optics(wavelength, pitch)
+    distance = check_distance(distance)
+    check_choice("", "method", method, PROPAGATION_METHODS)
+    check_choice("", "boundary", boundary, literal_choices(Boundary))
+    grid = (int(padded[0]), int(padded[1]))
+    if method == "auto":
+        method = choose_method(grid, distance, wavelength, pitch)
+    return grid, distance, wavelength, pitch, method
 
 
 def transfer_function(
@@ -269,6 +503,7 @@ def transfer_function(
     wavelength: float,
     pitch: float,
     method: str = "asm",
+    boundary: Boundary = "linear",
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
@@ -281,26 +516,23 @@ def transfer_function(
         wavelength: wavelength [m].
         pitch: grid pitch [m].
         method: ``asm``, ``rs``, ``fresnel`` or ``auto``.
+        boundary: ``linear`` (band-limited) or ``periodic`` (no band limit).
         dtype: complex dtype of the result.
         device: device of the result.
 
     Returns:
-        A read-only-by-convention cached tensor: multiply, never modify it in place.
+        A read-only-by-convention cached tensor: multiply, never modify it in place. No
+        sampling check is made here: :func:`propagate` checks the field it propagates, and
+        the layers check their geometry once (:func:`sampling_problems`).
     """
-    wavelength, pitch = _check_optics(wavelength, pitch)
-    distance = _check_distance(distance)
-    if method not in PROPAGATION_METHODS:
-        raise ValueError(f"method={method!r} is not one of {', '.join(PROPAGATION_METHODS)}")
+    grid, distance, wavelength, pitch, method = _resolve(
+        padded, distance, wavelength, pitch, method, boundary
+    )
     if dtype not in _COMPLEX:
         raise TypeError(f"dtype must be complex64 or complex128, got {dtype}")
-    grid = (int(padded[0]), int(padded[1]))
-    if method == "auto":
-        method = choose_method(grid, distance, wavelength, pitch)
-    # Checked on every call (not inside the cache), so each caller with an out-of-regime
-    # geometry is warned; Python's warning filters keep repeats quiet.
-    for problem in _cached_problems(grid, distance, wavelength, pitch, method):
-        warnings.warn(problem, OpticalSamplingWarning, stacklevel=2)
-    return _cached_transfer(grid, distance, wavelength, pitch, method, dtype, torch.device(device))
+    return _cached_transfer(
+        grid, distance, wavelength, pitch, method, boundary, dtype, torch.device(device)
+    )
 
 
 def apply_transfer(field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
@@ -326,7 +558,8 @@ def propagate(
     wavelength: float,
     pitch: float,
     method: str = "asm",
-    padding: float = 2.0,
+    padding: float | None = None,
+    boundary: Boundary = "linear",
 ) -> torch.Tensor:
     """Free-space propagation of a complex field over ``distance``.
 
@@ -336,13 +569,17 @@ def propagate(
         wavelength: wavelength [m].
         pitch: grid pitch [m].
         method: ``asm`` (default), ``rs``, ``fresnel`` or ``auto`` (see module docstring).
-        padding: FFT grid factor (>= 1; 2 makes the convolution linear).
+        padding: FFT grid factor (>= 1). None (default): :func:`required_padding` of the
+            window for ``boundary="linear"``; 1 for ``"periodic"``.
+        boundary: ``linear`` (the field is zero outside its window) or ``periodic`` (the
+            window is one period: no padding, no band limit; e.g. Talbot self-imaging).
 
     Shape:
         ``[..., H, W] -> [..., H, W]`` (the window of the input; light leaving it is lost).
 
     Warns:
-        OpticalSamplingWarning: when the method is outside its sampling regime.
+        OpticalSamplingWarning: when the method is outside its sampling regime for this
+            field (its lit extent and bandwidth, see :func:`sampling_problems`).
 
     Example:
         >>> import torch
@@ -352,17 +589,66 @@ def propagate(
         torch.Size([1, 32, 32])
     """
     check_field(field)
-    grid = padded_shape(field.shape, padding)
+    n1, n2 = field.shape[-2:]
+    if boundary == "periodic":
+        if padding not in (None, 1, 1.0):
+            raise ValueError(
+                f"padding={padding!r} with boundary='periodic': a periodic field is not "
+                "padded; drop padding or use boundary='linear'"
+            )
+        padding = 1.0
+    elif padding is None:
+        wavelength, pitch = _check_optics(wavelength, pitch)
+        padding = required_padding(max(n1, n2), check_distance(distance), wavelength, pitch)
+    grid, distance, wavelength, pitch, method = _resolve(
+        padded_shape(field.shape, padding), distance, wavelength, pitch, method, boundary
+    )
     h = transfer_function(
         grid,
         distance,
         wavelength=wavelength,
         pitch=pitch,
         method=method,
+        boundary=boundary,
         dtype=field.dtype,
         device=field.device,
     )
-    return apply_transfer(field, h)
+    if field.numel() == 0:
+        return apply_transfer(field, h)
+    spectrum = torch.fft.fft2(field, s=grid)
+    problems = sampling_problems(
+        grid,
+        distance,
+        wavelength,
+        pitch,
+        method,
+        size=(n1, n2),
+        extent=field_extent(field),
+        bandwidth=field_bandwidth(spectrum, pitch),
+        boundary=boundary,
+    )
+    for problem in problems:
+        warnings.warn(problem, OpticalSamplingWarning, stacklevel=2)
+    spectrum.mul_(h)
+    return torch.fft.ifft2(spectrum)[..., :n1, :n2]
+
+
+def upsample(values: torch.Tensor, factor: int) -> torch.Tensor:
+    """Piecewise-constant upsampling ``[..., H, W] -> [..., factor H, factor W]``: each
+    neuron (mask pixel, input pixel) becomes a ``factor x factor`` block of samples."""
+    if factor == 1:
+        return values
+    return values.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+
+
+def pixel_sum(values: torch.Tensor, factor: int) -> torch.Tensor:
+    """Sum ``factor x factor`` blocks ``[..., factor H, factor W] -> [..., H, W]`` (the
+    power a pixel of ``factor`` samples per side collects)."""
+    if factor == 1:
+        return values
+    h, w = values.shape[-2] // factor, values.shape[-1] // factor
+    blocks = values.reshape(*values.shape[:-2], h, factor, w, factor)
+    return blocks.sum((-3, -1))
 
 
 def shift_ramp(
@@ -381,7 +667,7 @@ def shift_ramp(
         (exact for band-limited fields; sub-pixel shifts included).
     """
     grid = (int(padded[0]), int(padded[1]))
-    fy, fx = _frequencies(grid, pitch, shift.device)
+    fy, fx = frequencies(grid, pitch, shift.device)
     s = shift.to(torch.float64)
     phase = -2 * math.pi * (fy * s[..., 0, None, None] + fx * s[..., 1, None, None])
     return torch.polar(torch.ones_like(phase), phase).to(dtype)
@@ -396,7 +682,7 @@ def _one_fft(
 ) -> tuple[torch.Tensor, float]:
     check_field(field)
     wavelength, pitch = _check_optics(wavelength, pitch)
-    z = _check_distance(distance)
+    z = check_distance(distance)
     if z < 0:
         raise ValueError(
             f"distance={z!r} m must be > 0 for the one-FFT propagators; use "
@@ -493,7 +779,7 @@ def lens_phase(
         device: device.
     """
     wavelength, pitch = _check_optics(wavelength, pitch)
-    f = _check_distance(focal_length)
+    f = check_distance(focal_length)
     dev = torch.device(device)
     y = _centered_coords(int(shape[0]), pitch, dev)[:, None]
     x = _centered_coords(int(shape[1]), pitch, dev)[None, :]

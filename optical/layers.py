@@ -20,8 +20,10 @@ Everything non-ideal is bypassed inside :func:`physnn.ideal`.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any, cast
 
 import torch
@@ -32,12 +34,22 @@ from ..common.config import BackendConfig
 from ..common.cost import Cost
 from ..common.layer import PhysicalModule, WeightsMode
 from ..common.quant import quantize_step
-from ..common.rng import ideal, is_ideal
+from ..common.rng import derive_seed, ideal, is_ideal
+from ..common.train import evaluate
 from . import functional as OF
 from .config import OpticalConfig
 from .cost import optical_cost
+from .stack import propagate_stack, read_out
 
-__all__ = ["DiffractiveLayer", "DiffractiveNetwork", "OpticalLinear", "set_misalignment"]
+__all__ = [
+    "ChipAccuracy",
+    "DiffractiveLayer",
+    "DiffractiveNetwork",
+    "OpticalLinear",
+    "fresh_chips",
+    "realistic_accuracy",
+    "set_misalignment",
+]
 
 
 def _real_dtype(dtype: Any) -> torch.dtype:
@@ -98,15 +110,19 @@ class DiffractiveLayer(_OpticalModule):
         dtype: mask parameter dtype (float32 -> complex64 fields, float64 -> complex128).
 
     Shape:
-        complex ``[..., size, size] -> [..., size, size]``.
+        complex ``[..., size * s, size * s] -> [..., size * s, size * s]`` on the simulation
+        grid (``s = config.geometry.samples`` samples per neuron; the mask is upsampled as
+        piecewise-constant pixels).
 
     Physics:
         Phase masks transmit ``exp(i phi)``; with ``modulation.material`` the layer is
         ``h = phi lambda / (2 pi (n - 1))`` thick and transmits ``exp(-kappa phi / (n - 1))``
         in amplitude (absorption ``exp(-2 pi kappa h / lambda)``). Amplitude masks transmit
         ``sigmoid(a)`` in (0, 1). Nonidealities: phase quantised to ``phase_levels``; static
-        phase error ``N(0, phase_error_std)``; static lateral/axial displacement (applied by
-        the enclosing stack as exact spectral shifts and extra propagation).
+        phase error ``N(0, phase_error_std)`` per neuron, or in training a fresh
+        ``N(0, training_phase_error_std)`` draw per forward (vaccination); static
+        lateral/axial displacement (applied by the enclosing stack as exact spectral shifts
+        and extra propagation).
     """
 
     phase: nn.Parameter | None
@@ -133,7 +149,7 @@ class DiffractiveLayer(_OpticalModule):
             raise ValueError(f"size={size!r} must be an int >= 2 (neurons per side)")
         self.size = size
         self.distance = cfg.geometry.distance if distance is None else float(distance)
-        OF._check_distance(self.distance)
+        OF.check_distance(self.distance)
         real = _real_dtype(dtype)
         kind = cfg.modulation.kind
         kw = {"device": device, "dtype": real}
@@ -146,13 +162,21 @@ class DiffractiveLayer(_OpticalModule):
         self.resample_noise()
 
     def reset_parameters(self) -> None:
-        """Uniform random phase in [0, 2 pi) and amplitude logits near full transmission."""
+        """Phase as ``modulation.init`` says (default uniform in [0, 2 pi)) and amplitude
+        logits near full transmission."""
         dev = self._device
         g = self.streams.static("init", dev)
+        init = self.config.modulation.init
         with torch.no_grad():
             if self.phase is not None:
-                draw = torch.rand(self.phase.shape, generator=g, device=dev, dtype=self.phase.dtype)
-                self.phase.copy_(2 * math.pi * draw)
+                shape, dtype = self.phase.shape, self.phase.dtype
+                if init == "uniform":
+                    draw = 2 * math.pi * torch.rand(shape, generator=g, device=dev, dtype=dtype)
+                elif init == "small":
+                    draw = 0.1 * torch.randn(shape, generator=g, device=dev, dtype=dtype)
+                else:
+                    draw = torch.zeros(shape, device=dev, dtype=dtype)
+                self.phase.copy_(draw)
             if self.amplitude is not None:
                 shape, dtype = self.amplitude.shape, self.amplitude.dtype
                 self.amplitude.copy_(2.0 + torch.randn(shape, generator=g, device=dev, dtype=dtype))
@@ -228,7 +252,14 @@ class DiffractiveLayer(_OpticalModule):
             n, kappa = cfg.modulation.refractive_index, cfg.modulation.extinction
             absorption = torch.exp(-kappa * scale * phase / (n - 1))
             amplitude = absorption if amplitude is None else amplitude * absorption
-        if real and cfg.fabrication.phase_error_std > 0:
+        fab = cfg.fabrication
+        if real and self.training and fab.training_phase_error_std > 0:
+            # Vaccination: a fresh chip every forward, never the stored one (issue 12, 5).
+            e = self.phase_error
+            g = self.streams.dynamic("fabrication-vaccination", e.device)
+            draw = torch.randn(e.shape, generator=g, device=e.device, dtype=e.dtype)
+            phase = phase + fab.training_phase_error_std * draw
+        elif real and fab.phase_error_std > 0:
             phase = phase + self.phase_error
         if scale != 1.0:
             phase = phase * scale
@@ -236,13 +267,21 @@ class DiffractiveLayer(_OpticalModule):
             amplitude = torch.ones_like(phase)
         return torch.polar(amplitude, phase)
 
+    @property
+    def samples(self) -> int:
+        """Simulation samples per side: ``size * config.geometry.samples``."""
+        return self.size * self.config.geometry.samples
+
     def modulate(self, field: torch.Tensor, wavelength: float | None = None) -> torch.Tensor:
-        """Multiply ``field`` by the mask at ``wavelength`` [m] (no propagation)."""
-        if field.shape[-2:] != (self.size, self.size):
+        """Multiply ``field`` (simulation grid) by the mask at ``wavelength`` [m]."""
+        n = self.samples
+        if field.shape[-2:] != (n, n):
             raise ValueError(
-                f"field of shape {tuple(field.shape)} does not fit a {self.size}x{self.size} layer"
+                f"field of shape {tuple(field.shape)} does not fit a {self.size}x{self.size} "
+                f"layer sampled {self.config.geometry.samples}x per neuron ({n}x{n} samples); "
+                "upsample it with physnn.optical.functional.upsample"
             )
-        return field * self.transmission(wavelength)
+        return field * OF.upsample(self.transmission(wavelength), self.config.geometry.samples)
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         OF.check_field(field)
@@ -251,9 +290,10 @@ class DiffractiveLayer(_OpticalModule):
             self.modulate(field),
             self.distance,
             wavelength=g.wavelength,
-            pitch=g.pitch,
+            pitch=g.simulation_pitch,
             method=g.method,
-            padding=g.padding,
+            padding=g.grid_padding(self.size),
+            boundary=g.boundary,
         )
 
     @classmethod
@@ -316,146 +356,93 @@ def set_misalignment(
     return model
 
 
-def _displacements(
-    layers: list[DiffractiveLayer], training: bool
-) -> tuple[list[torch.Tensor], list[float]] | None:
-    """Per-layer lateral [m] and axial [m] displacements in force, or None when aligned."""
-    if is_ideal():
-        return None
-    mis = [layer.config.misalignment for layer in layers]
-    static = any(m.lateral_std > 0 or m.axial_std > 0 for m in mis)
-    vaccine = training and any(m.training_lateral_std > 0 or m.training_axial_std > 0 for m in mis)
-    if not (static or vaccine):
-        return None
-    lateral, axial = [], []
-    for layer, m in zip(layers, mis, strict=True):
-        d = layer.lateral_shift
-        dz = float(layer.axial_shift)
-        if vaccine:
-            g = layer.streams.dynamic("vaccination", d.device)
-            draw = torch.randn(3, generator=g, device=d.device, dtype=d.dtype)
-            d = d + m.training_lateral_std * draw[:2]
-            dz += m.training_axial_std * float(draw[2])
-        lateral.append(d)
-        axial.append(dz)
-    return lateral, axial
-
-
 def _stack(layers: nn.ModuleList) -> list[DiffractiveLayer]:
     return [layer for layer in layers if isinstance(layer, DiffractiveLayer)]
-
-
-def _transfers(
-    layers: list[DiffractiveLayer],
-    grid: tuple[int, int],
-    dtype: torch.dtype,
-    device: torch.device,
-    displaced: tuple[list[torch.Tensor], list[float]] | None,
-    wavelength: float,
-) -> list[torch.Tensor]:
-    """Transfer functions of the ``n_layers + 1`` gaps at ``wavelength``, misalignments included.
-
-    A layer displaced by ``d_k`` sees the field in its own coordinates; the propagation
-    from layer k to k+1 therefore shifts the field by ``d_k - d_{k+1}`` (an exact spectral
-    ramp) and covers ``z + dz_{k+1} - dz_k`` (an extra angular-spectrum factor).
-    """
-    g = layers[0].config.geometry
-    base = OF.transfer_function(
-        grid,
-        g.distance,
-        wavelength=wavelength,
-        pitch=g.pitch,
-        method=g.method,
-        dtype=dtype,
-        device=device,
-    )
-    n = len(layers)
-    transfers = [base] * (n + 1)
-    if displaced is not None:
-        lateral, axial = displaced
-        zero = torch.zeros_like(lateral[0])
-        lat = [zero, *lateral, zero]
-        ax = [0.0, *axial, 0.0]
-        for gap in range(n + 1):
-            h = base * OF.shift_ramp(grid, lat[gap] - lat[gap + 1], g.pitch, dtype)
-            dz = ax[gap + 1] - ax[gap]
-            if dz != 0.0:
-                h = h * OF._asm(grid, dz, wavelength, g.pitch, device).to(dtype)
-            transfers[gap] = h
-    return transfers
-
-
-def _stack_intensity(
-    modules: nn.ModuleList,
-    first_gap: Callable[[torch.Tensor], torch.Tensor],
-    *,
-    size: int,
-    dtype: torch.dtype,
-    device: torch.device,
-    training: bool,
-) -> torch.Tensor:
-    """Intensity on the detector plane, averaged over the source wavelengths.
-
-    Args:
-        modules: the diffractive layers.
-        first_gap: maps the first gap's transfer function to the field on the first layer.
-        size: plane side [neurons].
-        dtype: complex dtype of the fields.
-        device: their device.
-        training: draw vaccination displacements (train mode).
-    """
-    layers = _stack(modules)
-    g = layers[0].config.geometry
-    grid = OF.padded_shape((size, size), g.padding)
-    # One displacement draw for every wavelength: they cross the same (mis)placed layers.
-    displaced = _displacements(layers, training)
-    total: torch.Tensor | None = None
-    for wavelength in g.all_wavelengths:
-        transfers = _transfers(layers, grid, dtype, device, displaced, wavelength)
-        field = first_gap(transfers[0])
-        for layer, h in zip(layers, transfers[1:], strict=True):
-            field = OF.apply_transfer(layer.modulate(field, wavelength), h)
-        intensity = field.real.square() + field.imag.square()
-        total = intensity if total is None else total + intensity
-    assert total is not None
-    n = len(g.all_wavelengths)
-    return total if n == 1 else total / n
-
-
-def _read_out(
-    powers: torch.Tensor, full_power: float, config: OpticalConfig, generator_owner: PhysicalModule
-) -> torch.Tensor:
-    """Detected region powers (same units as ``powers``) after shot/read noise and the ADC.
-
-    ``powers`` are in units where a full-scale input carries ``full_power``; the source
-    delivers ``config.detector.photons(n_regions)`` photons for a full-scale input.
-    """
-    det = config.detector
-    if is_ideal() or (not det.noise and det.bits is None):
-        return powers
-    n_regions = powers.shape[-1]
-    electrons_per_power = det.quantum_efficiency * det.photons(n_regions) / full_power
-    g = generator_owner.streams.dynamic("detector", powers.device)
-    counts = OF.detect(
-        powers * electrons_per_power,
-        noise=det.noise,
-        read_noise=det.read_noise,
-        bits=det.bits,
-        full_scale=det.full_scale,
-        generator=g,
-    )
-    return counts / electrons_per_power
 
 
 def _make_layers(
     config: OpticalConfig, size: int, name: str, device: Any, dtype: torch.dtype
 ) -> nn.ModuleList:
+    """The ``n_layers`` masks; layer ``k`` is followed by gap ``k + 1`` of the geometry."""
     prefix = f"{name}." if name else ""
+    gaps = config.geometry.gaps
     return nn.ModuleList(
         DiffractiveLayer(
-            size, config=config, name=f"{prefix}layers.{i}", device=device, dtype=dtype
+            size,
+            gaps[i + 1],
+            config=config,
+            name=f"{prefix}layers.{i}",
+            device=device,
+            dtype=dtype,
         )
         for i in range(config.geometry.n_layers)
+    )
+
+
+def fresh_chips(model: nn.Module, n: int, *, seed: int = 0) -> Iterator[nn.Module]:
+    """``n`` copies of ``model``, each a freshly drawn chip of the same design.
+
+    Every optical layer of each copy redraws its static errors (fabrication phase error,
+    displacements): with seeded configs from the seed derived from ``(seed, copy index)``
+    (the stored seed would give the trained chip again), otherwise from torch's global RNG.
+    ``model`` is left untouched. "Realistic" accuracy is measured on such devices, never on
+    the chip the model was trained with (issue 12, item 5).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be an int >= 1 (the number of fresh chips)")
+    for index in range(n):
+        chip = copy.deepcopy(model)
+        for module in chip.modules():
+            if isinstance(module, _OpticalModule):
+                cfg = module.config
+                if cfg.seed is None:
+                    module.resample_noise()
+                else:
+                    fresh = derive_seed(seed, "fresh-chip", str(cfg.seed), str(index)) % 2**31
+                    module.reconfigure(cfg.replace(seed=fresh), resample=True)
+        yield chip
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipAccuracy:
+    """Accuracy over freshly drawn chips (see :func:`realistic_accuracy`)."""
+
+    accuracies: tuple[float, ...]
+    """Accuracy on each fresh chip, in [0, 1]."""
+
+    @property
+    def mean(self) -> float:
+        return sum(self.accuracies) / len(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over chips (0 for one chip)."""
+        n = len(self.accuracies)
+        if n < 2:
+            return 0.0
+        return math.sqrt(sum((a - self.mean) ** 2 for a in self.accuracies) / (n - 1))
+
+    def __str__(self) -> str:
+        return (
+            f"{100 * self.mean:.1f} +- {100 * self.std:.1f} % over "
+            f"{len(self.accuracies)} fresh chips"
+        )
+
+
+def realistic_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, chips: int = 5, seed: int = 0
+) -> ChipAccuracy:
+    """Test accuracy of ``model`` on ``chips`` freshly drawn devices (mean +- std).
+
+    Args:
+        model: a trained model holding optical layers (not modified).
+        x: test inputs.
+        y: test labels.
+        chips: number of fresh chips.
+        seed: derives the fresh chips of seeded configs (see :func:`fresh_chips`).
+    """
+    return ChipAccuracy(
+        tuple(evaluate(chip, x, y) for chip in fresh_chips(model, chips, seed=seed))
     )
 
 
@@ -530,7 +517,8 @@ class DiffractiveNetwork(_OpticalModule):
         return self.n_classes * (2 if self.config.detector.differential else 1)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``[B, H, W]`` in [0, 1] -> complex input fields ``[B, size, size]``."""
+        """Images ``[B, H, W]`` in [0, 1] -> complex input fields on the simulation grid
+        ``[B, size * s, size * s]`` (each input pixel is a neuron-sized block)."""
         if not isinstance(images, torch.Tensor) or images.dim() != 3:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
             raise ValueError(f"images must be a tensor [B, H, W], got {shape}")
@@ -556,13 +544,14 @@ class DiffractiveNetwork(_OpticalModule):
         before = (size - side) // 2
         x = F.pad(x, (before, size - side - before, before, size - side - before))
         cdtype = _complex_dtype(real_dtype)
+        s = cfg.geometry.samples
         if cfg.encoding == "amplitude":
-            return x.to(cdtype)
+            return OF.upsample(x, s).to(cdtype)
         inside = F.pad(
             torch.ones(side, side, dtype=real_dtype, device=x.device),
             (before, size - side - before, before, size - side - before),
         )
-        return torch.polar(inside.expand_as(x), math.pi * x)
+        return OF.upsample(torch.polar(inside.expand_as(x), math.pi * x), s)
 
     def detector_masks(self, device: torch.device | None = None) -> torch.Tensor:
         """Boolean region masks ``[n_regions, size, size]``."""
@@ -570,19 +559,47 @@ class DiffractiveNetwork(_OpticalModule):
         masks = OF.detector_layout(self.config.geometry.size, self.n_regions, fill=det.region_fill)
         return masks if device is None else masks.to(device)
 
-    def powers(self, images: torch.Tensor) -> torch.Tensor:
-        """Detected power on each region ``[B, n_regions]`` (grid units: input pixel = 1)."""
+    def _intensity(
+        self, images: torch.Tensor, record: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Detector-plane power per neuron-sized pixel ``[B, size, size]`` (input pixel = 1)."""
         field = self.encode(images)
-        intensity = _stack_intensity(
-            self.layers,
+        g = self.config.geometry
+        intensity = propagate_stack(
+            _stack(self.layers),
             lambda h: OF.apply_transfer(field, h),
-            size=self.config.geometry.size,
+            first_distance=g.gaps[0],
+            samples=field.shape[-1],
             dtype=field.dtype,
             device=field.device,
             training=self.training,
+            record=record,
         )
+        return OF.pixel_sum(intensity, g.samples) / g.samples**2
+
+    def powers(self, images: torch.Tensor) -> torch.Tensor:
+        """Detected power on each region ``[B, n_regions]`` (grid units: input pixel = 1)."""
+        intensity = self._intensity(images)
         powers = OF.region_powers(intensity, self.detector_masks(intensity.device))
-        return _read_out(powers, float(self.input_side**2), self.config, self)
+        return read_out(powers, float(self.input_side**2), self.config, self.streams)
+
+    def fields(self, images: torch.Tensor) -> dict[str, Any]:
+        """What the light does inside the network, for inspection and plots.
+
+        Returns:
+            ``{"planes": [field arriving at layer 1, ..., at layer n, at the detector]``
+            (complex, simulation grid, design wavelength), ``"detector": power per pixel
+            [B, size, size]`` (all wavelengths, before noise), ``"regions": region masks``,
+            ``"pitch": simulation pitch [m]``}.
+        """
+        record: list[torch.Tensor] = []
+        intensity = self._intensity(images, record)
+        return {
+            "planes": record,
+            "detector": intensity,
+            "regions": self.detector_masks(intensity.device),
+            "pitch": self.config.geometry.simulation_pitch,
+        }
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         p = self.powers(images)
@@ -743,25 +760,37 @@ class OpticalLinear(_OpticalModule):
     def transmission_matrix(self) -> torch.Tensor:
         """``T [in_features, 2 * out_features]``: share of emitter j's power on region k.
 
-        The field of a point emitter on the first layer is the impulse response of the
-        first gap, circularly shifted to the emitter (exactly what the padded FFT
-        propagation of a delta gives), so the first gap costs one inverse FFT in all.
+        Each emitter is one uniformly lit neuron-sized pixel (``s x s`` simulation samples,
+        coherent within the pixel, incoherent between pixels). Its field on the first layer
+        is the first gap's response to a pixel at the origin, circularly shifted to the
+        emitter (exactly what the padded FFT propagation of the shifted pixel gives), so the
+        first gap costs one inverse FFT in all.
         """
         ref = _stack(self.layers)[0].phase_error
-        grid = OF.padded_shape((self.size, self.size), self.config.geometry.padding)
+        g = self.config.geometry
+        s = g.samples
+        n = self.size * s
+        gaps = [g.gaps[0], *(layer.distance for layer in _stack(self.layers))]
+        grid = OF.padded_shape((n, n), g.grid_padding(self.size, gaps))
+        cdtype = _complex_dtype(ref.dtype)
+        pixel = torch.zeros(grid, dtype=cdtype, device=ref.device)
+        pixel[:s, :s] = 1
+        pixel_spectrum = torch.fft.fft2(pixel)
         rows, cols = self.emitter_positions()
-        span = torch.arange(self.size)
-        iy = ((span[None, :, None] - rows[:, None, None]) % grid[0]).to(ref.device)
-        ix = ((span[None, None, :] - cols[:, None, None]) % grid[1]).to(ref.device)
-        intensity = _stack_intensity(
-            self.layers,
-            lambda h: torch.fft.ifft2(h)[iy, ix],
-            size=self.size,
-            dtype=_complex_dtype(ref.dtype),
+        span = torch.arange(n)
+        iy = ((span[None, :, None] - s * rows[:, None, None]) % grid[0]).to(ref.device)
+        ix = ((span[None, None, :] - s * cols[:, None, None]) % grid[1]).to(ref.device)
+        intensity = propagate_stack(
+            _stack(self.layers),
+            lambda h: torch.fft.ifft2(h * pixel_spectrum)[iy, ix],
+            first_distance=g.gaps[0],
+            samples=n,
+            dtype=cdtype,
             device=ref.device,
             training=self.training,
         )
-        return OF.region_powers(intensity, self.detector_masks(intensity.device))
+        pixels = OF.pixel_sum(intensity, s) / s**2
+        return OF.region_powers(pixels, self.detector_masks(pixels.device))
 
     @staticmethod
     def _weights(t: torch.Tensor) -> torch.Tensor:
@@ -788,7 +817,7 @@ class OpticalLinear(_OpticalModule):
             u = quantize_step(u, 1.0 / (self.config.input_levels - 1))
         full = float(self.in_features)
         frames = torch.stack((u.clamp_min(0), (-u).clamp_min(0)))
-        detected = _read_out(frames @ t, full, self.config, self)
+        detected = read_out(frames @ t, full, self.config, self.streams)
         y = self._weights(detected[0]) - self._weights(detected[1])
         y = self.gain * y * scale
         return y + self.bias if self.bias is not None else y
