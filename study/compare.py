@@ -322,6 +322,7 @@ def compare(
     quick: bool = False,
     resume: bool = False,
     progress: bool = True,
+    figures: bool = True,
 ) -> Comparison:
     """Train and evaluate one network on every backend; write tables and figures.
 
@@ -346,6 +347,7 @@ def compare(
         quick: the small ``QUICK`` settings (about a minute on 2 CPU cores).
         resume: reuse checkpointed trials whose fingerprint matches.
         progress: progress bars and the run-time estimate on stderr.
+        figures: write the PNG figures (matplotlib).
 
     Returns:
         A :class:`~physnn.study.report.Comparison`; ``print(result.table())`` shows it.
@@ -395,5 +397,5 @@ def compare(
             rows=row_results, settings=summary, out=out_dir, landmarks=_landmarks(settings)
         )
         if out_dir is not None:
-            write_outputs(result, out_dir)
+            write_outputs(result, out_dir, figures=figures)
     return result

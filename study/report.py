@@ -256,8 +256,9 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: Comparison, out: Path) -> list[Path]:
-    """Write ``results.csv``, ``results.json``, ``summary.md`` and the figures atomically."""
+def write_outputs(result: Comparison, out: Path, *, figures: bool = True) -> list[Path]:
+    """Write ``results.csv``, ``results.json``, ``summary.md`` and (``figures``) the PNG
+    figures, each atomically."""
     import warnings
 
     out.mkdir(parents=True, exist_ok=True)
@@ -265,6 +266,8 @@ def write_outputs(result: Comparison, out: Path) -> list[Path]:
     atomic_write_text(out / "results.csv", result.csv())
     atomic_write_text(out / "summary.md", result.summary())
     written = [out / "results.json", out / "results.csv", out / "summary.md"]
+    if not figures:
+        return written
     try:
         from .plots import plot_comparison
     except ImportError:

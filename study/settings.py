@@ -225,9 +225,22 @@ def _digest(dataset: Dataset) -> str:
     return h.hexdigest()[:32]
 
 
+def _stamp(dataset: str) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of the files behind ``dataset`` (cache key)."""
+    path = Path(dataset)
+    if dataset == "digits" or not path.exists():
+        return ()
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
 @functools.lru_cache(maxsize=4)
 def _load(
-    dataset: str, train_size: int | None, test_size: int | None, image_size: int | None
+    dataset: str,
+    train_size: int | None,
+    test_size: int | None,
+    image_size: int | None,
+    stamp: tuple[tuple[str, int, int], ...],
 ) -> StudyData:
     with user_input("--dataset", catch=(Exception,)):
         data = load_dataset(dataset)
@@ -250,13 +263,20 @@ def _load(
 
 
 def load_data(settings: StudySettings) -> StudyData:
-    """The study's data (cached per process); checks the content against the digest.
+    """The study's data (cached per process while its files are unchanged); checks the
+    content against the digest.
 
     Raises:
         UsageError: the data cannot be read, or differs from the data the study was planned
             with (the files changed during the run).
     """
-    data = _load(settings.dataset, settings.train_size, settings.test_size, settings.image_size)
+    data = _load(
+        settings.dataset,
+        settings.train_size,
+        settings.test_size,
+        settings.image_size,
+        _stamp(settings.dataset),
+    )
     if settings.data_digest and data.digest != settings.data_digest:
         raise UsageError(
             f"--dataset: the data at {settings.dataset!r} changed since the study was planned "

@@ -240,6 +240,7 @@ def sweep(
     quick: bool = False,
     resume: bool = False,
     progress: bool = True,
+    figures: bool = True,
 ) -> SweepResult:
     """Run ``backend`` over every point of ``grid`` and write the tidy table and plots.
 
@@ -249,6 +250,7 @@ def sweep(
             (nested fields with a dot; ``preset`` chooses the base preset); None or empty
             runs the default preset alone.
         stress_values: the backend's stress values to evaluate (``drift`` times for PIM).
+        figures: write one PNG per swept field.
         Other arguments: as :func:`~physnn.study.compare.compare`.
     """
     grid = dict(grid or {})
@@ -304,5 +306,6 @@ def sweep(
             parquet = _write_parquet(records, out_dir / "sweep.parquet")
             if parquet is not None:
                 result.files.append(parquet)
-            result.files += _plot(result, out_dir)
+            if figures:
+                result.files += _plot(result, out_dir)
     return result

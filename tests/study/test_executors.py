@@ -1,0 +1,59 @@
+"""The same study under the serial, process and Ray executors gives identical rows."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from physnn.study.compare import compare
+from physnn.study.settings import UsageError
+
+STUDY = {
+    "backends": ["digital:int8", "pim:pcm"],
+    "epochs": 2,
+    "seeds": 2,
+    "devices": 2,
+    "train_size": 120,
+    "test_size": 60,
+    "threads": 1,
+    "progress": False,
+    "figures": False,
+}
+
+
+def _numbers(out: Path, executor: str, **kwargs: object) -> list[dict[str, object]]:
+    result = compare(executor=executor, out=out, **{**STUDY, **kwargs})  # type: ignore[arg-type]
+    return [t.numbers() for row in result.rows for t in row.trials]
+
+
+@pytest.mark.slow
+def test_serial_process_and_ray_give_identical_rows(tmp_path: Path) -> None:
+    serial = _numbers(tmp_path / "serial", "serial")
+    assert len(serial) == 4
+    assert _numbers(tmp_path / "process", "process", workers=2) == serial
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed (pip install 'physnn[ray]')")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert _numbers(tmp_path / "ray", "ray") == serial
+    finally:
+        ray.shutdown()
+
+
+def test_resume_works_across_executors(tmp_path: Path) -> None:
+    """Checkpoints written by one executor are reused by another (same fingerprints)."""
+    serial = _numbers(tmp_path, "serial", seeds=1, backends=["digital:int8"])
+    again = _numbers(tmp_path, "process", seeds=1, backends=["digital:int8"], resume=True)
+    assert again == serial
+
+
+def test_ray_missing_or_misused_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--ray-address needs --executor ray"):
+        compare(executor="process", ray_address="auto", out=tmp_path, **STUDY)  # type: ignore[arg-type]
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(UsageError, match=r"pip install 'physnn\[ray\]'"):
+            compare(executor="ray", out=tmp_path, **STUDY)  # type: ignore[arg-type]
