@@ -10,6 +10,7 @@ mapped to ``[-1, 1]`` (``1`` = the layer's or column's largest weight at ``g_max
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from ..common.config import (
     BackendConfig,
@@ -18,11 +19,13 @@ from ..common.config import (
     check_int,
     check_probability,
     check_range,
+    literal_choices,
 )
 
 __all__ = [
     "ADCConfig",
     "CircuitConfig",
+    "ColumnLayout",
     "DACConfig",
     "DriftConfig",
     "EnergyConfig",
@@ -284,13 +287,19 @@ class FaultConfig(ConfigBlock):
             )
 
 
+ColumnLayout = Literal["adjacent", "blocked"]
+"""Order of the device columns of a crossbar tile (see :class:`CircuitConfig`)."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CircuitConfig(ConfigBlock):
     """Read voltage, wire resistance (IR drop) and device I-V nonlinearity.
 
     ``ir_drop="fast"`` uses the precomputed effective-conductance model of
-    :func:`physnn.pim.functional.ir_drop_fast`, validated against the exact nodal solver
-    :func:`physnn.pim.functional.solve_crossbar`. ``iv_v0`` enables the sinh I-V model
+    :func:`physnn.pim.functional.ir_drop_crossbar`: the devices of a weight (both polarities,
+    every device per polarity) share the row wires of one array, in the column order of
+    ``column_layout``; it is validated against exact nodal solutions of the whole array
+    (:func:`physnn.pim.functional.solve_crossbar`). ``iv_v0`` enables the sinh I-V model
     ``I = G v0 sinh(V / v0)`` of memristive devices (Strukov & Williams, Appl. Phys. A 94,
     515, 2009; used by NeuroSim and MemTorch).
     """
@@ -307,6 +316,11 @@ class CircuitConfig(ConfigBlock):
     r_wire_col: float = 1.0
     """Column (bit-line) wire resistance per cell segment [ohm]."""
 
+    column_layout: ColumnLayout = "adjacent"
+    """Order of the device columns in a tile: ``"adjacent"`` (the devices of one weight in
+    neighbouring columns, ``G+ G- G+ G- ...``) or ``"blocked"`` (all ``G+`` columns, then
+    all ``G-`` columns); a reference scheme's reference column comes last."""
+
     iv_v0: float | None = None
     """Characteristic voltage of the sinh I-V nonlinearity [V]; None for ohmic devices."""
 
@@ -317,6 +331,7 @@ class CircuitConfig(ConfigBlock):
         hint = "resistances are in ohm per cell segment (about 0.1-10 ohm)"
         check_range(owner, "r_wire_row", self.r_wire_row, 0.0, 1e4, unit="ohm", hint=hint)
         check_range(owner, "r_wire_col", self.r_wire_col, 0.0, 1e4, unit="ohm", hint=hint)
+        check_choice(owner, "column_layout", self.column_layout, literal_choices(ColumnLayout))
         if self.iv_v0 is not None:
             check_range(owner, "iv_v0", self.iv_v0, 1e-3, 10.0, unit="V", hint="volts")
 
