@@ -547,8 +547,8 @@ class QuantumLinear(QuantumCircuitLayer):
         h = x.reshape(-1, self.in_features)
         if self.pre is not None:
             h = self.pre(h)
-            if self.config.circuit.squash == "tanh":
-                h = torch.tanh(h)
+            if self.config.circuit.squash == "sigmoid":
+                h = torch.sigmoid(h)
         r = self._measure(h)
         if self.post is not None:
             r = self.post(r)

@@ -450,3 +450,50 @@ def test_empty_batch_returns_empty_output(preset: str) -> None:
     ):
         y = layer(torch.rand(0, layer.in_features))
         assert y.shape == (0, layer.out_features)
+
+
+def test_projection_angles_are_bounded_whatever_the_input() -> None:
+    """Issue 13, item 6: unbounded pre-projection outputs spread the angles over many turns."""
+    layer = QuantumLinear(300, 20, config=presets.get("ideal"))
+    assert layer.pre is not None and layer.config.circuit.squash == "sigmoid"
+    seen: list[torch.Tensor] = []
+    original = layer._prepare_inputs
+
+    def spy(h: torch.Tensor) -> torch.Tensor:
+        out = original(h)
+        seen.append(out)
+        return out
+
+    layer._prepare_inputs = spy  # type: ignore[method-assign]
+    layer(1e3 * torch.randn(16, 300))
+    angles = seen[0]
+    assert angles.min() >= 0 and angles.max() <= math.pi
+
+
+def test_param_groups_give_classical_parameters_their_own_rate() -> None:
+    layer = QuantumLinear(300, 20, config=presets.get("ideal"))
+    groups = layer.param_groups(0.05, classical_lr=0.005)
+    assert [g["lr"] for g in groups] == [0.05, 0.005]
+    assert groups[0]["params"] == [layer.weight]
+    ids = {id(p) for g in groups for p in g["params"]}
+    assert ids == {id(p) for p in layer.parameters()}
+    torch.optim.Adam(groups)
+
+
+def test_ablations_keep_the_classical_parts() -> None:
+    from physnn.quantum.ablation import TanhSurrogate, freeze_circuit, without_circuit
+
+    model = _convert(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), "quantum")
+    x = torch.rand(5, 64)
+    frozen = freeze_circuit(model)
+    assert not frozen[0].weight.requires_grad and frozen[0].pre.weight.requires_grad
+    assert model[0].weight.requires_grad
+    surrogate = without_circuit(model)
+    assert isinstance(surrogate[0], TanhSurrogate) and isinstance(surrogate[2], TanhSurrogate)
+    first = model[0]
+    assert first.pre is not None and first.post is not None
+    want = first.post(torch.tanh(first.pre(x))) * first.output_scale + first.bias
+    torch.testing.assert_close(surrogate[0](x), want)
+    assert surrogate(x).shape == (5, 10)
+    with pytest.raises(ValueError, match="convert it first"):
+        without_circuit(nn.Linear(2, 2))
