@@ -1,9 +1,11 @@
 """Speed of a Lin-2018 D2NN against the FFT floor, measured in one process.
 
 Geometry (Lin et al., Science 2018; ANCHORS.md optical targets): 5 phase-only layers of
-200 x 200 neurons, padded to 400 x 400, batch 64, complex64. The floor is the same number of
-padded fft2/ifft2 pairs alone (6 forward); forward+backward floors backpropagate through
-them. Rows:
+200 x 200 neurons, batch 64, complex64, on the simulation grid the library's defaults use:
+``geometry.samples`` (3) samples per neuron per side, so 600 x 600 padded to 1200 x 1200
+(issue 12: one sample per neuron errs by 14-23 % in the field). The floor is the same number
+of padded fft2/ifft2 pairs alone on that same grid (6 forward); forward+backward floors
+backpropagate through them. Rows:
 
 - ``stack``: physnn's propagation through the 5 masks to the detector intensity with the
   library defaults (cached transfer functions, ``fft2(s=...)`` padding, in-place spectrum
@@ -41,9 +43,11 @@ import torch.nn.functional as F
 import physnn
 import physnn.optical as po
 from physnn.optical import functional as OF
-from physnn.optical.layers import _stack_intensity
+from physnn.optical.stack import propagate_stack, simulation_grid
 
-N, M, LAYERS = 200, 400, 5
+LAYERS = 5
+CONFIG = po.presets.get("lin2018-thz", seed=0)
+N, (M, _) = simulation_grid(CONFIG.geometry, CONFIG.geometry.size, CONFIG.geometry.gaps)
 
 
 def timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -69,7 +73,7 @@ def naive(
     field: torch.Tensor, phases: list[torch.Tensor], geometry: po.GeometryConfig
 ) -> torch.Tensor:
     """A hand-written reference: transfer function rebuilt per call, F.pad, out-of-place."""
-    lam, p, z = geometry.wavelength, geometry.pitch, geometry.distance
+    lam, p, z = geometry.wavelength, geometry.simulation_pitch, geometry.distance
     f = torch.fft.fftfreq(M, d=p)
     arg = (1 / lam**2 - f[:, None] ** 2 - f[None, :] ** 2).clamp_min(0)
     h = torch.exp(1j * 2 * math.pi * z * torch.sqrt(arg)).to(torch.complex64)
@@ -80,7 +84,7 @@ def naive(
 
     field = prop(field)
     for phase in phases:
-        field = prop(field * torch.exp(1j * phase))
+        field = prop(field * torch.exp(1j * OF.upsample(phase, geometry.samples)))
     return field
 
 
@@ -89,7 +93,7 @@ def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> 
     import svetlanna as sv
     from svetlanna import elements
 
-    axis = (torch.arange(N) - N / 2) * geometry.pitch
+    axis = (torch.arange(N) - N / 2) * geometry.simulation_pitch
     params = sv.SimulationParameters(x=axis, y=axis, wavelength=geometry.wavelength)
 
     def gap() -> torch.nn.Module:
@@ -97,7 +101,7 @@ def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> 
 
     modules = [gap()]
     for phase in phases:
-        mask = torch.nn.Parameter(phase.detach().clone())
+        mask = torch.nn.Parameter(OF.upsample(phase.detach(), geometry.samples).clone())
         modules += [elements.DiffractiveLayer(params, mask=mask, mask_norm=2 * math.pi), gap()]
     return torch.nn.Sequential(*modules)
 
@@ -108,13 +112,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = po.presets.get("lin2018-thz", seed=0)
+    config = CONFIG
     net = po.DiffractiveNetwork(10, config=config)
     images = torch.rand(args.batch, 28, 28)
     field = torch.randn(args.batch, N, N, dtype=torch.complex64)
     phases = [layer.phase for layer in net.layers]
     print(
-        f"D2NN {LAYERS} phase layers, {N}x{N} padded to {M}x{M}, batch {args.batch}, complex64, "
+        f"D2NN {LAYERS} phase layers, {config.geometry.size}^2 neurons x "
+        f"{config.geometry.samples}^2 samples = {N}x{N} padded to {M}x{M}, batch {args.batch}, "
+        "complex64, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads (default), median of "
         f"{args.repeats}"
     )
@@ -135,10 +141,11 @@ def main() -> None:
         return go
 
     def stack(u: torch.Tensor) -> torch.Tensor:
-        return _stack_intensity(
-            net.layers,
+        return propagate_stack(
+            list(net.layers),
             lambda h: OF.apply_transfer(u, h),
-            size=N,
+            first_distance=config.geometry.gaps[0],
+            samples=N,
             dtype=u.dtype,
             device=u.device,
             training=False,
