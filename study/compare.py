@@ -24,7 +24,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import __version__
-from ..common.backend import REFERENCE_BACKEND, get_backend, reference_cost_model, resolve_config
+from ..common.backend import REFERENCE_BACKEND, get_backend, resolve_config
+from ..common.cost import cost
 from .cache import FolderLock, atomic_write_text, fingerprint, read_json, safe_name
 from .executors import Task, run_tasks
 from .report import Comparison, Landmark, RowResult, write_outputs
@@ -275,14 +276,10 @@ def _landmarks(settings: StudySettings) -> list[Landmark]:
     backend = get_backend(REFERENCE_BACKEND)
     marks = []
     for name in backend.presets.names():
-        price, config = reference_cost_model(name)
-        c = price(model, (1, data.n_features), config)
+        c = cost(model, (1, data.n_features), digital=name)
         if c.energy > 0:
-            marks.append(
-                Landmark(
-                    f"{REFERENCE_BACKEND}:{name}", c.tops_per_watt, backend.presets.citation(name)
-                )
-            )
+            label = f"{REFERENCE_BACKEND}:{name}"
+            marks.append(Landmark(label, c.tops_per_watt, backend.presets.citation(name)))
     return marks
 
 

@@ -103,16 +103,16 @@ def _landscape(result: Comparison, out: Path) -> Path:
             color=f"C{i}",
             label=f"{r.label} (this study, fresh devices)",
         )
-    for j, m in enumerate(result.landmarks):
+    for j, m in enumerate(sorted(result.landmarks, key=lambda m: m.tops_per_watt)):
         ax.axvline(m.tops_per_watt, color="0.55", linestyle="--", linewidth=0.9)
         ax.text(
             m.tops_per_watt,
-            2 + 9 * (j % 4),
-            f" {m.name}",
+            99 - 24 * (j % 2),
+            " " + m.name.partition(":")[2],
             rotation=90,
-            fontsize="x-small",
+            fontsize="small",
             color="0.3",
-            va="bottom",
+            va="top",
         )
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
@@ -120,7 +120,7 @@ def _landscape(result: Comparison, out: Path) -> Path:
     ax.set_ylabel("test accuracy on fresh devices [%]")
     ax.set_title("Where each paradigm lands (dashed: published digital chips)")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize="x-small", loc="lower left")
+    fig.legend(fontsize="small", loc="outside lower center", ncols=min(4, max(1, len(finite))))
     return save(fig, out / "landscape.png")
 
 
