@@ -23,6 +23,7 @@ from ..common.config import (
 )
 
 __all__ = [
+    "ADCArchitecture",
     "ADCConfig",
     "CircuitConfig",
     "ColumnLayout",
@@ -435,12 +436,14 @@ class HWAConfig(ConfigBlock):
     largest weight, redrawn per batch), the output noise and DAC/ADC quantisation of the
     config (straight-through gradients); after each optimiser step weights are clipped to
     ``clip_sigma`` standard deviations of the layer and a learned input range decays by
-    ``input_range_decay`` while more than ``input_range_min_inside`` of the inputs seen since
-    the last step fell inside it (aihwkit's ``InputRangeParameter``: decay 0.01,
+    ``input_range_decay`` while more than ``input_range_min_inside`` of the inputs seen
+    since the last step fell inside it (aihwkit's ``InputRangeParameter``: decay 0.01,
     ``input_min_percentage`` 0.95). A learned range starts at the largest absolute value of
-    the first non-zero training inputs it sees. The backward pass is ideal. Training uses
-    the continuous weights and parallel (not bit-serial) inputs; weight slicing, finite
-    levels, drift and the device noise models apply to the programmed chip at inference.
+    the first non-zero training inputs it sees; until then (a model converted and read
+    without training) the layer reads with a dynamic range. The backward pass is ideal.
+    Training uses the continuous weights and parallel (not bit-serial) inputs; weight
+    slicing, finite levels, drift and the device noise models apply to the programmed chip
+    at inference.
     """
 
     weight_noise: float = 0.05
@@ -473,32 +476,53 @@ class HWAConfig(ConfigBlock):
         check_probability(owner, "input_range_min_inside", self.input_range_min_inside)
 
 
+ADCArchitecture = Literal["sar", "flash", "counting"]
+"""How an ADC converts, which sets its conversion time (see :class:`EnergyConfig`)."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EnergyConfig(ConfigBlock):
-    """Coefficients of the analytic energy, latency and area model (see ``physnn.pim.cost``).
+    """Coefficients of the energy, latency and area model (see :mod:`physnn.pim.cost`).
 
-    Defaults describe a 14 nm PCM core like IBM HERMES (Le Gallo et al., Nat. Electron. 6,
-    680, 2023: 256x256 cores, 8-bit PWM inputs, one CCO-based ADC per column).
+    Defaults are the ``hermes`` calibration of a 14 nm PCM core (IBM HERMES: Le Gallo et al.,
+    Nat. Electron. 6, 680, 2023; Khaddam-Aljameh et al., IEEE JSSC 57, 1027, 2022: 256x256
+    cores, 8-bit PWM inputs, one CCO-based counting ADC per column at 300 ps per LSB).
+    ``adc_fom`` was fitted so that one core gives the measured 9.76 TOPS/W and
+    ``digital_latency`` so that an MVM takes the measured 133 ns (63.1 TOPS on 64 cores); the
+    other coefficients are representative values (not fitted). ``input_activity`` and
+    ``mean_state`` are assumptions of the analytic cost only: a cost computed from the
+    programmed conductances and real inputs (``crossbar_cost(..., conductance=, inputs=)``)
+    does not use them.
     """
 
     read_pulse: float = 128e-9
     """Duration of a full-scale input pulse (PWM) or of one bit-serial cycle [s]."""
 
     input_activity: float = 0.5
-    """Mean normalised input magnitude, scales the cell read energy of PWM inputs [1]."""
+    """Assumed mean normalised input magnitude of a PWM pulse, or fraction of ones of a
+    bit-serial plane, when the cost has no input data [1]."""
 
     mean_state: float = 0.25
-    """Mean conductance of a device as a fraction of ``g_max`` [1]."""
+    """Assumed mean device conductance as a fraction of ``g_max`` when the cost has no
+    conductance data [1]."""
 
     dac_energy: float = 0.1e-12
     """Energy of one input (row) conversion per cycle [J]."""
 
-    adc_fom: float = 20e-15
+    adc_fom: float = 50e-15
     """Walden figure of merit, energy per conversion step: ``E = adc_fom * 2**bits`` [J]
-    (state-of-the-art SAR/CCO ADCs: 1-50 fJ/step; Murmann, ADC Performance Survey 1997-2023)."""
+    (fitted to HERMES; state-of-the-art SAR/CCO ADCs: 1-50 fJ/step, Murmann, ADC Performance
+    Survey 1997-2023)."""
 
-    adc_time: float = 5e-9
-    """Duration of one conversion [s]."""
+    adc_architecture: ADCArchitecture = "counting"
+    """``"sar"`` (successive approximation: ``bits`` steps of ``adc_time`` after the read),
+    ``"flash"`` (one step of ``adc_time`` after the read) or ``"counting"`` (a CCO or ramp
+    converter counting ``2**bits`` periods of ``adc_time`` while the read pulse integrates
+    the column current: the read takes the longer of the two; needs ``columns_per_adc=1``)."""
+
+    adc_time: float = 0.3e-9
+    """One conversion step [s]: a SAR bit decision, a flash conversion, or one LSB period of
+    a counting converter (HERMES: 300 ps per LSB)."""
 
     columns_per_adc: int = 1
     """Columns sharing one ADC (time-multiplexed) [1]."""
@@ -510,7 +534,7 @@ class EnergyConfig(ConfigBlock):
     io_energy_per_byte: float = 1.0e-12
     """Energy to move one byte of input or output between the tile and local memory [J]."""
 
-    digital_latency: float = 10e-9
+    digital_latency: float = 5e-9
     """Latency of the digital post-processing per MVM [s]."""
 
     cell_area: float = 0.1e-12
@@ -529,8 +553,17 @@ class EnergyConfig(ConfigBlock):
         check_range(owner, "mean_state", self.mean_state, 0.0, 1.0, hint=_F_HINT)
         for name in ("dac_energy", "adc_fom", "accumulate_energy", "io_energy_per_byte"):
             check_range(owner, name, getattr(self, name), 0.0, 1e-9, unit="J", hint=_J_HINT)
+        check_choice(
+            owner, "adc_architecture", self.adc_architecture, literal_choices(ADCArchitecture)
+        )
         check_range(owner, "adc_time", self.adc_time, 0.0, 1e-3, unit="s", hint=_T_HINT)
         check_int(owner, "columns_per_adc", self.columns_per_adc, 1, 1 << 16)
+        if self.adc_architecture == "counting" and self.columns_per_adc != 1:
+            raise ValueError(
+                f"{owner}: a counting ADC integrates its column during the read, so it cannot "
+                f"be shared by columns_per_adc={self.columns_per_adc} columns; set "
+                "columns_per_adc=1 or adc_architecture='sar'"
+            )
         check_range(
             owner, "digital_latency", self.digital_latency, 0.0, 1e-3, unit="s", hint=_T_HINT
         )

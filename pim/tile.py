@@ -464,6 +464,9 @@ class CrossbarTile(nn.Module):
         if dac.range_mode == "dynamic":
             return x.detach().abs().amax(-1, keepdim=True).clamp_min(tiny)
         if dac.range_mode == "learned":
+            if not self.training and not bool(self.input_range_ready):
+                # never trained: no range learned yet, so read like range_mode="dynamic"
+                return x.detach().abs().amax(-1, keepdim=True).clamp_min(tiny)
             if self.training and not bool(self.input_range_ready):
                 peak = float(x.detach().abs().amax()) if x.numel() else 0.0
                 if peak == 0.0:

@@ -33,15 +33,22 @@ def run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def neurosim_reference(
-    x: torch.Tensor, w: torch.Tensor, *, rows: int = 128, slices: int = 7, in_bits: int = 8
+    x: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    rows: int = 128,
+    slices: int = 7,
+    in_bits: int = 8,
+    adc_bits: int = 5,
+    bound: float = 16.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """NeuroSim-style bit-serial MVM written from its definition, as an interval.
 
     Weights: sign and a ``slices``-bit magnitude code, one bit per 1-bit cell; inputs: sign
     and an ``in_bits``-bit magnitude code of ``x / max|x|`` applied one bit per cycle; each
-    (row tile, slice, cycle) column sum goes through a 5-bit ADC (sign + 4 bits, full scale
-    32) and is shift-and-added. A column sum exactly half-way between two codes (a sum of
-    +-16) may round either way under float rounding, so both roundings bound the result.
+    (row tile, slice, cycle) column sum goes through an ``adc_bits`` ADC (sign included) of
+    full scale ``bound`` and is shift-and-added. A column sum exactly half-way between two
+    codes may round either way under float rounding, so both roundings bound the result.
     """
     n_in = x.shape[1]
     x_levels, w_levels = 2**in_bits - 1, 2**slices - 1
@@ -49,7 +56,7 @@ def neurosim_reference(
     x_code = torch.round(x / r * x_levels).to(torch.int64)
     scale = w.abs().max()
     w_code = torch.round(w.abs() / scale * w_levels).to(torch.int64) * torch.sign(w).long()
-    adc_levels, bound = 15, 32
+    adc_levels = 2 ** (adc_bits - 1) - 1
     low = torch.zeros(x.shape[0], w.shape[0], dtype=torch.float64)
     high = torch.zeros_like(low)
     for start in range(0, n_in, rows):
@@ -73,11 +80,12 @@ def neurosim_reference(
 def test_bit_serial_neurosim_preset_matches_the_reference_interval() -> None:
     cfg = presets.get("neurosim-rram", seed=0)
     assert cfg.mapping.tile_rows == 128 and cfg.mapping.slices == 7 and cfg.adc.bits == 5
+    assert cfg.dac.bits == 9 and cfg.dac.bit_serial and cfg.mapping.bits_per_cell == 1
     torch.manual_seed(0)
     linear = nn.Linear(256, 24, bias=False)
     x = torch.rand(16, 256) * 2 - 1
     got = run(PIMLinear.from_torch(linear, cfg), x).double()
-    low, high = neurosim_reference(x, linear.weight.detach())
+    low, high = neurosim_reference(x, linear.weight.detach(), bound=cfg.adc.output_bound)
     tol = 1e-5 * float(high.abs().max())
     assert bool(((got >= low - tol) & (got <= high + tol)).all())
     assert float((high - low).abs().max()) < 0.2 * float(high.abs().max())  # a tight bound
