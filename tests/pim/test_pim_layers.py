@@ -207,7 +207,8 @@ def test_measured_per_read_weight_noise_matches_config() -> None:
 
 
 def test_pcm_programming_noise_through_layer_matches_anchor() -> None:
-    cfg = presets.get("pcm", seed=3)
+    pcm = presets.get("pcm", seed=3)
+    cfg = pcm.replace(mapping=pcm.mapping.replace(scale="layer"))  # one scale: targets 1, 0.5
     layer = PIMLinear(100, 100, bias=False, config=cfg)
     with torch.no_grad():
         layer.weight.zero_()
