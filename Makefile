@@ -4,16 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.physnn-installed
+PYTEST := $(BIN)/python -m pytest -q -n 2
 
-.PHONY: compare test lint venv clean
+.PHONY: compare test test-all lint docs venv clean
 
 venv: $(STAMP)
 
+# torch is pinned on the same command line as physnn so that no extra (torchvision for
+# onnx2torch, say) can swap the CPU build of torch for another one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0 -e '.[dev]'
 	touch $(STAMP)
 
 compare: $(STAMP)
@@ -22,13 +25,19 @@ compare: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	mkdir -p build/mypy/physnn
-	for f in __init__.py cli.py common pim optical quantum; do \
-		ln -sfn "$(CURDIR)/$$f" build/mypy/physnn/$$f; done
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/python -m pytest -q -m "not slow" -n 2
+# The API reference built from the docstrings; --strict fails on a broken reference.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+# The default run: everything but the tests marked slow (accuracy, reproduction, notebooks).
+test: lint docs
+	$(PYTEST) -m "not slow"
+
+# Everything, with the longer hypothesis profile of tests/conftest.py.
+test-all: lint docs
+	$(PYTEST) --hypothesis-profile=thorough
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
