@@ -517,3 +517,43 @@ def test_lstm_hx_shapes_are_checked() -> None:
     out, hn = gru(x, torch.zeros(1, 2, 4))
     assert out.shape == (3, 2, 4) and hn.shape == (1, 2, 4)
     assert math.isfinite(float(out.sum()))
+
+
+# ---------------------------------------------------------------- convolutions and to_torch
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv3d(2, 3, (2, 3, 2), stride=(1, 2, 1), padding=1),
+        nn.Conv2d(4, 6, 3, groups=2, padding="same"),
+        nn.Conv1d(4, 4, 3, groups=4, padding=1, padding_mode="replicate"),  # depthwise
+    ],
+)
+def test_noiseless_nd_grouped_and_depthwise_convs_equal_torch(conv: nn.Module) -> None:
+    model = physnn.convert(nn.Sequential(conv), noiseless(), strict=True)
+    assert model.physnn_report.modules[0].fate == "converted"
+    x = torch.randn(2, conv.in_channels, *([5] * (conv.weight.dim() - 2)))
+    torch.testing.assert_close(run(model, x), conv(x), rtol=1e-5, atol=1e-5)
+    assert model[0].output_shape(tuple(x.shape)) == tuple(conv(x).shape)
+    back = physnn.to_torch(model, weights="effective")[0]
+    torch.testing.assert_close(back.weight, conv.weight, rtol=1e-5, atol=1e-6)
+
+
+def test_effective_weights_reproduce_the_programmed_chip() -> None:
+    """``to_torch(weights="effective")`` gives the weights the noisy, drifted chip realises."""
+    pcm = presets.get("pcm", seed=3)
+    cfg = pcm.replace(
+        read=pcm.read.replace(output_noise=0.0),
+        dac=pcm.dac.replace(bits=None),
+        adc=pcm.adc.replace(bits=None),
+    )
+    torch.manual_seed(14)
+    model = physnn.convert(nn.Sequential(nn.Linear(10, 6), nn.Tanh(), nn.LSTM(6, 3)), cfg)
+    drift(model, 86400.0)
+    effective = physnn.to_torch(model, weights="effective")
+    exact = physnn.to_torch(model)
+    x = torch.rand(4, 2, 10)
+    got = run(model, x)[0]
+    torch.testing.assert_close(effective(x)[0], got, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(exact(x)[0], got, atol=1e-4)
