@@ -32,13 +32,15 @@ registry = PresetRegistry("pim")
 _PCM = PIMConfig(
     mapping=MappingConfig(scale="column"),
     read=ReadNoiseConfig(output_noise=0.06),
+    circuit=CircuitConfig(v_read=0.3),
     adc=ADCConfig(bits=8, output_bound=12.0),
 )
 
 registry.register(
     "ideal",
-    PIMConfig().ideal(),
-    "every nonideality off: equals torch (cost coefficients of the HERMES-like PCM core)",
+    PIMConfig(circuit=CircuitConfig(v_read=0.3)).ideal(),
+    "every nonideality off: equals torch; energy: the hermes-fitted coefficients (a "
+    "prediction for this geometry)",
 )
 registry.register(
     "pcm",
@@ -47,21 +49,32 @@ registry.register(
     "et al., Nat. Commun. 11, 2473, 2020 (g_max 25 uS, global drift compensation); periphery: "
     "aihwkit inference defaults (output bound 12, output noise 0.06, dynamic input range) "
     "with 8-bit DAC and ADC; weights scaled per output column (each column's largest weight "
-    "at g_max, rescaled digitally), which keeps LSTM gates of different ranges accurate",
+    "at g_max, rescaled digitally), which keeps LSTM gates of different ranges accurate; "
+    "energy, latency and area: the coefficients fitted to HERMES (EnergyConfig defaults, see "
+    "the hermes preset) at its 0.3 V reads (the read voltage only sets the energy here: the "
+    "PCM model has no I-V nonlinearity), applied to this geometry: a prediction, not a fit. "
+    "On a 256x256 layer (one tile in both) it is 1.6x as efficient as hermes: one device per "
+    "polarity instead of two halves the cell energy; on 512x512 2.0x, as hermes's 256-row "
+    "tiles also double the ADC conversions",
 )
 registry.register(
     "hwa-rasch2023",
     _PCM.replace(
         read=ReadNoiseConfig(weight_noise=0.0175, output_noise=0.04),
-        circuit=CircuitConfig(ir_drop="fast", r_wire_row=0.35, r_wire_col=0.35),
+        circuit=CircuitConfig(v_read=0.3, ir_drop="fast", r_wire_row=0.07, r_wire_col=0.07),
         dac=DACConfig(bits=8, range_mode="learned"),
         adc=ADCConfig(bits=8, output_bound=10.0),
         hwa=HWAConfig(weight_noise=0.05, clip_sigma=2.5),
     ),
     "Rasch et al., Nat. Commun. 14, 5282, 2023 (HWA training): PCM model, 8-bit DAC/ADC, output "
     "bound 10, output noise 0.04, per-read weight noise 0.0175, IR drop, learned input "
-    "ranges, weight clipping; wire resistance 0.35 ohm per segment (14 nm copper lines, "
-    "representative value)",
+    "ranges, weight clipping. Wire resistance 0.07 ohm per segment on rows and columns: "
+    "aihwkit's IR-drop setting used by the paper (ir_drop_g_ratio = 1 / (0.35 ohm x 5 uS)) "
+    "fixes r_wire x g_max = 1.75e-6, which is 0.07 ohm at this preset's g_max = 25 uS. "
+    "Differences: aihwkit applies it to the output (column) wire only, with a polynomial "
+    "drop profile of the mean input current, while physnn solves both wires of the tile "
+    "with the differential pair's devices sharing the rows (within 2 % of exact nodal "
+    "analysis). Energy: the hermes-fitted coefficients (a prediction)",
 )
 registry.register(
     "reram",
@@ -79,7 +92,8 @@ registry.register(
     "2022 (NeuRRAM); noise, relaxation and stuck-at rates are representative values of that "
     "literature (Chen et al., DATE 2015 for stuck-at faults), not a fit: 0.5 % stuck off, "
     "0.1 % stuck on (a stuck-on device is a full-scale weight error; 0.2 % costs a small "
-    "digits CNN about 6 pp without HWA, measured); weights scaled per output column",
+    "digits CNN about 6 pp without HWA, measured); weights scaled per output column; energy: "
+    "the PCM coefficients fitted to HERMES at 0.1 V reads (a prediction, no ReRAM fit)",
 )
 registry.register(
     "neurosim-rram",
@@ -104,7 +118,8 @@ registry.register(
             mean_state=0.25,
             dac_energy=0.05e-12,
             adc_fom=8e-15,
-            adc_time=2e-9,
+            adc_architecture="sar",
+            adc_time=0.4e-9,
             columns_per_adc=8,
             accumulate_energy=0.03e-12,
             io_energy_per_byte=0.5e-12,
@@ -118,8 +133,9 @@ registry.register(
     "128x128 sub-arrays, 1-bit cells with 8-bit signed weights (sign + 7 slices), bit-serial "
     "8-bit inputs, 4-bit ADC (plus sign) per input cycle with full scale 16 (one code per "
     "about one unit of the 1-bit column sum; a full scale of 32 loses 24 pp on a digits LSTM, "
-    "measured), 8 columns per ADC; energy coefficients chosen so a "
-    "VGG-8 workload lands near NeuroSim's 11.25-19.88 TOPS/W",
+    "measured), 8 columns per ADC (SAR, 0.4 ns per bit); fitted: the energy coefficients, "
+    "chosen so a VGG-8 workload lands inside NeuroSim's 11.25-19.88 TOPS/W (13.8 TOPS/W); "
+    "the latency and area are representative values, not fitted",
 )
 registry.register(
     "hermes",
@@ -128,19 +144,17 @@ registry.register(
         circuit=CircuitConfig(v_read=0.3),
         dac=DACConfig(bits=8, range_mode="dynamic"),
         adc=ADCConfig(bits=8, output_bound=12.0),
-        energy=EnergyConfig(
-            read_pulse=128e-9,
-            input_activity=0.5,
-            mean_state=0.25,
-            dac_energy=0.1e-12,
-            adc_fom=50e-15,
-            adc_time=5e-9,
-            columns_per_adc=1,
-        ),
+        energy=EnergyConfig(),
     ),
-    "IBM HERMES-like core (Le Gallo et al., Nat. Electron. 6, 680, 2023): 256x256 PCM, 4 "
-    "devices per weight, 8-bit PWM inputs, one CCO ADC per column; energy coefficients chosen "
-    "so its MVM efficiency is near the measured 9.76 TOPS/W",
+    "IBM HERMES-like core (Le Gallo et al., Nat. Electron. 6, 680, 2023; Khaddam-Aljameh et "
+    "al., IEEE JSSC 57, 1027, 2022): 256x256 PCM, 4 devices per weight, 8-bit PWM inputs "
+    "(128 ns), one CCO counting ADC per column (300 ps per LSB, published); fitted: "
+    "adc_fom = 50 fJ per step so that one core gives the measured 9.76 TOPS/W under the "
+    "analytic assumptions (mean state 0.25 g_max, input activity 0.5), and "
+    "digital_latency = 5 ns so that an MVM takes 133 ns (63.1 TOPS on 64 cores, measured); "
+    "the other coefficients are representative values. These are the EnergyConfig defaults. "
+    "Predicted with them, not fitted: the analog-AI chip of Ambrogio et al., Nature 620, 768, "
+    "2023 (512x2048-device tiles), within 2x of its 12.4 TOPS/W (tested)",
 )
 
 
