@@ -131,6 +131,14 @@ def test_pcm_uses_the_hermes_calibration() -> None:
     assert ratio < 1.6
 
 
+def test_every_preset_citation_says_what_was_fitted_and_what_is_predicted() -> None:
+    for name in presets.names():
+        text = presets.citation(name)
+        assert "fitted" in text or "prediction" in text or "not a fit" in text, name
+    assert "fitted" in presets.citation("hermes") and "Predicted" in presets.citation("hermes")
+    assert "fitted" in presets.citation("neurosim-rram")
+
+
 # --------------------------------------------------------------------------- from data
 
 
