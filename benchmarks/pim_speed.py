@@ -1,12 +1,18 @@
 """Speed of PIM crossbar layers relative to ``nn.Linear`` (batch 256, CPU, same process).
 
-Run: ``.venv/bin/python benchmarks/pim_speed.py [--repeats 50] [--threads N]``.
+Run: ``.venv/bin/python benchmarks/pim_speed.py [--repeats 30] [--threads 1]``.
 
-Prints, for 784->256 and 512->512, each configuration's eval forward time as a ratio to
-``nn.Linear`` (median of interleaved repeats; the ratio of minima is printed too, as it is
-robust to other processes sharing the CPU), and the time to construct and program a
-512x512 layer. Targets (issue 4 / ANCHORS.md): ideal <= 1.2x, pcm <= 2.5x, full physics with
-the fast IR-drop model <= 6x, construct + program 512x512 <= 0.5 s.
+Prints, for 784->256 and 512->512 on one thread (issue 11):
+
+- each configuration's eval forward time as a ratio to ``nn.Linear`` (median of interleaved
+  repeats, and the ratio of minima, which is robust to other processes sharing the CPU):
+  ``ideal`` (target <= 1.1x), ``pcm`` with exact per-read noise (<= 2.0x), full physics with
+  the fast IR-drop model (<= 4x);
+- one HWA training step (forward + backward) on the ``hwa-rasch2023`` preset as a ratio to an
+  ``nn.Linear`` training step (<= 3x), with aihwkit-lightning's training step in the same
+  process when it is importable (install it only in ``benchmarks/.venv-aihwkit``; the row is
+  skipped otherwise);
+- the time to build and program a 512x512 layer (<= 0.1 s).
 """
 
 from __future__ import annotations
@@ -55,36 +61,71 @@ def timings(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, lis
     return times
 
 
+def report(title: str, t: dict[str, list[float]], base: str) -> None:
+    med = {k: statistics.median(v) for k, v in t.items()}
+    low = {k: min(v) for k, v in t.items()}
+    print(f"\n{title}: {base} median {med[base] * 1e3:.3f} ms")
+    print(f"  {'row':<30} {'median':>8} {'min':>8}   (ratio to {base})")
+    for name in t:
+        if name == base:
+            continue
+        ratio_med, ratio_min = med[name] / med[base], low[name] / low[base]
+        print(f"  {name:<30} {ratio_med:7.2f}x {ratio_min:7.2f}x   ({med[name] * 1e3:.3f} ms)")
+
+
+def train_step(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        model(x).square().mean().backward()
+        opt.step()
+
+    return step
+
+
+def lightning_layer(n_in: int, n_out: int) -> nn.Module | None:
+    """aihwkit-lightning's ``AnalogLinear`` with its HWA-training defaults, if importable."""
+    try:
+        from aihwkit_lightning.nn import AnalogLinear  # type: ignore[import-not-found]
+        from aihwkit_lightning.simulator.configs import (  # type: ignore[import-not-found]
+            TorchInferenceRPUConfig,
+        )
+    except ImportError:
+        return None
+    layer: nn.Module = AnalogLinear(n_in, n_out, rpu_config=TorchInferenceRPUConfig())
+    return layer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 256")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 256")
     for n_in, n_out in ((784, 256), (512, 512)):
         x = torch.rand(256, n_in)
         linear = nn.Linear(n_in, n_out)
-        layers = {
-            name: PIMLinear.from_torch(linear, make()).eval() for name, make in CONFIGS.items()
-        }
-        fns: dict[str, Callable[[], object]] = {
-            "nn.Linear": lambda m=linear, x=x: m(x)  # type: ignore[misc]
-        }
-        for name, layer in layers.items():
-            fns[name] = lambda m=layer, x=x: m(x)  # type: ignore[misc]
+        fns: dict[str, Callable[[], object]] = {"nn.Linear": lambda m=linear, x=x: m(x)}
+        for name, make in CONFIGS.items():
+            layer = PIMLinear.from_torch(linear, make()).eval()
+            fns[name] = lambda m=layer, x=x: m(x)
         with torch.no_grad():
-            t = timings(fns, args.repeats)
-        med = {k: statistics.median(v) for k, v in t.items()}
-        low = {k: min(v) for k, v in t.items()}
-        print(f"\n{n_in}->{n_out}: nn.Linear median {med['nn.Linear'] * 1e3:.3f} ms")
-        print(f"  {'configuration':<24} {'median':>8} {'min':>8}   (ratio to nn.Linear)")
-        for name in CONFIGS:
-            ratio_med = med[name] / med["nn.Linear"]
-            ratio_min = low[name] / low["nn.Linear"]
-            print(f"  {name:<24} {ratio_med:7.2f}x {ratio_min:7.2f}x   ({med[name] * 1e3:.3f} ms)")
+            report(f"eval forward {n_in}->{n_out}", timings(fns, args.repeats), "nn.Linear")
+        plain = nn.Linear(n_in, n_out)
+        hwa = PIMLinear.from_torch(plain, presets.get("hwa-rasch2023", seed=0)).train()
+        steps: dict[str, Callable[[], object]] = {
+            "nn.Linear": train_step(plain, x),
+            "HWA step (hwa-rasch2023)": train_step(hwa, x),
+        }
+        lightning = lightning_layer(n_in, n_out)
+        if lightning is not None:
+            steps["aihwkit-lightning step"] = train_step(lightning.train(), x)
+        report(f"training step {n_in}->{n_out}", timings(steps, args.repeats), "nn.Linear")
+        if lightning is None:
+            print("  aihwkit-lightning: not importable here, row skipped")
 
     def build() -> None:
         PIMLinear(512, 512, config=presets.get("pcm", seed=0))
@@ -94,7 +135,7 @@ def main() -> None:
 
     t = timings({"pcm": build, "full": build_full}, max(5, args.repeats // 5))
     pcm, full = statistics.median(t["pcm"]), statistics.median(t["full"])
-    print(f"\nconstruct + program 512x512 (median): pcm {pcm:.3f} s, full physics {full:.3f} s")
+    print(f"\nbuild + program 512x512 (median): pcm {pcm:.3f} s, full physics {full:.3f} s")
 
 
 if __name__ == "__main__":
