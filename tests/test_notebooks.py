@@ -19,6 +19,7 @@ def test_notebooks_exist() -> None:
     assert len(NOTEBOOKS) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_stripped_and_runs(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -26,6 +27,7 @@ def chip_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return sum(accuracies) / len(accuracies)
 
 
+@pytest.mark.slow
 def test_hwa_training_stays_within_2pp_of_fp_after_one_day() -> None:
     """64-32-10 MLP: the 64-128-10 one is so redundant that even plain training loses < 0.3 pp
     on the pcm chip after a day (measured), which leaves nothing for HWA to recover; 32 hidden

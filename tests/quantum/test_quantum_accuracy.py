@@ -47,6 +47,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_hybrid_classifier_on_digits_with_shots_and_noise() -> None:
     x_train, y_train, x_test, y_test = _reduced_digits()
