@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..common.config import check_choice, literal_choices
 from ..common.quant import quantize, quantize_codes
 from .config import ColumnLayout
+from .devices import pcm_programming_sigma, snap_to_levels
 from .periphery import adc, dac, sinh_iv
 
 __all__ = [
@@ -36,24 +37,6 @@ __all__ = [
     "snap_to_levels",
     "solve_crossbar",
 ]
-
-PCM_G_MAX_FIT = 25e-6
-"""Largest conductance of the PCM statistical model's fits [S] (Nandakumar et al. 2019)."""
-
-
-def pcm_programming_sigma(g: torch.Tensor, g_max: float) -> torch.Tensor:
-    """Standard deviation of PCM programming noise [S] (Nandakumar et al., ICECS 2019).
-
-    ``sigma = (0.26348 + 1.9650 g - 1.1731 g^2) uS * g_max / 25 uS`` for the normalised target
-    ``g = G_target / g_max`` clamped to ``[0, 1]``; the fit was made at ``g_max = 25 uS``.
-
-    Args:
-        g: normalised target conductance.
-        g_max: largest conductance [S].
-    """
-    gc = g.clamp(0.0, 1.0)
-    return (0.26348 + 1.9650 * gc - 1.1731 * gc * gc) * 1e-6 * (g_max / PCM_G_MAX_FIT)
-
 
 def pcm_drift_exponents(g: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw PCM drift exponents ``nu ~ |N(mu(g), sigma(g))|`` (Nandakumar et al. 2019).
@@ -123,25 +106,6 @@ def slice_weights(
         [n * base**s / total for s in range(slices)], dtype=w.dtype, device=w.device
     )
     return stacked, coeff
-
-
-def snap_to_levels(
-    g: torch.Tensor, levels: tuple[float, ...], sigma: tuple[float, ...]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Snap target conductances to the nearest measured level; return it and its spread.
-
-    Args:
-        g: target conductances [S].
-        levels: measured levels, ascending [S].
-        sigma: measured programming spread of each level [S].
-
-    Returns:
-        ``(snapped conductances, spread)``, both shaped like ``g`` [S].
-    """
-    lv = torch.tensor(levels, dtype=g.dtype, device=g.device)
-    sd = torch.tensor(sigma, dtype=g.dtype, device=g.device)
-    idx = torch.bucketize(g, (lv[1:] + lv[:-1]) / 2)
-    return lv[idx], sd[idx]
 
 
 def _check_wires(r_row: float, r_col: float) -> None:
@@ -319,8 +283,8 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
     the error of the column currents is 0.02-0.2 % of the IR-drop effect at 256x256 for
     0.07-1 ohm per segment (effects 2-23 %; worst column 0.5 %) and 0.06-1.6 % at 512x512
     (effects 7-56 %; worst column 2.4 % at 1 ohm); a first-order model ``G / (1 + a)`` was up
-    to 5 % and 10 % off. Computed in float64 on the CPU (LAPACK ``dpttrf``/``dpttrs``): about
-    0.1 s for a 512x1024 array.
+    to 5 % and 10 % off. Computed in float64 on the CPU (LAPACK ``dpttrf``/``dpttrs``):
+    0.2-0.5 s for a 512x1024 array on a shared 2-core CPU (measured).
 
     Args:
         g: conductances ``[..., M, N]`` [S] (leading dimensions are independent crossbars).
