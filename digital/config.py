@@ -20,7 +20,8 @@ class DigitalConfig(BackendConfig):
     backend = "digital"
 
     bits: int = 8
-    """Operand precision [bit]; 32 means float32 arithmetic (no quantisation)."""
+    """Operand precision including the sign [bit], 2..32; 32 means float32 arithmetic (no
+    quantisation)."""
 
     mac_energy: float = 0.23e-12
     """Energy of one multiply-accumulate [J]; 8-bit int: 0.2 pJ mult + 0.03 pJ add
@@ -50,7 +51,14 @@ class DigitalConfig(BackendConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         owner = type(self).__name__
-        check_int(owner, "bits", self.bits, 1, 32)
+        if isinstance(self.bits, int) and not isinstance(self.bits, bool) and self.bits < 2:
+            # A signed integer needs a sign bit and at least one magnitude bit: with
+            # bits=1 the grid has no level besides zero (issue 15 item 4: NaN outputs).
+            raise ValueError(
+                f"{owner}.bits={self.bits} leaves no magnitude bit next to the sign bit; use "
+                "bits >= 2 (e.g. 8 for int8, 32 for float32 arithmetic)"
+            )
+        check_int(owner, "bits", self.bits, 2, 32)
         check_range(
             owner,
             "mac_energy",

@@ -15,6 +15,7 @@ import math
 
 from torch import nn
 
+from ..common.config import BackendConfig
 from ..common.cost import Cost, count_macs, output_shape
 from .config import DigitalConfig
 from .presets import registry
@@ -23,7 +24,7 @@ __all__ = ["digital_cost"]
 
 
 def digital_cost(
-    module: nn.Module, input_shape: tuple[int, ...], config: DigitalConfig | str | None = None
+    module: nn.Module, input_shape: tuple[int, ...], config: BackendConfig | str | None = None
 ) -> Cost:
     """Cost of a torch module on a digital accelerator (see the module docstring).
 
@@ -32,9 +33,13 @@ def digital_cost(
         input_shape: input shape with the batch.
         config: a :class:`DigitalConfig`, a preset name, or None for ``int8``.
     """
-    resolved = registry.get(config or "int8") if not isinstance(config, DigitalConfig) else config
-    assert isinstance(resolved, DigitalConfig)
-    config = resolved
+    if isinstance(config, str) or config is None:
+        config = registry.get(config or "int8")
+    if not isinstance(config, DigitalConfig):
+        raise TypeError(
+            f"digital_cost needs a DigitalConfig or a digital preset name, got "
+            f"{type(config).__name__}; e.g. physnn.digital.presets.get('int8')"
+        )
     macs = count_macs(module, input_shape)
     if macs == 0:
         return Cost()

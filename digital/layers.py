@@ -37,8 +37,19 @@ class _DigitalMixin(PhysicalModule[DigitalConfig]):
         return digital_cost(self, input_shape, self.config)
 
     def _operands(self, x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dtype != weight.dtype:
+            raise TypeError(
+                f"{name}: input dtype {x.dtype} differs from the layer's {weight.dtype}; cast "
+                f"the input (x.to({weight.dtype})) or the model (model.to({x.dtype}))"
+            )
         if not torch.isfinite(x).all():
-            raise ValueError(f"{type(self).__name__}: input contains NaN or inf")
+            raise ValueError(f"{name}: input contains NaN or inf")
+        if x.numel() == 0:
+            # An empty batch gives an empty output (there is no sample to take a scale from).
+            return x, weight
         if _quantized(self.config):
             bits = self.config.bits
             return fake_quantize(x, bits, per_sample=True), fake_quantize(weight, bits)
