@@ -47,7 +47,7 @@ from physnn.optical.stack import propagate_stack, simulation_grid
 
 LAYERS = 5
 CONFIG = po.presets.get("lin2018-thz", seed=0)
-N, (M, _) = simulation_grid(CONFIG.geometry, CONFIG.geometry.size, CONFIG.geometry.gaps)
+N, (M, _) = simulation_grid(CONFIG.geometry, CONFIG.geometry.size)
 
 
 def timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

@@ -6,7 +6,7 @@ classifier and the ``nn.Linear`` drop-in :class:`OpticalLinear`; fabrication, mi
 and detector nonidealities; an energy/latency/area model. Never imports qiskit.
 """
 
-from . import functional, presets
+from . import functional, presets, stack
 from .config import (
     DetectorConfig,
     EnergyConfig,
@@ -18,9 +18,18 @@ from .config import (
 )
 from .cost import optical_cost
 from .functional import OpticalSamplingWarning, propagate
-from .layers import DiffractiveLayer, DiffractiveNetwork, OpticalLinear, set_misalignment
+from .layers import (
+    ChipAccuracy,
+    DiffractiveLayer,
+    DiffractiveNetwork,
+    OpticalLinear,
+    fresh_chips,
+    realistic_accuracy,
+    set_misalignment,
+)
 
 __all__ = [
+    "ChipAccuracy",
     "DetectorConfig",
     "DiffractiveLayer",
     "DiffractiveNetwork",
@@ -32,9 +41,12 @@ __all__ = [
     "OpticalConfig",
     "OpticalLinear",
     "OpticalSamplingWarning",
+    "fresh_chips",
     "functional",
     "optical_cost",
     "presets",
     "propagate",
+    "realistic_accuracy",
     "set_misalignment",
+    "stack",
 ]

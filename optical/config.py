@@ -8,7 +8,6 @@ blocks; presets (``physnn.optical.presets``) are named instances of it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Literal
 
 from ..common.config import (
@@ -20,7 +19,7 @@ from ..common.config import (
     check_range,
     literal_choices,
 )
-from .functional import PROPAGATION_METHODS, Boundary, PropagationMethod, required_padding
+from .functional import LINEAR_PADDING, PROPAGATION_METHODS, Boundary, PropagationMethod
 
 __all__ = [
     "PROPAGATION_METHODS",
@@ -84,9 +83,9 @@ class GeometryConfig(ConfigBlock):
 
     padding: float | None = None
     """Zero-padding factor of the FFT grid [-]: the padded grid has ``ceil(padding * n)``
-    samples per side. None (default) chooses the smallest factor that holds the
-    propagation cone of the longest gap (:func:`~physnn.optical.functional.
-    required_padding`, at most 2); a smaller one warns, as light then wraps around."""
+    samples per side. None (default) uses 2, which makes the convolution linear for any
+    distance; below it light wraps around whenever the field fills the plane (a
+    :class:`~physnn.optical.functional.OpticalSamplingWarning` says so)."""
 
     boundary: Boundary = "linear"
     """``linear``: light leaving the plane is lost (zero padding, Matsushima band limit);
@@ -207,20 +206,12 @@ class GeometryConfig(ConfigBlock):
         """Pitch of the simulation grid ``pitch / samples`` [m]."""
         return self.pitch / self.samples
 
-    def grid_padding(self, size: int | None = None, gaps: Sequence[float] | None = None) -> float:
-        """Padding factor in force for a plane of ``size`` neurons (default ``self.size``)
-        and the gap distances ``gaps`` [m] (default :attr:`gaps`): ``padding``, 1 for
-        periodic boundaries, else the one the longest gap needs."""
+    def grid_padding(self) -> float:
+        """Padding factor in force: ``padding``, 1 for periodic boundaries, else
+        :data:`~physnn.optical.functional.LINEAR_PADDING` (2)."""
         if self.boundary == "periodic":
             return 1.0
-        if self.padding is not None:
-            return self.padding
-        n = (self.size if size is None else size) * self.samples
-        return max(
-            required_padding(n, gap, lam, self.simulation_pitch)
-            for gap in (self.gaps if gaps is None else gaps)
-            for lam in self.all_wavelengths
-        )
+        return LINEAR_PADDING if self.padding is None else self.padding
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

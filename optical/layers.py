@@ -292,7 +292,7 @@ class DiffractiveLayer(_OpticalModule):
             wavelength=g.wavelength,
             pitch=g.simulation_pitch,
             method=g.method,
-            padding=g.grid_padding(self.size),
+            padding=g.padding,
             boundary=g.boundary,
         )
 
@@ -770,8 +770,7 @@ class OpticalLinear(_OpticalModule):
         g = self.config.geometry
         s = g.samples
         n = self.size * s
-        gaps = [g.gaps[0], *(layer.distance for layer in _stack(self.layers))]
-        grid = OF.padded_shape((n, n), g.grid_padding(self.size, gaps))
+        grid = OF.padded_shape((n, n), g.grid_padding())
         cdtype = _complex_dtype(ref.dtype)
         pixel = torch.zeros(grid, dtype=cdtype, device=ref.device)
         pixel[:s, :s] = 1

@@ -48,20 +48,17 @@ class StackLayer(Protocol):
         ...
 
 
-def simulation_grid(
-    geometry: GeometryConfig, size: int, gaps: Sequence[float]
-) -> tuple[int, tuple[int, int]]:
-    """``(samples per side, padded FFT grid)`` of a plane of ``size`` neurons whose gaps
-    span ``gaps`` [m]."""
+def simulation_grid(geometry: GeometryConfig, size: int) -> tuple[int, tuple[int, int]]:
+    """``(samples per side, padded FFT grid)`` of a plane of ``size`` neurons."""
     n = size * geometry.samples
-    return n, OF.padded_shape((n, n), geometry.grid_padding(size, gaps))
+    return n, OF.padded_shape((n, n), geometry.grid_padding())
 
 
 @functools.lru_cache(maxsize=256)
 def _geometry_problems(
     geometry: GeometryConfig, size: int, gaps: tuple[float, ...]
 ) -> tuple[str, ...]:
-    n, grid = simulation_grid(geometry, size, gaps)
+    n, grid = simulation_grid(geometry, size)
     problems: list[str] = []
     for gap in gaps:
         for lam in geometry.all_wavelengths:
@@ -202,7 +199,7 @@ def propagate_stack(
     size = samples // g.samples
     gaps = [first_distance, *(layer.distance for layer in layers)]
     check_geometry(g, size, gaps)
-    grid = OF.padded_shape((samples, samples), g.grid_padding(size, gaps))
+    grid = OF.padded_shape((samples, samples), g.grid_padding())
     # One displacement draw for every wavelength: they cross the same (mis)placed layers.
     displaced = displacements(layers, training)
     total: torch.Tensor | None = None

@@ -18,7 +18,6 @@ from physnn.digital.config import DigitalConfig
 from physnn.optical import functional as OF
 from physnn.optical.cost import photon_energy
 
-
 FAST_PRESETS = [n for n in po.presets.names() if n != "lin2018-thz"]
 
 
@@ -203,7 +202,7 @@ def test_transmission_matrix_equals_direct_incoherent_sum() -> None:
     for j in range(5):
         u = torch.zeros(n, n, dtype=torch.complex128)
         u[s * rows[j] : s * rows[j] + s, s * cols[j] : s * cols[j] + s] = 1  # one lit neuron
-        pad = g.grid_padding(layer.size)
+        pad = g.grid_padding()
         u = OF.propagate(u, g.distance, wavelength=g.wavelength, pitch=g.pitch / s, padding=pad)
         with torch.no_grad():
             for diffractive in layer.layers:
