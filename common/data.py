@@ -153,22 +153,38 @@ def resample_images(images: torch.Tensor, size: int | tuple[int, int]) -> torch.
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not, into a numpy array."""
+    """Read an IDX file (the MNIST format), gzipped or not, into a numpy array.
+
+    Raises:
+        ValueError: naming the file when it is not a complete IDX file.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise ValueError(
+            f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'IDX'} "
+            f"({err}); re-download or unpack the file"
+        ) from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
     dtype_code, ndim = data[2], data[3]
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if dtype_code not in dtypes:
         raise ValueError(f"{path}: unknown IDX data type 0x{dtype_code:02x}")
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes for {ndim} dimensions)")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {body.size} values")
-    return body.reshape(shape)
+    itemsize = np.dtype(dtypes[dtype_code]).itemsize
+    body_bytes = len(data) - 4 - 4 * ndim
+    if body_bytes != int(np.prod(shape)) * itemsize:
+        raise ValueError(
+            f"{path}: header says {shape} ({int(np.prod(shape)) * itemsize} bytes) but holds "
+            f"{body_bytes} bytes; the file is truncated or corrupt"
+        )
+    return np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim).reshape(shape)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -210,10 +226,23 @@ def load_mnist(
         with np.load(path) as npz:
             arrays = {k: npz[k] for k in npz.files}
         if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
-            parts = (arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
-            return _from_arrays(name, *parts, split=f"{path.name}: given train/test")
+            keys = ("x_train", "y_train", "x_test", "y_test")
+            parts = tuple(arrays[k] for k in keys)
+            return _from_arrays(
+                name,
+                *parts,
+                split=f"{path.name}: given train/test",
+                sources=tuple(f"{path}[{k}]" for k in keys),
+            )
         if {"x", "y"} <= arrays.keys():
-            return _split_arrays(name, arrays["x"], arrays["y"], test_fraction, seed, path.name)
+            return _split_arrays(
+                name,
+                arrays["x"],
+                arrays["y"],
+                test_fraction,
+                seed,
+                (f"{path}[x]", f"{path}[y]"),
+            )
         raise ValueError(
             f"{path}: needs arrays x_train, y_train, x_test, y_test (or x, y); "
             f"found {sorted(arrays)}"
@@ -223,65 +252,182 @@ def load_mnist(
     test_x = _find(path, "t10k-images-idx3-ubyte")
     test_y = _find(path, "t10k-labels-idx1-ubyte")
     if train_x and train_y and test_x and test_y:
+        files = (train_x, train_y, test_x, test_y)
         return _from_arrays(
             name,
-            read_idx(train_x),
-            read_idx(train_y),
-            read_idx(test_x),
-            read_idx(test_y),
+            *(read_idx(f) for f in files),
             split="official train/test files",
+            sources=tuple(str(f) for f in files),
         )
     only = (train_x, train_y) if train_x and train_y else (test_x, test_y)
     if only[0] is None or only[1] is None:
         raise FileNotFoundError(f"{path} holds no MNIST IDX image/label file pair")
     return _split_arrays(
-        name, read_idx(only[0]), read_idx(only[1]), test_fraction, seed, only[0].name
+        name,
+        read_idx(only[0]),
+        read_idx(only[1]),
+        test_fraction,
+        seed,
+        (str(only[0]), str(only[1])),
     )
 
 
 def _split_arrays(
-    name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, source: str
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    sources: tuple[str, str],
 ) -> Dataset:
+    """Validate one image/label pair (``sources`` name their files) and split it."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction={test_fraction!r} must be in (0, 1)")
-    y = np.asarray(y, dtype=np.int64)
-    train_idx, test_idx = _stratified_split(y, test_fraction, seed)
-    return _from_arrays(
+    images, integer = _images(x, sources[0])
+    labels = _labels(y, len(images), sources[1])
+    train_idx, test_idx = _stratified_split(labels, test_fraction, seed)
+    scale = _scale([(images, integer, sources[0])])
+    return _dataset(
         name,
-        x[train_idx],
-        y[train_idx],
-        x[test_idx],
-        y[test_idx],
-        split=f"{source} split stratified {len(train_idx)} train / {len(test_idx)} test "
+        images[train_idx] / scale,
+        labels[train_idx],
+        images[test_idx] / scale,
+        labels[test_idx],
+        split=f"{Path(sources[0]).name} split stratified {len(train_idx)} train / "
+        f"{len(test_idx)} test "
         f"(seed {seed})",
     )
 
 
-def _to_images(x: np.ndarray) -> torch.Tensor:
+MAX_CLASSES = 1000
+"""Largest number of classes a loaded dataset may have (a guard against label garbage:
+one label of 10**6 would otherwise build a million-class model)."""
+
+
+def _images(x: np.ndarray, source: str) -> tuple[np.ndarray, bool]:
+    """``x`` as float64 images ``[N, H, W]`` and whether it was stored as integers.
+
+    Refuses what is not a batch of finite, non-negative images, naming ``source``.
+    """
     x = np.asarray(x)
+    if x.dtype.kind not in "uif":
+        raise ValueError(f"{source}: images must be numbers, got dtype {x.dtype}")
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
     if x.ndim == 2:
         side = round(float(np.sqrt(x.shape[1])))
+        if side * side != x.shape[1] or side == 0:
+            raise ValueError(
+                f"{source}: flat images of {x.shape[1]} pixels are not square; store them as "
+                "[N, H, W]"
+            )
         x = x.reshape(len(x), side, side)
-    if x.ndim != 3:
-        raise ValueError(f"images must be [N, H, W] or [N, H*W], got shape {x.shape}")
-    scale = 255.0 if x.dtype == np.uint8 or x.max() > 1 else 1.0
-    return torch.from_numpy(x.astype(np.float32) / scale)
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(
+            f"{source}: images must be [N, H, W], [N, 1, H, W] or [N, H*W] with N, H, W > 0; "
+            f"got shape {x.shape}"
+        )
+    integer = x.dtype.kind in "ui"
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{source}: images contain NaN or inf; clean the file")
+    if x.min() < 0:
+        raise ValueError(
+            f"{source}: images hold negative values (min {x.min():g}); store intensities in "
+            "[0, 1] or pixel values 0..255"
+        )
+    return x, integer
 
 
-def _from_arrays(
-    name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, split: str
+def _scale(parts: list[tuple[np.ndarray, bool, str]]) -> float:
+    """One intensity scale for every split: 255 for pixel values 0..255, else 1.
+
+    Args:
+        parts: ``(images, stored_as_integers, source)`` for each split.
+
+    Integer images, or float images above 1, are pixel values and must all be whole numbers
+    in 0..255 (divided by 255); float images in [0, 1] are kept. The decision is taken once
+    for all splits: guessing per split scaled one split and not the other (issue 15 item 5).
+    """
+    pixels = any(integer or x.max() > 1 for x, integer, _ in parts)
+    if not pixels:
+        return 1.0
+    bad = [
+        f"{source} ({x.min():g}..{x.max():g}{'' if whole else ', fractional'})"
+        for x, _, source in parts
+        for whole in [bool(np.array_equal(x, np.round(x)))]
+        if x.max() > 255 or not whole
+    ]
+    if bad:
+        raise ValueError(
+            "images must all be intensities in [0, 1] or all be whole pixel values 0..255; "
+            f"these are not: {'; '.join(bad)}; rescale the arrays to [0, 1] before saving"
+        )
+    return 255.0
+
+
+def _labels(y: np.ndarray, n_images: int, source: str) -> np.ndarray:
+    """``y`` as int64 class labels, one per image, in ``0..MAX_CLASSES-1``."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{source}: labels must be a vector [N], got shape {y.shape}")
+    if len(y) != n_images:
+        raise ValueError(
+            f"{source}: {len(y)} labels for {n_images} images; every image needs exactly one "
+            "label (check that the image and label files belong together)"
+        )
+    if y.dtype.kind not in "uif" or (y.dtype.kind == "f" and not np.array_equal(y, np.round(y))):
+        raise ValueError(f"{source}: labels must be whole numbers, got dtype {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES):
+        raise ValueError(
+            f"{source}: labels must be class indices in 0..{MAX_CLASSES - 1}; got "
+            f"{y.min():g}..{y.max():g}; relabel the classes 0, 1, 2, ..."
+        )
+    return y.astype(np.int64)
+
+
+def _dataset(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    split: str,
 ) -> Dataset:
-    y_train = torch.from_numpy(np.asarray(y_tr, dtype=np.int64))
-    y_test = torch.from_numpy(np.asarray(y_te, dtype=np.int64))
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"{name}: train images are {x_train.shape[1:]} but test images are "
+            f"{x_test.shape[1:]}; both splits must have one image size"
+        )
     return Dataset(
         name=name,
-        x_train=_to_images(x_tr),
-        y_train=y_train,
-        x_test=_to_images(x_te),
-        y_test=y_test,
+        x_train=torch.from_numpy(x_train.astype(np.float32)),
+        y_train=torch.from_numpy(y_train),
+        x_test=torch.from_numpy(x_test.astype(np.float32)),
+        y_test=torch.from_numpy(y_test),
         n_classes=int(max(y_train.max(), y_test.max())) + 1,
         split=split,
     )
+
+
+def _from_arrays(
+    name: str,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_te: np.ndarray,
+    y_te: np.ndarray,
+    split: str,
+    sources: tuple[str, ...],
+) -> Dataset:
+    """Validate the four arrays (``sources`` name where each came from) and scale jointly."""
+    images_tr, integer_tr = _images(x_tr, sources[0])
+    images_te, integer_te = _images(x_te, sources[2])
+    labels_tr = _labels(y_tr, len(images_tr), sources[1])
+    labels_te = _labels(y_te, len(images_te), sources[3])
+    scale = _scale([(images_tr, integer_tr, sources[0]), (images_te, integer_te, sources[2])])
+    return _dataset(name, images_tr / scale, labels_tr, images_te / scale, labels_te, split)
 
 
 def load_dataset(spec: str = "digits") -> Dataset:

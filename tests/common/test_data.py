@@ -121,3 +121,86 @@ def test_bad_paths_and_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_dataset(str(tmp_path / "nowhere"))
     assert load_dataset("digits").name == "digits"
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_one_scaling_decision_for_every_split(tmp_path: Path) -> None:
+    """Issue 15 item 5: a single value of 1.5 in the train split scaled train by 1/255 and
+    left test alone. Now the scale is decided once, and fractional values above 1 are
+    refused."""
+    rng = np.random.default_rng(1)
+    x = rng.random((10, 4, 4))
+    y = np.arange(10) % 2
+    bad = x.copy()
+    bad[0, 0, 0] = 1.5
+    path = _npz(tmp_path / "mixed.npz", x_train=bad, y_train=y, x_test=x, y_test=y)
+    with pytest.raises(ValueError, match=r"mixed\.npz\[x_train\].*1\.5.*fractional"):
+        load_mnist(path)
+    pixels = rng.integers(0, 256, (10, 4, 4))
+    path = _npz(
+        tmp_path / "pixels.npz",
+        x_train=pixels.astype(np.float32),
+        y_train=y,
+        x_test=pixels.astype(np.uint8),
+        y_test=y,
+    )
+    d = load_mnist(path)
+    want = torch.from_numpy((pixels / 255.0).astype(np.float32))
+    torch.testing.assert_close(d.x_train, want)
+    torch.testing.assert_close(d.x_test, want)
+    # A float split in [0, 1] beside a uint8 split: the same scale would darken one of them.
+    path = _npz(
+        tmp_path / "kinds.npz", x_train=x, y_train=y, x_test=pixels.astype(np.uint8), y_test=y
+    )
+    with pytest.raises(ValueError, match=r"kinds\.npz\[x_train\].*fractional"):
+        load_mnist(path)
+
+
+def test_counts_labels_and_ranks_are_validated_naming_the_file(tmp_path: Path) -> None:
+    """200 images with 150 labels, a label of 10**6, negative labels, wrong ranks."""
+    x = np.random.default_rng(2).random((200, 4, 4))
+    y = np.arange(200) % 10
+    cases = {
+        "short": (dict(x=x, y=y[:150]), r"150 labels for 200 images"),
+        "huge": (dict(x=x, y=np.r_[y[:-1], 10**6]), r"0\.\.999.*relabel"),
+        "negative": (dict(x=x, y=np.r_[-1, y[1:]]), r"class indices.*-1"),
+        "fractional": (dict(x=x, y=y + 0.5), r"whole numbers"),
+        "rank1": (dict(x=x.reshape(-1), y=y), r"\[N, H, W\]"),
+        "rank5": (dict(x=x.reshape(200, 1, 1, 4, 4), y=y), r"\[N, H, W\]"),
+        "notsquare": (dict(x=x.reshape(200, 16)[:, :15], y=y), r"15 pixels are not square"),
+        "labels2d": (dict(x=x, y=np.stack([y, y], 1)), r"vector"),
+        "nan": (dict(x=np.where(x > 0.99, np.nan, x), y=y), r"NaN"),
+        "negpix": (dict(x=x - 0.5, y=y), r"negative"),
+    }
+    for name, (arrays, message) in cases.items():
+        path = _npz(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(ValueError, match=message) as info:
+            load_mnist(path)
+        assert f"{name}.npz" in str(info.value), (name, str(info.value))
+
+
+def test_idx_label_file_of_another_length_is_refused(tmp_path: Path) -> None:
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((20, 3, 3), np.uint8), False)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(15, np.uint8), False)
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.*15 labels for 20 images"):
+        load_mnist(tmp_path)
+
+
+def test_corrupt_idx_files_name_the_file(tmp_path: Path) -> None:
+    garbage = tmp_path / "t10k-images-idx3-ubyte.gz"
+    garbage.write_bytes(b"not a gzip stream at all")
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz.*gzip"):
+        read_idx(garbage)
+    truncated = tmp_path / "cut"
+    write_idx(truncated, np.zeros((4, 3, 3), np.uint8), False)
+    truncated.write_bytes(truncated.read_bytes()[:-5])
+    with pytest.raises(ValueError, match=r"cut.*truncated"):
+        read_idx(truncated)
+    header = tmp_path / "header"
+    header.write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))
+    with pytest.raises(ValueError, match=r"header.*truncated IDX header"):
+        read_idx(header)
