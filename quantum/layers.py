@@ -190,10 +190,13 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         return noise.method == "density_matrix"
 
     def trajectory_count(self) -> int:
-        """Noise trajectories averaged per sample (see ``NoiseConfig.trajectories``)."""
+        """Noise trajectories averaged per sample: ``NoiseConfig.train_trajectories`` while
+        training with gradients, else ``NoiseConfig.trajectories``."""
         cfg = self.config
         shots = cfg.measurement.shots
-        if cfg.noise.trajectories is not None:
+        if self.training and torch.is_grad_enabled():
+            count = cfg.noise.train_trajectories
+        elif cfg.noise.trajectories is not None:
             count = cfg.noise.trajectories
         else:
             reference = cfg.hardware.shots_for_exact if shots is None else shots

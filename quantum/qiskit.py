@@ -293,6 +293,7 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
         max_density_qubits=base.noise.max_density_qubits,
         trajectories=base.noise.trajectories,
         max_trajectories=base.noise.max_trajectories,
+        train_trajectories=base.noise.train_trajectories,
     )
     p_ro = (
         _capped("readout error", ro_err[1], 0.49, "an assignment error must stay below 1/2")

@@ -20,7 +20,13 @@ def _reduced(flat: torch.Tensor, n: int, qubits: tuple[int, ...]) -> torch.Tenso
     if k == 1:
         q = qubits[0]
         view = flat.reshape(flat.shape[0], 2 ** (n - 1 - q), 2, 2**q)
-        return torch.einsum("blir,bljr->bij", view, view.conj())
+        low, high = view[:, :, 0], view[:, :, 1]
+        r00 = (low.real.square() + low.imag.square()).sum((1, 2))
+        r11 = (high.real.square() + high.imag.square()).sum((1, 2))
+        r01 = (low * high.conj()).sum((1, 2))
+        top = torch.stack([r00.to(r01.dtype), r01], -1)
+        bottom = torch.stack([r01.conj(), r11.to(r01.dtype)], -1)
+        return torch.stack([top, bottom], -2)
     axes = [n - q for q in reversed(qubits)]
     tail = list(range(n + 1 - k, n + 1))
     t = flat.reshape(flat.shape[0], *([2] * n)).movedim(axes, tail).reshape(flat.shape[0], -1, 2**k)

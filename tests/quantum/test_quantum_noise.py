@@ -152,7 +152,7 @@ def test_trajectory_gradient_is_unbiased_for_amplitude_damping() -> None:
         noise=NoiseConfig(amplitude_damping=gamma, method="trajectories", trajectories=count),
         seed=5,
     )
-    layer = QuantumCircuitLayer(1, 1, config=config, dtype=torch.float64)
+    layer = QuantumCircuitLayer(1, 1, config=config, dtype=torch.float64).eval()
     x = torch.tensor([[0.4]], dtype=torch.float64)
     theta, weight = math.pi * 0.4, float(layer.weight.detach()[0])
     layer(x).sum().backward()
