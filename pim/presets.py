@@ -38,9 +38,9 @@ _PCM = PIMConfig(
 
 registry.register(
     "ideal",
-    PIMConfig(circuit=CircuitConfig(v_read=0.3)).ideal(),
-    "every nonideality off: equals torch; energy: the hermes-fitted coefficients (a "
-    "prediction for this geometry)",
+    PIMConfig().ideal(),
+    "every nonideality off: equals torch; energy: the hermes-fitted coefficients at 0.2 V "
+    "reads (a prediction for this geometry)",
 )
 registry.register(
     "pcm",
