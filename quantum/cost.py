@@ -11,10 +11,20 @@ layer returns lists these assumptions.
 
 from __future__ import annotations
 
+import math
+
+from ..common.cost import Cost
 from .circuit import AmplitudeEncoding, CircuitSpec, expand
 from .config import QuantumConfig
 
-__all__ = ["CircuitResources", "circuit_resources"]
+__all__ = [
+    "CircuitResources",
+    "circuit_resources",
+    "execution_cost",
+    "gradient_shots",
+    "input_shift_count",
+    "training_circuits",
+]
 
 
 class CircuitResources(dict[str, float]):
@@ -65,3 +75,95 @@ def circuit_resources(spec: CircuitSpec, config: QuantumConfig) -> CircuitResour
         depth=max(layer),
         duration=max(busy),
     )
+
+
+def execution_cost(
+    config: QuantumConfig,
+    resources: CircuitResources,
+    *,
+    circuits: int,
+    macs: int,
+    classical_macs: int,
+    shots: int | None = None,
+    notes: tuple[str, ...] = (),
+) -> Cost:
+    """Cost of running ``circuits`` circuit executions of ``resources`` on the QPU.
+
+    Every execution takes ``shots`` shots (default: the config's, or
+    ``HardwareConfig.shots_for_exact`` when the simulation is exact); every shot lasts
+    circuit duration + readout + repetition delay. Energy = latency x system power +
+    ``classical_macs`` x classical energy per MAC.
+    """
+    hw = config.hardware
+    exact = config.measurement.shots is None
+    if shots is None:
+        shots = hw.shots_for_exact if exact else config.measurement.shots
+    assert shots is not None
+    per_shot = resources["duration"] + hw.readout_time + hw.repetition_delay
+    latency = circuits * shots * per_shot
+    energy = latency * hw.system_power + classical_macs * hw.classical_energy_per_mac
+    shots_note = " (assumed: the simulation is exact)" if exact else ""
+    return Cost(
+        energy=energy,
+        latency=latency,
+        macs=macs,
+        resources={
+            "circuit_executions": circuits,
+            "shots": circuits * shots,
+            "two_qubit_gates": circuits * resources["two_qubit_gates"],
+            "single_qubit_gates": circuits * resources["single_qubit_gates"],
+            "classical_macs": classical_macs,
+        },
+        assumptions=(
+            f"quantum: {shots} shots per circuit{shots_note}",
+            f"quantum: each shot = circuit {resources['duration']:.3g} s + readout "
+            f"{hw.readout_time:.3g} s + repetition delay {hw.repetition_delay:.3g} s",
+            f"quantum: energy = latency x system power {hw.system_power:g} W + classical "
+            f"MACs x {hw.classical_energy_per_mac:.3g} J",
+            *notes,
+        ),
+    )
+
+
+def input_shift_count(spec: CircuitSpec) -> int:
+    """Shifted circuit pairs for the gradient with respect to the circuit inputs.
+
+    Every gate whose angle depends on an input needs its own pair of shifted circuits per
+    input it depends on (a re-uploaded feature once per upload; a ZZ-feature-map phase
+    ``(pi - x_i)(pi - x_j)`` once for ``x_i`` and once for ``x_j``).
+
+    Raises:
+        ValueError: with amplitude encoding, whose state preparation has no
+            parameter-shift rule for its inputs.
+    """
+    count = 0
+    for op in spec.ops:
+        if isinstance(op, AmplitudeEncoding):
+            raise ValueError(
+                "amplitude encoding has no parameter-shift rule for its inputs, so hardware "
+                "cannot give the gradient a classical pre-layer or a stacked quantum layer "
+                "needs; use an angle encoder (CircuitConfig.overflow='projection')"
+            )
+        for gate in expand(op):
+            count += {"feature": 1, "pair": 2}.get(gate.source, 0)
+    return count
+
+
+def training_circuits(n_weights: int, input_shifts: int) -> int:
+    """Circuits per sample of one parameter-shift step: the forward, two shifted circuits
+    per angle (Mitarai et al., PRA 98, 032309 (2018)) and two per input-dependent gate."""
+    return 1 + 2 * n_weights + 2 * input_shifts
+
+
+def gradient_shots(gradient: float, snr: float = 1.0) -> int:
+    """Shots per shifted circuit for a parameter-shift gradient ``gradient`` of a Pauli
+    expectation to reach signal-to-noise ``snr``.
+
+    The estimate ``(f+ - f-) / 2`` of ``+-1`` outcomes has variance at most
+    ``2 / (4 S)``, so ``S >= snr^2 / (2 gradient^2)``.
+    """
+    if not (math.isfinite(gradient) and gradient != 0):
+        raise ValueError(f"gradient={gradient!r} must be a finite non-zero magnitude")
+    if not (math.isfinite(snr) and snr > 0):
+        raise ValueError(f"snr={snr!r} must be > 0")
+    return max(1, math.ceil(snr**2 / (2 * gradient**2)))

@@ -31,7 +31,13 @@ from ..common.rng import is_ideal
 from . import functional as qf
 from .circuit import AmplitudeEncoding, build_circuit, expand
 from .config import CircuitConfig, QuantumConfig
-from .cost import CircuitResources, circuit_resources
+from .cost import (
+    CircuitResources,
+    circuit_resources,
+    execution_cost,
+    input_shift_count,
+    training_circuits,
+)
 from .noise import gate_noise
 from .sim.memory import memory_limit
 from .sim.statevector import compiled_steps
@@ -351,52 +357,61 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         return 0
 
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
-        """Hardware cost of one forward pass on a batch shaped ``input_shape``.
-
-        One circuit per sample, each repeated ``shots`` times (``shots_for_exact`` when the
-        simulation is exact); every shot lasts circuit duration + readout + repetition delay.
-        Energy = latency x system power + classical MACs x classical energy per MAC.
-        """
+        """Hardware cost of one forward pass on a batch shaped ``input_shape``: one circuit
+        per sample (see :func:`~physnn.quantum.cost.execution_cost`)."""
         batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
-        cfg = self.config
-        hw = cfg.hardware
-        res = self.circuit_resources()
-        exact = cfg.measurement.shots is None
-        shots = hw.shots_for_exact if exact else cfg.measurement.shots
-        assert shots is not None
-        per_shot = res["duration"] + hw.readout_time + hw.repetition_delay
-        latency = batch * shots * per_shot
-        classical = batch * self._classical_macs()
-        energy = latency * hw.system_power + classical * hw.classical_energy_per_mac
-        shots_note = " (assumed: the simulation is exact)" if exact else ""
-        return Cost(
-            energy=energy,
-            latency=latency,
+        return execution_cost(
+            self.config,
+            self.circuit_resources(),
+            circuits=batch,
             macs=batch * self.in_features * self.out_features,
-            resources={
-                "circuit_executions": batch,
-                "shots": batch * shots,
-                "two_qubit_gates": batch * res["two_qubit_gates"],
-                "single_qubit_gates": batch * res["single_qubit_gates"],
-                "classical_macs": classical,
-            },
-            assumptions=(
-                f"quantum: {shots} shots per circuit{shots_note}",
-                f"quantum: each shot = circuit {res['duration']:.3g} s + readout "
-                f"{hw.readout_time:.3g} s + repetition delay {hw.repetition_delay:.3g} s",
-                f"quantum: energy = latency x system power {hw.system_power:g} W + classical "
-                f"MACs x {hw.classical_energy_per_mac:.3g} J",
-            ),
+            classical_macs=batch * self._classical_macs(),
         )
 
-    def training_cost(self, input_shape: tuple[int, ...]) -> Cost:
+    def training_cost(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        input_gradients: bool | None = None,
+        gradient_shots: int | None = None,
+    ) -> Cost:
         """Hardware cost of one parameter-shift training step on a batch of ``input_shape``.
 
-        Hardware has no backpropagation: the gradient of every angle takes two shifted
-        circuit evaluations (Mitarai et al., PRA 98, 032309 (2018)), so a step costs
-        ``1 + 2 * n_weights`` forward passes.
+        Hardware has no backpropagation: per sample the step runs the forward circuit, two
+        shifted circuits per angle and, when the gradient must reach what feeds the circuit
+        (a classical ``pre`` or a quantum layer below), two per input-dependent gate
+        (:func:`~physnn.quantum.cost.training_circuits`).
+
+        Args:
+            input_shape: batch shape ``(*, in_features)``.
+            input_gradients: count the input-gradient circuits (default: when the layer
+                has a classical ``pre``; pass True for a layer stacked on trainable ones).
+            gradient_shots: shots per shifted circuit (default the forward's); see
+                :func:`~physnn.quantum.cost.gradient_shots` for the shots a gradient of a
+                given size needs.
+
+        Raises:
+            ValueError: for input gradients through amplitude encoding.
         """
-        return self.cost(input_shape).scale(1 + 2 * self.weight.numel())
+        batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
+        if input_gradients is None:
+            input_gradients = getattr(self, "pre", None) is not None
+        shifts = input_shift_count(self.spec) if input_gradients else 0
+        res = self.circuit_resources()
+        forward = self.cost(input_shape)
+        gradient = execution_cost(
+            self.config,
+            res,
+            circuits=batch * (training_circuits(self.weight.numel(), shifts) - 1),
+            macs=0,
+            classical_macs=2 * batch * self._classical_macs(),
+            shots=gradient_shots,
+            notes=(
+                f"quantum: parameter shift, 2 circuits per angle ({self.weight.numel()}) and "
+                f"per input-dependent gate ({shifts})",
+            ),
+        )
+        return forward + gradient
 
     def parameter_shift_jacobian(self, x: torch.Tensor) -> torch.Tensor:
         """Jacobian of the exact circuit readout ``[B, readout, n_weights]`` with respect to

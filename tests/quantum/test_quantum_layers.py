@@ -75,7 +75,7 @@ def test_parametrised_export_binds_to_the_same_circuit() -> None:
     torch.testing.assert_close(torch.tensor(Statevector(bound).data), torch.tensor(want))
 
 
-AMPLITUDE = CircuitConfig(encoder="angle_y", entanglement="ring", overflow="amplitude")
+AMPLITUDE = CircuitConfig(encoder="angle_y", entanglement="ring", overflow="amplitude", layers=3)
 """The circuit layout that was the default before the dressed circuit (issue 13)."""
 
 
@@ -360,7 +360,7 @@ def test_layer_parameter_shift_matches_backprop_and_training_cost() -> None:
             layer(x[b : b + 1])[0, j].backward()
             torch.testing.assert_close(jac[b, j], layer.weight.grad, atol=1e-9, rtol=0)
     step = layer.training_cost((4, 3))
-    assert math.isclose(step.latency, (1 + 2 * 18) * layer.cost((4, 3)).latency)
+    assert math.isclose(step.latency, (1 + 2 * layer.weight.numel()) * layer.cost((4, 3)).latency)
 
 
 @pytest.mark.gpu
@@ -497,3 +497,22 @@ def test_ablations_keep_the_classical_parts() -> None:
     assert surrogate(x).shape == (5, 10)
     with pytest.raises(ValueError, match="convert it first"):
         without_circuit(nn.Linear(2, 2))
+
+
+def test_training_cost_counts_input_gradient_circuits_and_gradient_shots() -> None:
+    from physnn.quantum.cost import gradient_shots
+
+    layer = QuantumLinear(300, 20, config=presets.get("heron"))
+    # 8 qubits, 2 re-uploading layers: 16 input-dependent RY gates, 2 x 8 x 2 = 32 angles
+    assert layer.weight.numel() == 32
+    per_sample = 1 + 2 * 32 + 2 * 16
+    step = layer.training_cost((4, 300))
+    assert step.resources["circuit_executions"] == 4 * per_sample
+    assert step.resources["shots"] == 4 * per_sample * 1024
+    fewer = layer.training_cost((4, 300), input_gradients=False, gradient_shots=100)
+    assert fewer.resources["shots"] == 4 * 1024 + 4 * 2 * 32 * 100
+    # a gradient of 0.01 at SNR 1 needs S >= 1 / (2 * 0.01^2) shots per shifted circuit
+    assert gradient_shots(0.01) == 5000
+    amplitude = QuantumLinear(64, 4, config=presets.get("heron").replace(circuit=AMPLITUDE))
+    with pytest.raises(ValueError, match="no parameter-shift rule for its inputs"):
+        amplitude.training_cost((1, 64), input_gradients=True)
