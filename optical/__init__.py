@@ -6,7 +6,7 @@ classifier and the ``nn.Linear`` drop-in :class:`OpticalLinear`; fabrication, mi
 and detector nonidealities; an energy/latency/area model. Never imports qiskit.
 """
 
-from . import functional, presets, stack
+from . import functional, presets, stack, tools
 from .config import (
     DetectorConfig,
     EnergyConfig,
@@ -49,4 +49,5 @@ __all__ = [
     "realistic_accuracy",
     "set_misalignment",
     "stack",
+    "tools",
 ]

@@ -8,6 +8,7 @@ blocks; presets (``physnn.optical.presets``) are named instances of it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from ..common.config import (
@@ -25,6 +26,7 @@ __all__ = [
     "PROPAGATION_METHODS",
     "Boundary",
     "DetectorConfig",
+    "DetectorKind",
     "Encoding",
     "EnergyConfig",
     "FabricationConfig",
@@ -39,6 +41,7 @@ __all__ = [
 
 ModulationKind = Literal["phase", "amplitude", "complex"]
 MaskInit = Literal["uniform", "small", "zero"]
+DetectorKind = Literal["camera", "power"]
 Encoding = Literal["amplitude", "phase"]
 
 _MAX_PHOTONS = 1e24
@@ -365,10 +368,36 @@ class MisalignmentConfig(ConfigBlock):
 class DetectorConfig(ConfigBlock):
     """Detector plane: region layout, readout normalisation and noise.
 
-    Signals are photoelectrons ``QE * photons * P_k / P_full`` where ``P_k`` is the power on
-    region k and ``P_full`` the power of a full-scale input; shot noise (Poisson, Gaussian
-    approximation), read noise and an ADC of ``bits`` over ``[0, full_well]`` follow.
+    Two kinds of detector:
+
+    - ``camera`` (visible/near-infrared sensors): a region is read as its actual pixels (one
+      per neuron). Signals are photoelectrons ``QE * photons * P_k / P_full`` (``P_k`` the
+      power on region k, ``P_full`` that of a full-scale input) plus dark electrons
+      ``dark_current * exposure_time`` per pixel, subtracted after readout (a dark frame);
+      shot noise (Poisson, Gaussian approximation) of both, read noise ``read_noise`` per
+      pixel, and an ADC of ``bits`` per pixel over ``[0, full_well]``.
+    - ``power`` (THz detectors: Schottky diodes, bolometers, Golay cells, specified by their
+      noise-equivalent power): each region is one detector reading its power with
+      additive noise of std ``nep * sqrt(bandwidth)`` [W] and an ADC over ``[0, 2**bits
+      sigma]`` (noise = 1 LSB). At 0.4 THz and 300 K a mode holds about 15 thermal
+      photons, so photon counting does not apply; the NEP includes that background.
     """
+
+    kind: DetectorKind = "camera"
+    """``camera`` (photon counting by pixels) or ``power`` (NEP-specified power detector)."""
+
+    dark_current: float = 0.0
+    """Dark current of a camera pixel [e-/s]; about 0.5 e-/s/pixel for a cooled sCMOS
+    (Hamamatsu ORCA-Fusion class), 0 by default."""
+
+    nep: float = 1e-10
+    """Noise-equivalent power of a ``power`` detector [W/sqrt(Hz)]; room-temperature THz
+    Schottky diodes and Golay cells are 1e-11 to 1e-10 (issue 12; VDI zero-bias
+    detector data sheets)."""
+
+    bandwidth: float = 5e5
+    """Noise bandwidth of a ``power`` detector [Hz]; 1 / (2 * 1 us) for a 1 us
+    integration."""
 
     region_fill: float = 0.5
     """Side of a detector region as a fraction of its cell in the region grid [-]."""
@@ -387,7 +416,8 @@ class DetectorConfig(ConfigBlock):
     """Photoelectrons per incident photon [-]; about 0.6 for a visible CMOS sensor."""
 
     read_noise: float = 2.0
-    """Read noise per region readout [e- rms]; about 2 e- for a scientific CMOS camera."""
+    """Read noise per camera pixel [e- rms]; about 2 e- for a scientific CMOS camera (a
+    region of n pixels reads sqrt(n) times that)."""
 
     bits: int | None = 8
     """ADC resolution [bit]; None skips quantisation."""
@@ -409,6 +439,18 @@ class DetectorConfig(ConfigBlock):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
+        check_choice(owner, "kind", self.kind, literal_choices(DetectorKind))
+        check_range(owner, "dark_current", self.dark_current, 0.0, 1e9, unit="e-/s")
+        check_range(
+            owner,
+            "nep",
+            self.nep,
+            1e-18,
+            1e-3,
+            unit="W/sqrt(Hz)",
+            hint="a THz detector has an NEP of about 1e-11..1e-10 W/sqrt(Hz)",
+        )
+        check_range(owner, "bandwidth", self.bandwidth, 0.0, 1e12, unit="Hz", low_inclusive=False)
         check_range(owner, "region_fill", self.region_fill, 0.0, 1.0, low_inclusive=False)
         _check_bool(owner, "differential", self.differential)
         _check_bool(owner, "noise", self.noise)
@@ -461,10 +503,26 @@ class DetectorConfig(ConfigBlock):
         return float(4 ** (self.bits if self.bits is not None else 12))
 
     def photons(self, n_regions: int) -> float:
-        """Source photons per frame for a detector with ``n_regions`` regions [photons]."""
+        """Source photons per frame for a ``camera`` with ``n_regions`` regions [photons]."""
         if self.photons_per_frame is not None:
             return self.photons_per_frame
         return n_regions * self.full_scale / (self.quantum_efficiency * self.optical_efficiency)
+
+    @property
+    def noise_power(self) -> float:
+        """Noise std of a ``power`` detector ``nep * sqrt(bandwidth)`` [W]."""
+        return self.nep * math.sqrt(self.bandwidth)
+
+    @property
+    def full_scale_power(self) -> float:
+        """ADC full scale of a ``power`` detector [W]: ``2**bits`` noise stds (``2**12``
+        without ADC)."""
+        return self.noise_power * 2 ** (self.bits if self.bits is not None else 12)
+
+    def source_power(self, n_regions: int) -> float:
+        """Source power a ``power`` detector needs [W]: every region can reach full scale
+        (``n_regions * full_scale_power / optical_efficiency``)."""
+        return n_regions * self.full_scale_power / self.optical_efficiency
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -475,9 +533,10 @@ class EnergyConfig(ConfigBlock):
     """Optical power out per electrical power in of the source [-]; a 0.4 THz multiplier
     chain source delivers mW from W (about 1e-3)."""
 
-    modulator_energy_per_pixel: float = 3.9e-11
-    """Input modulator energy per pixel and frame [J]; a DMD drawing about 1 W at 32.5 kHz
-    binary frames over 1024 x 768 mirrors (TI DLP7000 class)."""
+    modulator_power: float = 1.0
+    """Electrical power of the input modulator while it runs [W], whatever the number of
+    pixels used; a DMD (TI DLP7000 class, 1024 x 768 mirrors) draws about 1 W. A DMD only
+    modulates visible and near-infrared light: THz presets use a THz modulator instead."""
 
     modulator_frame_rate: float = 32.5e3
     """Input modulator frame rate [Hz]; DMD binary patterns at 32.5 kHz (ANCHORS, optical)."""
@@ -490,8 +549,8 @@ class EnergyConfig(ConfigBlock):
     """Detector integration time per frame [s]."""
 
     readout_energy: float = 1e-12
-    """Energy to read one detector region through its ADC [J]; a camera pixel readout costs
-    about 1 pJ (ANCHORS, optical)."""
+    """Energy to read one camera pixel, or one ``power`` detector, through its ADC [J]; a
+    camera pixel readout costs about 1 pJ (ANCHORS, optical)."""
 
     digital_energy_per_op: float = 0.23e-12
     """Digital post-processing energy per operation (normalisation, differential
@@ -508,7 +567,8 @@ class EnergyConfig(ConfigBlock):
             low_inclusive=False,
             hint="pass a fraction, not a percentage",
         )
-        for name in ("modulator_energy_per_pixel", "readout_energy", "digital_energy_per_op"):
+        check_range(owner, "modulator_power", self.modulator_power, 0.0, 1e4, unit="W")
+        for name in ("readout_energy", "digital_energy_per_op"):
             check_range(
                 owner, name, getattr(self, name), 0.0, 1e-3, unit="J", hint="1 pJ is 1e-12 J"
             )

@@ -862,35 +862,42 @@ def region_powers(intensity: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 def detect(
-    electrons: torch.Tensor,
+    signal: torch.Tensor,
     *,
     noise: bool,
-    read_noise: float,
+    read_noise: float | torch.Tensor,
     bits: int | None,
-    full_scale: float,
+    full_scale: float | torch.Tensor,
+    shot_noise: bool = True,
+    lsb: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Detector readout of mean photoelectron counts ``electrons`` [e-].
+    """Detector readout of mean signals ``signal`` (photoelectrons [e-], or watts for a
+    power detector with ``shot_noise=False``).
 
     Shot noise is Poisson; its Gaussian approximation ``N(n, n)`` (reparametrised, so
-    gradients flow) is exact to O(1/sqrt(n)); read noise is ``N(0, read_noise^2)``; the ADC
-    clips to ``[0, full_scale]`` and rounds to ``2**bits - 1`` steps (straight-through).
+    gradients flow) is exact to O(1/sqrt(n)); read (or NEP) noise is ``N(0,
+    read_noise^2)``; the ADC clips to ``[0, full_scale]`` and rounds to steps of ``lsb``
+    (default ``full_scale / (2**bits - 1)``), straight-through. ``read_noise`` and
+    ``full_scale`` broadcast against ``signal`` (per-region values).
 
     Returns:
-        Detected counts [e-], same shape.
+        Detected signal, same shape and unit.
     """
-    out = electrons
+    out = signal
     if noise:
         eps = torch.randn(
-            electrons.shape, generator=generator, device=electrons.device, dtype=electrons.dtype
+            signal.shape, generator=generator, device=signal.device, dtype=signal.dtype
         )
-        var = electrons.clamp_min(0) + read_noise**2
+        var = (signal.clamp_min(0) if shot_noise else torch.zeros_like(signal)) + read_noise**2
         # sqrt has an infinite slope at 0: a dark region without read noise (var == 0) gets a
         # zero std with a zero gradient instead of inf * 0 = NaN (issue 15, item 4).
         tiny = torch.finfo(var.dtype).tiny
         std = torch.where(var > 0, var.clamp_min(tiny).sqrt(), torch.zeros_like(var))
         out = out + std * eps
     if bits is not None:
-        clipped = out.clamp(0.0, full_scale)
-        out = quantize_step(clipped, full_scale / (2**bits - 1))
+        full = torch.as_tensor(full_scale, dtype=out.dtype, device=out.device)
+        clipped = torch.minimum(out.clamp_min(0.0), full)
+        step = float(full_scale) / (2**bits - 1) if lsb is None else lsb
+        out = quantize_step(clipped, step)
     return out

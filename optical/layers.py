@@ -321,9 +321,11 @@ class DiffractiveLayer(_OpticalModule):
             samples=batch,
             n_input_pixels=0,
             n_regions=0,
+            n_pixels=0,
             n_layers=1,
             side=self.size,
             macs=0,
+            connections=batch * self.size**4,
             frames=0,
             digital_ops=0,
         )
@@ -580,8 +582,10 @@ class DiffractiveNetwork(_OpticalModule):
     def powers(self, images: torch.Tensor) -> torch.Tensor:
         """Detected power on each region ``[B, n_regions]`` (grid units: input pixel = 1)."""
         intensity = self._intensity(images)
-        powers = OF.region_powers(intensity, self.detector_masks(intensity.device))
-        return read_out(powers, float(self.input_side**2), self.config, self.streams)
+        masks = self.detector_masks(intensity.device)
+        powers = OF.region_powers(intensity, masks)
+        pixels = masks.flatten(1).sum(1)
+        return read_out(powers, float(self.input_side**2), self.config, self.streams, pixels)
 
     def fields(self, images: torch.Tensor) -> dict[str, Any]:
         """What the light does inside the network, for inspection and plots.
@@ -626,20 +630,26 @@ class DiffractiveNetwork(_OpticalModule):
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
         """Energy, latency and area of classifying ``input_shape[0]`` images.
 
-        MACs count the dense connections of Lin et al. 2018 (every neuron feeds every
-        neuron of the next plane): ``(n_layers + 1) * size^4`` per image.
+        MACs are the equivalent digital MACs of the same function: the network is a
+        complex linear map from the ``input_side^2`` input pixels to the detector pixels
+        of the regions, then intensity, i.e. ``4 * input_side^2 * region pixels`` real MACs
+        per image. ``resources["connections"]`` keeps the dense count of Lin et al. 2018
+        (every neuron feeds every neuron of the next plane, ``(n_layers + 1) * size^4``).
         """
         size = self.config.geometry.size
         samples = math.prod(input_shape[:-2]) if len(input_shape) > 2 else 1
         n_layers = len(self.layers)
+        pixels = int(self.detector_masks().sum())
         return optical_cost(
             self.config,
             samples=samples,
             n_input_pixels=self.input_side**2,
             n_regions=self.n_regions,
+            n_pixels=pixels,
             n_layers=n_layers,
             side=size,
-            macs=samples * (n_layers + 1) * size**4,
+            macs=samples * 4 * self.input_side**2 * pixels,
+            connections=samples * (n_layers + 1) * size**4,
             frames=1,
             digital_ops=2 * self.n_regions,
         )
@@ -670,7 +680,9 @@ class OpticalLinear(_OpticalModule):
     Physics:
         Emitters form a centred ``ceil(sqrt(in_features))``-wide square on the input plane;
         the plane is ``config.geometry.size`` neurons wide, enlarged when the emitters or the
-        ``2 * out_features`` detector regions need more room (``extra_repr`` shows it). The
+        ``2 * out_features`` detector regions need more room, or when the masks hold fewer
+        phases than twice the ``in x 2 out`` transmission entries (``extra_repr`` shows
+        the size), so that :meth:`from_torch` with ``fit=True`` can reach the weights. The
         incoherent intensity transmission ``T [in, 2 out]`` is computed by propagating each
         emitter's field through the stack. Per sample the input is scaled by its largest
         magnitude (digital pre-scale, undone after detection), split into ``x+`` and
@@ -700,7 +712,10 @@ class OpticalLinear(_OpticalModule):
         self.emitter_side = math.ceil(math.sqrt(in_features))
         rows = max(1, round(math.sqrt(2 * out_features)))
         cols = math.ceil(2 * out_features / rows)
-        self.size = max(cfg.geometry.size, self.emitter_side + 2, 2 * max(rows, cols + 1))
+        # Enough phases to shape the in x 2 out transmission matrix: twice its entries
+        # over the stack (issue 12, item 8: a 24-neuron plane fits a 64 x 32 layer to 0.48).
+        dof = math.ceil(math.sqrt(4 * in_features * out_features / cfg.geometry.n_layers))
+        self.size = max(cfg.geometry.size, self.emitter_side + 2, 2 * max(rows, cols + 1), dof)
         real = _real_dtype(dtype)
         self.layers = _make_layers(cfg, self.size, name, device, real)
         self.gain = nn.Parameter(torch.ones((), device=device, dtype=real))
@@ -816,7 +831,8 @@ class OpticalLinear(_OpticalModule):
             u = quantize_step(u, 1.0 / (self.config.input_levels - 1))
         full = float(self.in_features)
         frames = torch.stack((u.clamp_min(0), (-u).clamp_min(0)))
-        detected = read_out(frames @ t, full, self.config, self.streams)
+        pixels = self.detector_masks(x.device).flatten(1).sum(1)
+        detected = read_out(frames @ t, full, self.config, self.streams, pixels)
         y = self._weights(detected[0]) - self._weights(detected[1])
         y = self.gain * y * scale
         return y + self.bias if self.bias is not None else y
@@ -940,9 +956,11 @@ class OpticalLinear(_OpticalModule):
             samples=samples,
             n_input_pixels=self.in_features,
             n_regions=2 * self.out_features,
+            n_pixels=int(self.detector_masks().sum()),
             n_layers=len(self.layers),
             side=self.size,
             macs=samples * self.in_features * self.out_features,
+            connections=samples * (len(self.layers) + 1) * self.size**4,
             frames=2,
             # pre-scale, two differential subtractions, the frame subtraction, gain, rescale, bias
             digital_ops=self.in_features + 6 * self.out_features,

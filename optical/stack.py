@@ -222,25 +222,56 @@ def propagate_stack(
 
 
 def read_out(
-    powers: torch.Tensor, full_power: float, config: OpticalConfig, streams: NoiseStreams
+    powers: torch.Tensor,
+    full_power: float,
+    config: OpticalConfig,
+    streams: NoiseStreams,
+    pixels: torch.Tensor,
 ) -> torch.Tensor:
-    """Detected region powers (same units as ``powers``) after shot/read noise and the ADC.
+    """Detected region powers (same units as ``powers``) after detector noise and the ADC.
 
-    ``powers`` are in units where a full-scale input carries ``full_power``; the source
-    delivers ``config.detector.photons(n_regions)`` photons for a full-scale input.
+    Args:
+        powers: optical power on each region ``[..., R]``, in units where a full-scale input
+            carries ``full_power``.
+        full_power: power of a full-scale input in those units.
+        config: the optical config (detector kind, noise, ADC; exposure time).
+        streams: the layer's random streams (``detector`` stream).
+        pixels: camera pixels in each region ``[R]`` (one per neuron).
+
+    A ``camera`` receives ``detector.photons(R)`` photons for a full-scale input and reads
+    each region as its pixels: read noise ``sqrt(pixels) * read_noise``, dark electrons
+    (subtracted as a dark frame, their shot noise stays) and a per-pixel ADC whose codes
+    sum over the region (the rounding is applied to the sum with the pixel's step). A
+    ``power`` detector receives ``detector.source_power(R)`` for a full-scale input and
+    adds its NEP noise.
     """
     det = config.detector
     if is_ideal() or (not det.noise and det.bits is None):
         return powers
     n_regions = powers.shape[-1]
-    electrons_per_power = det.quantum_efficiency * det.photons(n_regions) / full_power
     g = streams.dynamic("detector", powers.device)
+    npix = pixels.to(powers.dtype)
+    if det.kind == "power":
+        watts = det.source_power(n_regions) / full_power
+        detected = OF.detect(
+            powers * watts,
+            noise=det.noise,
+            read_noise=det.noise_power,
+            bits=det.bits,
+            full_scale=det.full_scale_power,
+            shot_noise=False,
+            generator=g,
+        )
+        return detected / watts
+    electrons = det.quantum_efficiency * det.photons(n_regions) / full_power
+    dark = det.dark_current * config.energy.exposure_time * npix
     counts = OF.detect(
-        powers * electrons_per_power,
+        powers * electrons + dark,
         noise=det.noise,
-        read_noise=det.read_noise,
+        read_noise=det.read_noise * npix.sqrt(),
         bits=det.bits,
-        full_scale=det.full_scale,
+        full_scale=det.full_scale * npix,
+        lsb=None if det.bits is None else det.full_scale / (2**det.bits - 1),
         generator=g,
     )
-    return counts / electrons_per_power
+    return (counts - dark) / electrons

@@ -263,29 +263,88 @@ def test_mlp_converts_and_reports_needs_training() -> None:
 
 
 def test_cost_terms_follow_the_model() -> None:
+    """thz-compact: NEP-limited THz power detectors and a THz modulator (issue 12, item 6)."""
     cfg = po.presets.get("thz-compact")
     layer = po.OpticalLinear(64, 32, config=cfg)
     c = physnn.cost(layer, (8, 64))
     e, det = cfg.energy, cfg.detector
     frames = 8 * 2
-    photons = 64 * 4**8 / (det.quantum_efficiency * det.optical_efficiency)
-    source = photons * 6.62607015e-34 * 299792458.0 / 0.75e-3 / e.wall_plug_efficiency
+    # every one of the 64 regions can reach 2**8 noise stds of NEP * sqrt(bandwidth)
+    source_power = 64 * 2**8 * 1e-10 * math.sqrt(5e5) / det.optical_efficiency
     assert photon_energy(0.75e-3) == pytest.approx(2.6486e-22, rel=1e-4)  # 0.4 THz photon
-    assert c.resources["source_energy"] == pytest.approx(frames * source)
-    assert c.resources["readout_energy"] == pytest.approx(frames * 64 * e.readout_energy)
-    assert c.resources["modulator_energy"] == pytest.approx(
-        frames * 64 * e.modulator_energy_per_pixel
+    assert c.resources["source_energy"] == pytest.approx(
+        frames * source_power * e.exposure_time / e.wall_plug_efficiency
     )
+    assert c.resources["readout_energy"] == pytest.approx(frames * 64 * e.readout_energy)
+    assert c.resources["modulator_energy"] == pytest.approx(frames * 1.0 * 1e-3)
     assert c.energy == pytest.approx(
         sum(v for k, v in c.resources.items() if k.endswith("_energy"))
     )
-    assert c.latency == pytest.approx(
-        frames * (1 / e.modulator_frame_rate + 4 * 3.6e-3 / 299792458.0)
-    )
-    assert c.area == pytest.approx((24 * 0.4e-3) ** 2)
-    assert c.macs == 8 * 64 * 32
+    gaps = 4 * 3.6e-3
+    assert c.latency == pytest.approx(frames * (1e-3 + gaps / 299792458.0))
+    assert c.area == pytest.approx((layer.size * 0.4e-3) ** 2)
+    assert c.macs == 8 * 64 * 32  # a digital 64 x 32 layer
+    assert c.resources["connections"] == 8 * 4 * layer.size**4
     net = po.DiffractiveNetwork(10, config=cfg)
-    assert physnn.cost(net, (2, 8, 8)).macs == 2 * 4 * 24**4
+    cost = physnn.cost(net, (2, 8, 8))
+    # 3-4-3 regions of round(6 * 0.5) = 3 pixels per side on a 24-neuron plane (cell 6)
+    assert cost.macs == 2 * 4 * 12**2 * (10 * 3 * 3)
+    assert cost.resources["connections"] == 2 * 4 * 24**4
+    # the THz source needs 1e4-1e6 times the energy of a visible photon-counting budget
+    photons = 10 * 4**8 / (0.6 * det.optical_efficiency)
+    ratio = cost.resources["source_energy"] / (2 * photons * photon_energy(0.75e-3) / 1e-3)
+    assert 1e4 < ratio < 1e7
+
+
+def test_modulator_power_does_not_depend_on_the_pixels_used() -> None:
+    cfg = po.presets.get("slm-visible")
+    small_in = physnn.cost(po.OpticalLinear(4, 2, config=cfg), (1, 4))
+    large_in = physnn.cost(po.OpticalLinear(49, 2, config=cfg), (1, 49))
+    assert small_in.resources["modulator_energy"] == large_in.resources["modulator_energy"]
+    assert small_in.resources["modulator_energy"] == pytest.approx(2 * 1.0 / 32.5e3)
+
+
+def _dark_powers(cfg: po.OpticalConfig, n: int = 4000) -> tuple[torch.Tensor, torch.Tensor]:
+    cfg = cfg.replace(geometry=cfg.geometry.replace(oversample=1))  # noise, not optics
+    net = po.DiffractiveNetwork(4, config=cfg).double()
+    net.eval()
+    with torch.no_grad():
+        p = net.powers(torch.zeros(n, 8, 8, dtype=torch.float64))
+    return p, net.detector_masks().flatten(1).sum(1).double()
+
+
+def test_camera_regions_are_read_as_their_pixels() -> None:
+    """A dark frame: per region the variance is (dark electrons + pixels * read noise^2),
+    in units of electrons per power, with the dark mean subtracted."""
+    det = po.DetectorConfig(bits=None, read_noise=3.0, dark_current=2e5, photons_per_frame=1e5)
+    cfg = small(detector=det, energy=po.EnergyConfig(exposure_time=1e-4))
+    p, pixels = _dark_powers(cfg)
+    net = po.DiffractiveNetwork(4, config=cfg)
+    electrons_per_power = 0.6 * 1e5 / net.input_side**2
+    var_want = (2e5 * 1e-4 * pixels + pixels * 3.0**2) / electrons_per_power**2
+    torch.testing.assert_close(p.mean(0), torch.zeros(4, dtype=p.dtype), atol=0.2, rtol=0)
+    torch.testing.assert_close(p.var(0), var_want, rtol=0.08, atol=0)
+    assert float(pixels.min()) > 1  # regions have several pixels
+
+
+def test_thz_power_detectors_add_nep_noise() -> None:
+    det = po.DetectorConfig(kind="power", bits=None, nep=2e-11, bandwidth=1e6)
+    cfg = small(detector=det)
+    p, _ = _dark_powers(cfg)
+    net = po.DiffractiveNetwork(4, config=cfg)
+    sigma = 2e-11 * math.sqrt(1e6)  # W
+    source = 4 * sigma * 2**12 / det.optical_efficiency  # W for a full-scale input
+    watts_per_unit = source / net.input_side**2
+    torch.testing.assert_close(
+        p.std(0), torch.full((4,), sigma / watts_per_unit, dtype=p.dtype), rtol=0.05, atol=0
+    )
+
+
+def test_lin2018_preset_includes_material_absorption() -> None:
+    cfg = po.presets.get("lin2018-thz")
+    assert cfg.modulation.material
+    assert (cfg.modulation.refractive_index, cfg.modulation.extinction) == (1.7227, 0.031)
+    assert cfg.detector.kind == "power"
 
 
 def test_stress_test_misaligns_a_copy() -> None:
