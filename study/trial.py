@@ -212,10 +212,16 @@ def fresh_device(model: nn.Module, seed: int) -> nn.Module:
     return reconfigure(model, {"seed": seed}, resample=True)
 
 
-def _physical_cost(model: nn.Module, input_shape: tuple[int, ...]) -> Cost:
-    """Cost of the physnn layers alone (the rest is the digital co-processor)."""
-    leaves = leaf_shapes(model, input_shape)
-    return sum((m.cost(s) for _, m, s in leaves if isinstance(m, PhysicalModule)), Cost())
+def _physical_cost(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[Cost, list[str]]:
+    """Cost of the physnn layers alone (the rest is the digital co-processor), and every
+    cost assumption labelled with the layer it belongs to."""
+    total, labelled = Cost(), []
+    for name, module, shape in leaf_shapes(model, input_shape):
+        if isinstance(module, PhysicalModule):
+            c = module.cost(shape)
+            total = total + c
+            labelled += [f"layer {name!r} ({type(module).__name__}): {a}" for a in c.assumptions]
+    return total, labelled
 
 
 def _convert(model: nn.Module, config: BackendConfig, n_features: int) -> nn.Module:
@@ -258,6 +264,7 @@ def run_trial(
     if plan.scratch_epochs:
         factory = model_factory(settings.model, data.image_shape)
         base = build_model(factory, data.n_features, data.n_classes, seed=stream_seed(seed, "init"))
+        torch.manual_seed(stream_seed(seed, "conversion"))
         model = _convert(base, config, data.n_features)
         history = fit(
             model,
@@ -271,6 +278,7 @@ def run_trial(
     else:
         base = _float_model(settings, seed, plan.float_epochs, progress, row.label)
         steps += plan.float_epochs * -(-len(data.y_train) // settings.batch_size)
+        torch.manual_seed(stream_seed(seed, "conversion"))
         model = _convert(base, config, data.n_features)
         if plan.fine_tune_epochs:
             history = fit(
@@ -282,6 +290,9 @@ def run_trial(
                 **fit_args,
             )
             steps += history.steps
+    # Layers draw from their own seeded streams; the global generator is reseeded before each
+    # stage anyway, so code that still draws from it cannot make the trial depend on history.
+    torch.manual_seed(stream_seed(seed, "evaluation"))
     with ideal():
         ideal_acc = evaluate(model, *data.test, device=settings.device)
     stress = backend.stress
@@ -289,6 +300,7 @@ def run_trial(
     realistic: list[float] = []
     stressed: list[list[float]] = [[] for _ in values]
     for d in range(settings.devices):
+        torch.manual_seed(stream_seed(seed, "device-global", str(d)))
         device_model = fresh_device(model, stream_seed(seed, "device", str(d)))
         realistic.append(evaluate(device_model, *data.test, device=settings.device))
         for i, value in enumerate(values):
@@ -298,7 +310,9 @@ def run_trial(
     model.cpu()
     shape = (1, data.n_features)
     total = cost(model, shape)
-    physical = _physical_cost(model, shape)
+    physical, assumptions = _physical_cost(model, shape)
+    own = {a.partition("): ")[2] for a in assumptions}
+    assumptions += [f"digital co-processor: {a}" for a in total.assumptions if a not in own]
     report = conversion_report(model)
     caps = backend.capabilities
     if not caps.transfers_weights:
@@ -333,7 +347,7 @@ def run_trial(
         physical_area=min(physical.area, total.area),
         macs=total.macs,
         resources={k: float(v) for k, v in total.resources.items()},
-        assumptions=list(total.assumptions),
+        assumptions=assumptions,
         report=str(report),
         seconds=time.perf_counter() - start,
     )
