@@ -195,7 +195,7 @@ class GeometryConfig(ConfigBlock):
         A pixelated mask diffracts light up to the propagating limit; one sample per neuron
         misses it. At the Lin 2018 pitch (0.53 lambda) the field after a random-phase layer
         errs by 32 % with one sample, 9 % with 3 x 3 (5 % with padding 3) against a
-        9 x 9, 4x-padded reference (``tests/optical/test_oversampling.py``).
+        9 x 9, 4x-padded reference (``tests/optical/test_sampling.py``).
         """
         return 3 if 2 * self.pitch > min(self.all_wavelengths) else 1
 

@@ -13,9 +13,13 @@
   Differential detection (two regions per output) makes the weights signed and signed inputs
   are sent as two frames (``x+`` and ``x-``).
 
-Static chip state (fabrication phase error, layer displacements) lives in buffers drawn from
-the layer's static streams; detector noise is drawn from its dynamic stream per forward.
-Everything non-ideal is bypassed inside :func:`physnn.ideal`.
+The propagation through a stack and the detector readout live in :mod:`physnn.optical.
+stack`; masks hold one value per neuron and are simulated on a grid ``geometry.samples``
+times finer (piecewise-constant pixels). Static chip state (fabrication phase error, layer
+displacements) lives in buffers drawn from the layer's static streams; detector noise is
+drawn from its dynamic stream per forward. Everything non-ideal is bypassed inside
+:func:`physnn.ideal`. :func:`fresh_chips` and :func:`realistic_accuracy` score a model on
+devices it was not trained on.
 """
 
 from __future__ import annotations
@@ -658,7 +662,8 @@ class DiffractiveNetwork(_OpticalModule):
         g = self.config.geometry
         return (
             f"n_classes={self.n_classes}, size={g.size}, n_layers={g.n_layers}, "
-            f"wavelength={g.wavelength:g}, pitch={g.pitch:g}, {self._physical_repr()}"
+            f"wavelength={g.wavelength:g}, pitch={g.pitch:g}, samples={g.samples}, "
+            f"{self._physical_repr()}"
         )
 
 
