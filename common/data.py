@@ -227,10 +227,9 @@ def load_mnist(
             arrays = {k: npz[k] for k in npz.files}
         if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
             keys = ("x_train", "y_train", "x_test", "y_test")
-            parts = tuple(arrays[k] for k in keys)
             return _from_arrays(
                 name,
-                *parts,
+                [arrays[k] for k in keys],
                 split=f"{path.name}: given train/test",
                 sources=tuple(f"{path}[{k}]" for k in keys),
             )
@@ -255,7 +254,7 @@ def load_mnist(
         files = (train_x, train_y, test_x, test_y)
         return _from_arrays(
             name,
-            *(read_idx(f) for f in files),
+            [read_idx(f) for f in files],
             split="official train/test files",
             sources=tuple(str(f) for f in files),
         )
@@ -413,15 +412,11 @@ def _dataset(
 
 
 def _from_arrays(
-    name: str,
-    x_tr: np.ndarray,
-    y_tr: np.ndarray,
-    x_te: np.ndarray,
-    y_te: np.ndarray,
-    split: str,
-    sources: tuple[str, ...],
+    name: str, arrays: list[np.ndarray], split: str, sources: tuple[str, ...]
 ) -> Dataset:
-    """Validate the four arrays (``sources`` name where each came from) and scale jointly."""
+    """Validate ``x_train, y_train, x_test, y_test`` (``sources`` name where each came
+    from) and scale both image splits with one decision."""
+    x_tr, y_tr, x_te, y_te = arrays
     images_tr, integer_tr = _images(x_tr, sources[0])
     images_te, integer_te = _images(x_te, sources[2])
     labels_tr = _labels(y_tr, len(images_tr), sources[1])
