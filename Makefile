@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 # The API reference built from the docstrings; --strict fails on a broken reference.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 # The default run: everything but the tests marked slow (accuracy, reproduction, notebooks).
 test: lint docs
