@@ -46,7 +46,7 @@ __all__ = [
 DEFAULT_BACKENDS: tuple[str, ...] = ("digital", "pim:pcm", "optical", "quantum")
 """The rows of a default comparison (each backend's default preset unless named)."""
 
-QUICK: dict[str, int] = {"epochs": 6, "seeds": 2, "devices": 3, "train_size": 600, "test_size": 200}
+QUICK: dict[str, int] = {"epochs": 4, "seeds": 2, "devices": 2, "train_size": 400, "test_size": 100}
 """Settings of ``--quick``: every row, small enough for about a minute on 2 CPU cores."""
 
 FULL: dict[str, int] = {"epochs": 40, "seeds": 3, "devices": 5}

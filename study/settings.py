@@ -52,11 +52,12 @@ def user_input(argument: str, *, catch: tuple[type[BaseException], ...] = ()) ->
     ``ValueError``, ``TypeError`` and ``OSError`` (missing files, bad ``--out``) are always
     converted; ``catch`` adds more (user code, foreign file formats).
     """
+    converted: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, *catch)
     try:
         yield
     except UsageError:
         raise
-    except (ValueError, TypeError, OSError, *catch) as err:
+    except converted as err:
         message = str(err).strip().replace("\n", " ") or type(err).__name__
         raise UsageError(f"{argument}: {message}") from err
 
@@ -368,7 +369,7 @@ def model_factory(spec: str, image_shape: tuple[int, int]) -> ModelFactory:
         raise UsageError(f"--model: {spec!r}: {source} has no attribute {attr!r}")
     if not callable(factory):
         raise UsageError(f"--model: {spec!r} is a {type(factory).__name__}, not callable")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def _factory_digest(spec: str) -> str:
@@ -402,7 +403,7 @@ def _forward_naming_layer(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         handles.append(module.register_forward_pre_hook(enter))
         handles.append(module.register_forward_hook(leave))
     try:
-        return model(x)  # type: ignore[no-any-return]
+        return model(x)
     except Exception as err:
         where = stack[-1] if stack else type(model).__name__
         module = dict(model.named_modules()).get(where, model)
