@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import fnmatch
+import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from .backend import available_backends, get_backend, resolve_config
 from .config import BackendConfig
 from .cost import COMPUTE_TYPES, count_macs, leaf_shapes
 from .layer import PhysicalModule, WeightsMode, WeightsNotTransferredWarning
+from .onnx import from_onnx, is_onnx_model
 
 __all__ = [
     "ConversionReport",
@@ -185,7 +187,7 @@ def _chooser(config: ConfigSpec | ConfigChooser) -> ConfigChooser:
 
 
 def convert(
-    model: nn.Module,
+    model: nn.Module | str | os.PathLike[str] | Any,
     config: ConfigSpec | ConfigChooser,
     *,
     exclude: Iterable[str | type[nn.Module]] = (),
@@ -196,7 +198,8 @@ def convert(
     """Replace every supported module of ``model`` by its physical counterpart.
 
     Args:
-        model: the torch model.
+        model: the torch model, or an ONNX model (a ``.onnx`` path or an
+            ``onnx.ModelProto``, imported through onnx2torch: the ``physnn[onnx]`` extra).
         config: a backend config (``physnn.pim.presets.get("pcm")``), a spec string
             (``"pim:pcm"``), or a callable ``(qualified_name, module) -> config | None``
             choosing per module (None keeps it digital).
@@ -215,8 +218,14 @@ def convert(
     Each converted layer derives its random streams from its config's seed and its qualified
     name, so converting twice with the same seed gives the same chip.
     """
+    if is_onnx_model(model):
+        model = from_onnx(model)
+        inplace = True  # a fresh module nobody else holds
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an nn.Module, a '.onnx' path or an onnx.ModelProto, got "
+            f"{type(model).__name__}"
+        )
     if isinstance(exclude, str):
         exclude = (exclude,)
     exclude = tuple(exclude)

@@ -71,6 +71,8 @@ def test_onnx_graph_converts_to_every_weight_transferring_backend(tmp_path: Path
         torch.testing.assert_close(net(torch.from_numpy(x)), torch.from_numpy(reference))
         chip = physnn.convert(net, "pim:ideal", input_shape=(1, 64))
         assert chip.physnn_report.digital_mac_share == 0
+        direct = physnn.convert(source, "pim:ideal", input_shape=(1, 64))
+        assert direct.physnn_report.digital_mac_share == 0
         with physnn.ideal():
             out = chip(torch.from_numpy(x))
         torch.testing.assert_close(out, torch.from_numpy(reference), rtol=1e-4, atol=1e-4)
