@@ -85,7 +85,9 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (--executor ray)")
-    p.add_argument("--quick", action="store_true", help="small settings, about a minute on CPU")
+    p.add_argument(
+        "--quick", action="store_true", help="small: 4 epochs, 400 samples, 2 seeds x 2 devices"
+    )
     p.add_argument("--resume", action="store_true", help="reuse finished trials (fingerprinted)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

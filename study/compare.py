@@ -47,7 +47,8 @@ DEFAULT_BACKENDS: tuple[str, ...] = ("digital", "pim:pcm", "optical", "quantum")
 """The rows of a default comparison (each backend's default preset unless named)."""
 
 QUICK: dict[str, int] = {"epochs": 4, "seeds": 2, "devices": 2, "train_size": 400, "test_size": 100}
-"""Settings of ``--quick``: every row, small enough for about a minute on 2 CPU cores."""
+"""Settings of ``--quick``: every row on 400 samples; the run time is set by the slowest
+backend (the estimate printed before the run says how long)."""
 
 FULL: dict[str, int] = {"epochs": 40, "seeds": 3, "devices": 5}
 """Defaults of a full run (the whole dataset)."""
@@ -341,7 +342,7 @@ def compare(
         workers: parallel workers of the process pool or local Ray (default: all cores).
         ray_address: join this running Ray cluster (``executor="ray"``).
         out: output folder for CSV/JSON/markdown/PNG and checkpoints (None writes nothing).
-        quick: the small ``QUICK`` settings (about a minute on 2 CPU cores).
+        quick: the small ``QUICK`` settings (4 epochs, 400 samples, 2 seeds x 2 devices).
         resume: reuse checkpointed trials whose fingerprint matches.
         progress: progress bars and the run-time estimate on stderr.
         figures: write the PNG figures (matplotlib).
