@@ -21,6 +21,7 @@ from ..common.config import (
     check_range,
     literal_choices,
 )
+from .devices import device_names
 
 __all__ = [
     "ADCArchitecture",
@@ -133,7 +134,8 @@ class ProgrammingConfig(ConfigBlock):
     """
 
     model: str = "pcm"
-    """``"none"``, ``"pcm"``, ``"gaussian"`` or ``"measured"``."""
+    """A registered device model (:mod:`physnn.pim.devices`): ``"none"``, ``"pcm"``,
+    ``"gaussian"``, ``"measured"`` or one added with ``register_device``."""
 
     levels: tuple[float, ...] = ()
     """Measured programmable conductance levels, ascending, ``model="measured"`` [S]."""
@@ -153,7 +155,7 @@ class ProgrammingConfig(ConfigBlock):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        check_choice(owner, "model", self.model, ("none", "pcm", "gaussian", "measured"))
+        check_choice(owner, "model", self.model, device_names())
         if not isinstance(self.levels, tuple) or not isinstance(self.level_sigma, tuple):
             raise TypeError(
                 f"{owner}.levels and level_sigma must be tuples of floats [S], got "
@@ -434,17 +436,17 @@ class HWAConfig(ConfigBlock):
 
     In training mode the forward injects additive weight noise (``weight_noise`` times the
     largest weight, i.i.d. per weight and input vector like the chip's per-read noise, drawn
-    exactly in the output domain; Rasch et al. redraw it per mini-batch), the output noise and DAC/ADC quantisation of the
-    config (straight-through gradients); after each optimiser step weights are clipped to
-    ``clip_sigma`` standard deviations of the layer and a learned input range decays by
-    ``input_range_decay`` while more than ``input_range_min_inside`` of the inputs seen
-    since the last step fell inside it (aihwkit's ``InputRangeParameter``: decay 0.01,
-    ``input_min_percentage`` 0.95). A learned range starts at the largest absolute value of
-    the first non-zero training inputs it sees; until then (a model converted and read
-    without training) the layer reads with a dynamic range. The backward pass is ideal.
-    Training uses the continuous weights and parallel (not bit-serial) inputs; weight
-    slicing, finite levels, drift and the device noise models apply to the programmed chip
-    at inference.
+    exactly in the output domain; Rasch et al. redraw it per mini-batch), the output noise
+    and DAC/ADC quantisation of the config (straight-through gradients); after each
+    optimiser step weights are clipped to ``clip_sigma`` standard deviations of the layer
+    and a learned input range decays by ``input_range_decay`` while more than
+    ``input_range_min_inside`` of the inputs seen since the last step fell inside it
+    (aihwkit's ``InputRangeParameter``: decay 0.01, ``input_min_percentage`` 0.95). A
+    learned range starts at the largest absolute value of the first non-zero training inputs
+    it sees; until then (a model converted and read without training) the layer reads with a
+    dynamic range. The backward pass is ideal. Training uses the continuous weights and
+    parallel (not bit-serial) inputs; weight slicing, finite levels, drift and the device
+    noise models apply to the programmed chip at inference.
     """
 
     weight_noise: float = 0.05

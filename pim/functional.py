@@ -38,6 +38,7 @@ __all__ = [
     "solve_crossbar",
 ]
 
+
 def pcm_drift_exponents(g: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw PCM drift exponents ``nu ~ |N(mu(g), sigma(g))|`` (Nandakumar et al. 2019).
 

@@ -30,6 +30,7 @@ from . import functional as PF
 from . import periphery
 from .config import PIMConfig
 from .cost import tile_grid
+from .devices import get_device
 
 __all__ = ["CrossbarTile", "check_time", "unnamed_layer_name"]
 
@@ -313,22 +314,18 @@ class CrossbarTile(nn.Module):
             self._store(t, w0 if t == 0.0 else None)
 
     def _programmed(self, target: torch.Tensor) -> torch.Tensor:
+        """Programmed conductances for ``target`` [S]: the device model, then each device's
+        own maximum (variation) and stuck-at faults."""
         cfg = self.config
-        p = cfg.programming
+        device = get_device(cfg.programming.model)
         work = target.dtype
-        g = target
-        if p.model != "none":
-            noise = torch.randn(
+        noise = torch.zeros_like(target)
+        if device.noisy:
+            draw = torch.randn(
                 target.shape, generator=self._gen("programming"), device=target.device
-            ).to(work)
-            noise = self._share_reference(noise)
-            if p.model == "pcm":
-                sigma = PF.pcm_programming_sigma(target / cfg.mapping.g_max, cfg.mapping.g_max)
-            elif p.model == "measured":
-                target, sigma = PF.snap_to_levels(target, p.levels, p.level_sigma)
-            else:
-                sigma = torch.sqrt(p.sigma_abs**2 + (p.sigma_rel * target) ** 2)
-            g = (target + sigma * noise).clamp_min(0.0)
+            )
+            noise = self._share_reference(draw.to(work))
+        g = device.program(target, cfg.programming, cfg.mapping.g_max, noise)
         if self.device_g_max.numel():
             g = torch.minimum(g, self.device_g_max.to(work))
         if self.fault_mask.numel():
@@ -376,14 +373,19 @@ class CrossbarTile(nn.Module):
         return (g[:, 0] - g[:, 1]).sum(1) / norm
 
     def _ir_drop(self, g: torch.Tensor) -> torch.Tensor:
+        """Effective conductances with wire resistance: both polarities (and the reference
+        column) of a weight share the row wires of one array per tile."""
         c = self.config.circuit
-        t_rows, rows, t_cols, cols = self.grid
-        lead = g.shape[:3]
-        padded = F.pad(g, (0, t_cols * cols - self.n_out, 0, t_rows * rows - self.n_in))
-        tiles = padded.reshape(*lead, t_rows, rows, t_cols, cols).transpose(-3, -2)
-        eff = PF.ir_drop_fast(tiles, r_row=c.r_wire_row, r_col=c.r_wire_col)
-        eff = eff.transpose(-3, -2).reshape(*lead, t_rows * rows, t_cols * cols)
-        return eff[..., : self.n_in, : self.n_out]
+        _, rows, _, cols = self.grid
+        return PF.ir_drop_crossbar(
+            g,
+            tile_rows=rows,
+            tile_cols=cols,
+            r_row=c.r_wire_row,
+            r_col=c.r_wire_col,
+            layout=c.column_layout,
+            reference=self.config.mapping.scheme == "reference",
+        )
 
     def _tiled(self, w: torch.Tensor) -> torch.Tensor:
         """``[S, in, out] -> [S, T, R, out]`` (rows zero-padded to whole tiles)."""
@@ -487,8 +489,9 @@ class CrossbarTile(nn.Module):
         """``x [N, n_in] -> [N, n_out]``: the analog MVM without bias.
 
         Training: hardware-aware forward on the floating-point ``matrix`` (HWA weight noise
-        redrawn per input vector, output noise, DAC/ADC with straight-through gradients). Evaluation: the programmed
-        chip at its drift time (reprogrammed first when ``matrix`` changed).
+        redrawn per input vector, output noise, DAC/ADC with straight-through gradients).
+        Evaluation: the programmed chip at its drift time (reprogrammed first when
+        ``matrix`` changed).
         """
         dtype = x.dtype
         if dtype in (torch.float16, torch.bfloat16):

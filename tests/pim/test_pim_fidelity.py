@@ -557,3 +557,37 @@ def test_effective_weights_reproduce_the_programmed_chip() -> None:
     got = run(model, x)[0]
     torch.testing.assert_close(effective(x)[0], got, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(exact(x)[0], got, atol=1e-4)
+
+
+# ---------------------------------------------------------------- device models (structure)
+
+
+def test_a_new_device_model_is_one_class() -> None:
+    from physnn.pim import devices
+    from physnn.pim.config import ProgrammingConfig
+
+    class Offset(devices.DeviceModel):
+        """Every device lands 1 uS above its target (a systematic, noiseless error)."""
+
+        name = "test-offset"
+        noisy = False
+
+        def program(
+            self,
+            target: torch.Tensor,
+            programming: ProgrammingConfig,
+            g_max: float,
+            noise: torch.Tensor,
+        ) -> torch.Tensor:
+            return target + 1e-6
+
+    with pytest.raises(ValueError, match="test-offset"):
+        ProgrammingConfig(model="test-offset")
+    devices.register_device(Offset())
+    cfg = noiseless(programming=ProgrammingConfig(model="test-offset"))
+    layer = PIMLinear(6, 4, config=cfg)
+    g = layer.tile.conductance  # one polarity of each pair targets g_min, the other > g_min
+    assert float(g.min()) == pytest.approx(cfg.mapping.g_min + 1e-6, rel=1e-5)
+    assert float(g.max()) == pytest.approx(cfg.mapping.g_max + 1e-6, rel=1e-5)
+    with pytest.raises(ValueError, match="register_device"):
+        devices.get_device("no-such-device")
