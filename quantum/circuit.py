@@ -30,6 +30,7 @@ __all__ = [
     "entangling_pairs",
     "expand",
     "features_per_encoder",
+    "preparation_gates",
 ]
 
 
@@ -41,7 +42,8 @@ class Gate:
         name: ``rx ry rz p`` (angle gates), ``h x sdg`` (fixed) or ``cx cz`` (two-qubit,
             ``qubits = (control, target)``).
         qubits: the qubits it acts on.
-        source: ``"weight"``, ``"feature"``, ``"pair"`` or ``"none"``.
+        source: ``"weight"``, ``"feature"``, ``"pair"``, ``"preparation"`` (an angle of an
+            amplitude encoding's state preparation) or ``"none"``.
         index: weight or feature index; ``(i, j)`` for ``"pair"``.
         scale: multiplies the source value to give the angle [rad].
     """
@@ -227,6 +229,28 @@ def build_circuit(config: CircuitConfig, n_qubits: int, n_features: int) -> Circ
     elif config.readout == "y":
         ops += [g for q in range(n_qubits) for g in (Gate("sdg", (q,)), Gate("h", (q,)))]
     return CircuitSpec(n_qubits, n_features, n_weights, tuple(ops), config.readout)
+
+
+def preparation_gates(op: AmplitudeEncoding) -> list[Gate]:
+    """The physical gates of an amplitude encoding: uniformly controlled RY rotations.
+
+    Qubit ``t = k-1`` gets one RY; qubit ``t < k-1`` a rotation uniformly controlled by the
+    ``j = k-1-t`` qubits above it, decomposed into ``2^j`` RY and ``2^j`` CNOT gates whose
+    controls follow the Gray code (Mottonen et al., Quant. Inf. Comp. 5, 467 (2005)):
+    ``2^k - 1`` RY and ``2^k - 2`` CNOT in all. RY ``i`` takes angle ``i`` of
+    :func:`physnn.quantum.sim.statevector.preparation_angles` (``source="preparation"``).
+    """
+    k = op.n_qubits
+    gates: list[Gate] = []
+    for j in range(k):
+        target = k - 1 - j
+        offset = 2**j - 1
+        for i in range(2**j):
+            gates.append(Gate("ry", (target,), "preparation", offset + i))
+            if j > 0:
+                changed = (i ^ (i >> 1)) ^ (((i + 1) % 2**j) ^ (((i + 1) % 2**j) >> 1))
+                gates.append(Gate("cx", (target + changed.bit_length(), target)))
+    return gates
 
 
 def expand(op: Op) -> list[Gate]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from ..common.cost import Cost
-from .circuit import AmplitudeEncoding, CircuitSpec, expand
+from .circuit import AmplitudeEncoding, CircuitSpec, expand, preparation_gates
 from .config import QuantumConfig
 
 __all__ = [
@@ -35,8 +35,9 @@ def circuit_resources(spec: CircuitSpec, config: QuantumConfig) -> CircuitResour
     """Count gates and schedule ``spec`` as soon as possible with the config's gate times.
 
     Virtual RZ/P/SDG gates take no time when ``HardwareConfig.virtual_rz``; amplitude
-    encoding on ``k`` qubits is costed as ``2^k - 1`` RY and ``2^k - 2`` CNOT gates in series
-    (Mottonen et al., 2005).
+    encoding on ``k`` qubits is its state preparation, ``2^k - 1`` RY and ``2^k - 2`` CNOT
+    gates (:func:`~physnn.quantum.circuit.preparation_gates`), the gates the noisy simulation
+    applies.
     """
     hw = config.hardware
     virtual = {"rz", "p", "sdg"} if hw.virtual_rz else set()
@@ -44,18 +45,8 @@ def circuit_resources(spec: CircuitSpec, config: QuantumConfig) -> CircuitResour
     layer = [0] * spec.n_qubits
     one = two = 0
     for op in spec.ops:
-        if isinstance(op, AmplitudeEncoding):
-            k = op.n_qubits
-            n_ry, n_cx = 2**k - 1, max(0, 2**k - 2)
-            one, two = one + n_ry, two + n_cx
-            qs = list(range(k))
-            start = max(busy[q] for q in qs)
-            depth = max(layer[q] for q in qs) + n_ry + n_cx
-            for q in qs:
-                busy[q] = start + n_ry * hw.single_qubit_gate_time + n_cx * hw.two_qubit_gate_time
-                layer[q] = depth
-            continue
-        for gate in expand(op):
+        gates = preparation_gates(op) if isinstance(op, AmplitudeEncoding) else expand(op)
+        for gate in gates:
             qs = list(gate.qubits)
             if len(qs) == 2:
                 two += 1

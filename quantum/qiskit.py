@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand
+from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
 from .noise import depolarizing_for_error
 
@@ -55,19 +55,24 @@ def spec_to_qiskit(spec: CircuitSpec, x: Sequence[Any], weights: Sequence[Any]) 
 
     Returns:
         A ``QuantumCircuit`` on ``spec.n_qubits`` qubits without measurements; physnn qubit
-        ``q`` is qiskit qubit ``q``.
+        ``q`` is qiskit qubit ``q``. Amplitude encoding is exported as the RY/CNOT state
+        preparation that physnn simulates and costs.
     """
     from qiskit import QuantumCircuit
-    from qiskit.circuit.library import StatePreparation
+
+    from .sim.statevector import preparation_angles
 
     qc = QuantumCircuit(spec.n_qubits)
     for op in spec.ops:
         if isinstance(op, AmplitudeEncoding):
-            values = [float(v) for v in x[: op.n_features]]
-            norm = math.sqrt(sum(v * v for v in values))
-            amps = [v / norm for v in values] if norm > 0 else [1.0] + [0.0] * (len(values) - 1)
-            amps += [0.0] * (2**op.n_qubits - len(amps))
-            qc.append(StatePreparation(amps), list(range(op.n_qubits)))
+            values = torch.tensor([[float(v) for v in x[: op.n_features]]], dtype=torch.float64)
+            angles = preparation_angles(op, values)[0].tolist()
+            for gate in preparation_gates(op):
+                if gate.name == "ry":
+                    assert isinstance(gate.index, int)
+                    qc.ry(angles[gate.index], *gate.qubits)
+                else:
+                    qc.cx(*gate.qubits)
             continue
         for gate in expand(op):
             if gate.source == "none":

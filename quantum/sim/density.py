@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import torch
 
-from ..circuit import AmplitudeEncoding, CircuitSpec, Gate, Op, expand
+from ..circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .channels import GateNoise, compose_kraus, superoperator
 from .gates import _complex_dtype
 from .kernels import _apply_flat, _permute
-from .statevector import _amplitude_state, _gate_tensor
+from .statevector import _gate_tensor, preparation_angles
 
 
-def _gates(spec: CircuitSpec) -> list[Op]:
-    out: list[Op] = []
+def _gates(spec: CircuitSpec) -> list[Gate]:
+    """The physical gates of ``spec`` in time order (amplitude encodings as their state
+    preparation, so noise follows every gate; issue 13, item 3)."""
+    out: list[Gate] = []
     for op in spec.ops:
-        out += [op] if isinstance(op, AmplitudeEncoding) else expand(op)
+        out += preparation_gates(op) if isinstance(op, AmplitudeEncoding) else expand(op)
     return out
+
+
+def _preparation(spec: CircuitSpec, x: torch.Tensor) -> torch.Tensor | None:
+    """State-preparation angles of the circuit's amplitude encoding (None without one)."""
+    for op in spec.ops:
+        if isinstance(op, AmplitudeEncoding):
+            return preparation_angles(op, x)
+    return None
 
 
 def run_density(
@@ -28,8 +38,8 @@ def run_density(
 ) -> torch.Tensor:
     """Outcome probabilities ``[B, 2^n]`` of the noisy circuit by density-matrix evolution.
 
-    Every gate is applied on its own (no fusion) and followed by ``noise``. Amplitude
-    encoding prepares its state ideally.
+    Every gate is applied on its own (no fusion) and followed by ``noise``, the gates of an
+    amplitude encoding's state preparation included.
     """
     n = spec.n_qubits
     size = 2**n
@@ -44,15 +54,11 @@ def run_density(
             compose_kraus(noise.two_qubit_each),
         )
     )
+    prepared = _preparation(spec, x)
     for op in _gates(spec):
-        if isinstance(op, AmplitudeEncoding):
-            psi = _amplitude_state(op, x, n, cdtype)
-            vec = (psi[:, :, None] * psi.conj()[:, None, :]).flatten(1)
-            continue
-        assert isinstance(op, Gate)
         if len(op.qubits) == 1:
             q = op.qubits[0]
-            u = _gate_tensor(op, x, weights, cdtype)
+            u = _gate_tensor(op, x, weights, cdtype, prepared)
             vec = _apply_flat(_apply_flat(vec, 2 * n, (q + n,), u), 2 * n, (q,), u.conj())
             for sup in sup_one if op.name not in noise.virtual else []:
                 vec = _apply_flat(vec, 2 * n, (q, q + n), sup)

@@ -17,11 +17,19 @@ from .kernels import _apply_local, _permute
 
 
 def _gate_tensor(
-    gate: Gate, x: torch.Tensor, weights: torch.Tensor, cdtype: torch.dtype
+    gate: Gate,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    cdtype: torch.dtype,
+    prepared: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Matrix of one gate: ``[2, 2]``/``[4, 4]`` (fixed or weight) or ``[B, 2, 2]`` (data)."""
+    """Matrix of one gate: ``[2, 2]``/``[4, 4]`` (fixed or weight) or ``[B, 2, 2]`` (data;
+    ``prepared`` holds the state-preparation angles of an amplitude encoding)."""
     if gate.source == "none":
         return gate_matrix(gate.name, dtype=cdtype, device=x.device)
+    if gate.source == "preparation":
+        assert prepared is not None and isinstance(gate.index, int)
+        return gate_matrix(gate.name, prepared[:, gate.index], dtype=cdtype)
     stage = _Stage(gate.name, gate.source, gate.qubits, (gate.index,), (gate.scale,))
     return gate_matrix(gate.name, _stage_angles(stage, x, weights)[..., 0], dtype=cdtype)
 
@@ -37,6 +45,51 @@ def _amplitude_state(
     amp = torch.where(norm > 0, amp / norm.clamp_min(torch.finfo(amp.dtype).tiny), e0)
     amp = torch.nn.functional.pad(amp, (0, 2**n - op.n_features))
     return amp.to(cdtype)
+
+
+def _safe_atan2(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``atan2(y, x)`` that is 0 with a zero gradient where ``x = y = 0`` (zero padding)."""
+    zero = (x == 0) & (y == 0)
+    return torch.where(zero, torch.zeros_like(x), torch.atan2(y, torch.where(zero, 1.0, x)))
+
+
+def _safe_norm(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm over the last dimension with a zero gradient at 0."""
+    sq = v.square().sum(-1)
+    zero = sq == 0
+    return torch.where(zero, torch.zeros_like(sq), torch.where(zero, 1.0, sq).sqrt())
+
+
+def preparation_angles(op: AmplitudeEncoding, x: torch.Tensor) -> torch.Tensor:
+    """RY angles ``[B, 2^k - 1]`` [rad] of the gates of
+    :func:`~physnn.quantum.circuit.preparation_gates` that prepare ``x`` (normalised,
+    zero-padded; an all-zero sample gives ``|0>``).
+
+    Level ``j`` (target qubit ``t = k-1-j``) needs, for every pattern ``c`` of the qubits
+    above, ``theta_c = 2 atan2(|a_{c,1}|, |a_{c,0}|)`` with ``a_{c,b}`` the amplitudes with
+    bit ``t = b`` (signed amplitudes at ``t = 0``, which also sets the signs); the Gray-code
+    CNOT ladder realises ``theta = S alpha`` with ``S_ci = (-1)^popcount(c & gray(i))``, so
+    ``alpha = S^T theta / 2^j``.
+    """
+    k = op.n_qubits
+    amp = _amplitude_state(op, x, k, x.dtype if not x.is_complex() else x.real.dtype).real
+    batch = amp.shape[0]
+    out = []
+    for j in range(k):
+        t = k - 1 - j
+        view = amp.reshape(batch, 2**j, 2, 2**t)
+        if t == 0:
+            theta = 2 * _safe_atan2(view[:, :, 1, 0], view[:, :, 0, 0])
+        else:
+            theta = 2 * _safe_atan2(_safe_norm(view[:, :, 1]), _safe_norm(view[:, :, 0]))
+        gray = [i ^ (i >> 1) for i in range(2**j)]
+        signs = torch.tensor(
+            [[(-1.0) ** bin(c & g).count("1") for g in gray] for c in range(2**j)],
+            dtype=theta.dtype,
+            device=theta.device,
+        )
+        out.append(theta @ signs / 2**j)
+    return torch.cat(out, 1)
 
 
 def _zz_phase(op: ZZPhase, x: torch.Tensor, n: int, cdtype: torch.dtype) -> torch.Tensor:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ..circuit import AmplitudeEncoding, CircuitSpec, Gate
+from ..circuit import CircuitSpec, Gate
 from .channels import GateNoise, compose_kraus
-from .density import _gates
+from .density import _gates, _preparation
 from .gates import _complex_dtype
 from .kernels import _apply_flat, _permute
-from .statevector import _amplitude_state, _gate_tensor
+from .statevector import _gate_tensor
 
 __all__ = ["jump_probability", "run_trajectories", "sample_trajectories"]
 
@@ -168,14 +168,11 @@ def sample_trajectories(
         log_prob = log_prob + step.to(log_prob.dtype)
         return state
 
+    prepared = _preparation(spec, x)
     for op in _gates(spec):
-        if isinstance(op, AmplitudeEncoding):
-            flat = _amplitude_state(op, x, n, cdtype)
-            continue
-        assert isinstance(op, Gate)
         if len(op.qubits) == 1:
             q = op.qubits[0]
-            gate = _gate_tensor(op, x, weights, cdtype)
+            gate = _gate_tensor(op, x, weights, cdtype, prepared)
             physical = one is not None and op.name not in noise.virtual
             if q in pending and pending[q][1] and physical:
                 flat = flush(flat, q)

@@ -244,24 +244,21 @@ def _noise() -> qf.GateNoise:
     )
 
 
-def _noiseless_preparation(spec, x: torch.Tensor, w: torch.Tensor):
-    """The circuit for aer; amplitude encoding as aer's noiseless ``set_density_matrix``
-    (physnn prepares encoded states ideally, while a transpiled StatePreparation is noisy)."""
-    import dataclasses
+def test_amplitude_preparation_gates_prepare_the_normalised_input() -> None:
+    """The RY/CNOT state preparation physnn simulates with noise and exports to qiskit
+    prepares ``x / |x|`` (qiskit ``Statevector`` of the exported circuit)."""
+    from qiskit.quantum_info import Statevector
 
-    from qiskit import QuantumCircuit
-
-    from physnn.quantum.circuit import AmplitudeEncoding
-
-    first = spec.ops[0]
-    if not isinstance(first, AmplitudeEncoding):
-        return spec_to_qiskit(spec, x.tolist(), w.tolist())
-    amps = torch.zeros(2**spec.n_qubits, dtype=torch.float64)
-    amps[: first.n_features] = x[: first.n_features] / x[: first.n_features].norm()
-    qc = QuantumCircuit(spec.n_qubits)
-    qc.set_density_matrix(torch.outer(amps, amps).numpy())
-    rest = dataclasses.replace(spec, ops=spec.ops[1:])
-    return qc.compose(spec_to_qiskit(rest, x.tolist(), w.tolist()))
+    for n_features, n in [(3, 2), (11, 4), (64, 6)]:
+        config = CircuitConfig(qubits=n, encoder="amplitude", layers=0)
+        spec = build_circuit(config, n, n_features)
+        x = torch.randn(n_features, dtype=torch.float64)
+        qc = spec_to_qiskit(spec, x.tolist(), [])
+        ops = qc.count_ops()
+        assert ops["ry"] == 2**n - 1 and ops.get("cx", 0) == 2**n - 2
+        want = torch.nn.functional.pad(x / x.norm(), (0, 2**n - n_features))
+        got = torch.tensor(Statevector(qc).data)
+        torch.testing.assert_close(got, want.to(got.dtype), atol=1e-12, rtol=0)
 
 
 def test_density_matrix_matches_qiskit_aer() -> None:
@@ -295,7 +292,8 @@ def test_density_matrix_matches_qiskit_aer() -> None:
         probs = qf.run_density(spec, x, w, _noise(), dtype=torch.complex128)
         torch.testing.assert_close(probs.sum(1), torch.ones(2, dtype=torch.float64))
         for b in range(2):
-            qc = _noiseless_preparation(spec, x[b], w)
+            # amplitude encoding is exported as its RY/CNOT preparation, noisy in both
+            qc = spec_to_qiskit(spec, x[b].tolist(), w.tolist())
             qc.save_density_matrix()
             rho = sim.run(transpile(qc, sim, optimization_level=0)).result().data()
             ref = torch.tensor(rho["density_matrix"].probabilities())
