@@ -170,8 +170,16 @@ class MeasurementConfig(ConfigBlock):
     p10: float = 0.0
     """Probability to read 0 when the qubit is in |1> (assignment error) [1]."""
 
+    mitigate_readout: bool = False
+    """Invert the per-qubit confusion matrix on the measured probabilities (readout-error
+    mitigation; costs nothing on the QPU beyond calibrating ``p01``/``p10``)."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
+        if not isinstance(self.mitigate_readout, bool):
+            raise TypeError(
+                f"{owner}.mitigate_readout must be a bool, got {self.mitigate_readout!r}"
+            )
         if self.shots is not None:
             check_int(owner, "shots", self.shots, 1, 10**9)
         check_probability(owner, "p01", self.p01)

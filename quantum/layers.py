@@ -289,11 +289,17 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             return qf.marginal_probabilities(probs, self.n_qubits, k)[:, : self.readout_features]
         return qf.expectation_z(probs, self.n_qubits)[:, : self.readout_features]
 
+    def _mitigate(self, probs: torch.Tensor) -> torch.Tensor:
+        m = self.config.measurement
+        if not m.mitigate_readout or is_ideal():
+            return probs
+        return qf.mitigate_readout_error(probs, self.n_qubits, m.p01, m.p10)
+
     def _measure(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 0:
             return x.new_zeros(0, self.readout_features, dtype=self.weight.dtype)
         per_trajectory = self._simulate(x)
-        values = self._readout(per_trajectory.mean(1))
+        values = self._readout(self._mitigate(per_trajectory.mean(1)))
         shots = self.config.measurement.shots
         if shots is not None and not is_ideal():
             batch, count, _ = per_trajectory.shape
@@ -305,7 +311,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
                 per_trajectory.flatten(0, 1), share.repeat(batch).to(per_trajectory.device), gen
             )
             frequencies = counts.view(batch, count, -1).sum(1) / shots
-            estimate = self._readout(frequencies.to(values.dtype))
+            estimate = self._readout(self._mitigate(frequencies.to(values.dtype)))
             values = values + (estimate - values).detach()
         return values
 

@@ -51,6 +51,30 @@ def apply_readout_error(probs: torch.Tensor, n_qubits: int, p01: float, p10: flo
     return probs
 
 
+def mitigate_readout_error(
+    probs: torch.Tensor, n_qubits: int, p01: float, p10: float
+) -> torch.Tensor:
+    """Undo independent assignment errors: apply ``A^-1`` on every qubit (confusion-matrix
+    inversion, e.g. qiskit-experiments' local readout mitigator).
+
+    The result is a quasi-probability vector (it may have small negative entries with
+    sampled frequencies); ``<Z>`` becomes ``(<Z>_read - p10 + p01) / (1 - p01 - p10)``.
+    """
+    if not p01 + p10 < 1.0:
+        raise ValueError(f"p01 + p10 = {p01 + p10!r} must be < 1 for A to be invertible")
+    if p01 == 0 and p10 == 0:
+        return probs
+    det = 1 - p01 - p10
+    inverse = torch.tensor(
+        [[(1 - p10) / det, -p10 / det], [-p01 / det, (1 - p01) / det]],
+        dtype=probs.dtype,
+        device=probs.device,
+    )
+    for q in range(n_qubits):
+        probs = _apply_flat(probs, n_qubits, (q,), inverse)
+    return probs
+
+
 def sample_frequencies(
     probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:

@@ -516,3 +516,32 @@ def test_training_cost_counts_input_gradient_circuits_and_gradient_shots() -> No
     amplitude = QuantumLinear(64, 4, config=presets.get("heron").replace(circuit=AMPLITUDE))
     with pytest.raises(ValueError, match="no parameter-shift rule for its inputs"):
         amplitude.training_cost((1, 64), input_gradients=True)
+
+
+def test_readout_mitigation_recovers_the_noiseless_readout_within_shot_error() -> None:
+    n, shots, p01, p10 = 3, 4096, 0.04, 0.08
+    circuit = CircuitConfig(qubits=n)
+    measurement = QuantumConfig().measurement.replace(shots=shots, p01=p01, p10=p10)
+    raw = QuantumCircuitLayer(
+        n, n, config=QuantumConfig(circuit=circuit, measurement=measurement, seed=4)
+    )
+    fixed = QuantumCircuitLayer(
+        n,
+        n,
+        config=raw.config.replace(measurement=measurement.replace(mitigate_readout=True)),
+    )
+    fixed.load_state_dict({"weight": raw.weight.detach()}, strict=False)
+    x = torch.rand(1, n)
+    sv = Statevector(raw.to_qiskit(x[0]))
+    want = torch.tensor([sv.expectation_value(z_label(j, n)).real for j in range(n)]).float()
+    repeats = 200
+    with torch.no_grad():
+        mitigated = fixed(x.expand(repeats, -1))
+        biased = raw(x.expand(repeats, -1))
+    # std of one mitigated estimate: binomial std of the read <Z> over (1 - p01 - p10)
+    read = (1 - p01 - p10) * want + p10 - p01
+    sigma = ((1 - read**2) / shots).sqrt() / (1 - p01 - p10)
+    assert torch.all((mitigated.mean(0) - want).abs() < 5 * sigma / math.sqrt(repeats))
+    ratio = mitigated.std(0) / sigma
+    assert torch.all((ratio > 0.8) & (ratio < 1.25))
+    assert torch.all((biased.mean(0) - read).abs() < 5 * sigma / math.sqrt(repeats))
