@@ -398,8 +398,10 @@ def fresh_chips(model: nn.Module, n: int, *, seed: int = 0) -> Iterator[nn.Modul
         raise ValueError(f"n={n!r} must be an int >= 1 (the number of fresh chips)")
     for index in range(n):
         chip = copy.deepcopy(model)
+        done: set[int] = set()  # layers inside a redrawn network are redrawn with it
         for module in chip.modules():
-            if isinstance(module, _OpticalModule):
+            if isinstance(module, _OpticalModule) and id(module) not in done:
+                done.update(id(m) for m in module.modules())
                 cfg = module.config
                 if cfg.seed is None:
                     module.resample_noise()
