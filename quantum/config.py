@@ -27,14 +27,17 @@ from ..common.config import (
 
 __all__ = [
     "ANSATZES",
+    "COUPLINGS",
     "ENCODERS",
     "ENTANGLEMENTS",
     "METHODS",
     "OVERFLOWS",
     "READOUTS",
     "SQUASHES",
+    "TWO_QUBIT_GATES",
     "AnsatzName",
     "CircuitConfig",
+    "CouplingName",
     "EncoderName",
     "EntanglementName",
     "HardwareConfig",
@@ -46,6 +49,7 @@ __all__ = [
     "ReadoutName",
     "SimulationConfig",
     "SquashName",
+    "TwoQubitGateName",
 ]
 
 EncoderName = Literal["angle_x", "angle_y", "angle_z", "amplitude", "iqp", "reupload"]
@@ -87,6 +91,14 @@ range of inputs in [0, 1]), ``none`` feeds ``input_scale * h`` unbounded. A symm
 such as ``pi * tanh(h)`` would lose the sign of ``h``: ``<Z>`` after ``RY(t)`` is
 ``cos(t)``, an even function."""
 SQUASHES = literal_choices(SquashName)
+
+TwoQubitGateName = Literal["cz", "ecr", "cx"]
+"""Native two-qubit gate of the device (IBM Heron: CZ; Eagle: ECR)."""
+TWO_QUBIT_GATES = literal_choices(TwoQubitGateName)
+
+CouplingName = Literal["heavy_hex", "all_to_all"]
+"""Qubit connectivity of the device: IBM's heavy-hex lattice or all-to-all."""
+COUPLINGS = literal_choices(CouplingName)
 
 MethodName = Literal["auto", "density_matrix", "trajectories"]
 """Noisy simulation method (see :class:`NoiseConfig`)."""
@@ -308,6 +320,12 @@ class HardwareConfig(ConfigBlock):
     repetition_delay: float = 250e-6
     """Wait between shots for qubit reset [s]; IBM's default ``rep_delay`` of 250 us."""
 
+    two_qubit_gate: TwoQubitGateName = "cz"
+    """Native two-qubit gate, one of :data:`TWO_QUBIT_GATES` (transpilation target)."""
+
+    coupling: CouplingName = "heavy_hex"
+    """Connectivity, one of :data:`COUPLINGS` (transpilation target)."""
+
     virtual_rz: bool = True
     """RZ and phase gates are frame changes: no time, no error (McKay et al., PRA 96,
     022330 (2017))."""
@@ -330,6 +348,8 @@ class HardwareConfig(ConfigBlock):
         for name in ("single_qubit_gate_time", "two_qubit_gate_time", "readout_time"):
             check_range(owner, name, getattr(self, name), 0.0, 1e-3, unit="s", hint=slip)
         check_range(owner, "repetition_delay", self.repetition_delay, 0.0, 1.0, unit="s", hint=slip)
+        check_choice(owner, "two_qubit_gate", self.two_qubit_gate, TWO_QUBIT_GATES)
+        check_choice(owner, "coupling", self.coupling, COUPLINGS)
         if not isinstance(self.virtual_rz, bool):
             raise TypeError(f"{owner}.virtual_rz must be a bool, got {self.virtual_rz!r}")
         check_range(

@@ -19,7 +19,7 @@ import warnings
 from .config import QuantumConfig
 from .sim.channels import GateNoise, build_noise
 
-__all__ = ["depolarizing_for_error", "gate_noise", "relaxation_ptm_trace"]
+__all__ = ["depolarizing_for_error", "gate_infidelity", "gate_noise", "relaxation_ptm_trace"]
 
 
 def relaxation_ptm_trace(t1: float | None, t2: float | None, time: float, n_qubits: int) -> float:
@@ -72,6 +72,21 @@ def depolarizing_for_error(
         )
         return 0.0
     return 1.0 - lam
+
+
+def gate_infidelity(
+    depolarizing: float,
+    n_qubits: int,
+    *,
+    t1: float | None = None,
+    t2: float | None = None,
+    time: float = 0.0,
+) -> float:
+    """Average gate infidelity [1] of depolarising ``depolarizing`` followed by relaxation of
+    every qubit over ``time`` [s] (the inverse of :func:`depolarizing_for_error`)."""
+    d = 2**n_qubits
+    trace = 1.0 + (1.0 - depolarizing) * (relaxation_ptm_trace(t1, t2, time, n_qubits) - 1.0)
+    return (1.0 - trace / d**2) * d / (d + 1)
 
 
 def gate_noise(config: QuantumConfig) -> GateNoise:

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from ..common.backend import PresetRegistry
 from ..common.config import BackendConfig
-from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
+from .config import (
+    HardwareConfig,
+    MeasurementConfig,
+    NoiseConfig,
+    QuantumConfig,
+    TwoQubitGateName,
+)
 from .noise import depolarizing_for_error
 
 __all__ = ["citation", "get", "names", "registry"]
@@ -32,6 +38,7 @@ def _device(
     t1: float,
     t2: float,
     shots: int,
+    two_qubit_gate: TwoQubitGateName = "cz",
 ) -> QuantumConfig:
     return QuantumConfig(
         measurement=MeasurementConfig(shots=shots, p01=readout_error, p10=readout_error),
@@ -45,6 +52,7 @@ def _device(
             single_qubit_gate_time=sx_time,
             two_qubit_gate_time=two_time,
             readout_time=readout_time,
+            two_qubit_gate=two_qubit_gate,
         ),
     )
 
@@ -104,6 +112,7 @@ registry.register(
         t1=232e-6,
         t2=150e-6,
         shots=1024,
+        two_qubit_gate="ecr",
     ),
     "IBM Eagle r3 ibm_brisbane medians (qiskit-ibm-runtime FakeBrisbane): ECR 660 ns / "
     "7.7e-3, SX 60 ns / 2.4e-4, readout 1.30 us / 2.0e-2, T1 232 us, T2 150 us; 1024 shots",

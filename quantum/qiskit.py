@@ -18,7 +18,7 @@ import torch
 
 from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
-from .noise import depolarizing_for_error
+from .noise import depolarizing_for_error, gate_infidelity
 
 if TYPE_CHECKING:
     from .layers import QuantumCircuitLayer
@@ -27,6 +27,7 @@ __all__ = [
     "TranspileReport",
     "aer_noise_model",
     "config_from_backend",
+    "preset_target",
     "spec_to_qiskit",
     "to_qiskit",
     "transpile_report",
@@ -146,10 +147,51 @@ def _target_of(backend: Any) -> Any:
     return target if target is not None else backend
 
 
-def _generic_backend(n_qubits: int) -> Any:
-    from qiskit.providers.fake_provider import GenericBackendV2
+def preset_target(config: QuantumConfig, n_qubits: int) -> Any:
+    """A qiskit ``Target`` of the device ``config`` describes, with at least ``n_qubits``.
 
-    return GenericBackendV2(num_qubits=max(n_qubits, 2), seed=0)
+    Connectivity ``HardwareConfig.coupling`` (IBM's heavy-hex lattice of the smallest odd
+    distance that holds the circuit, or all-to-all), basis ``rz`` (virtual), ``sx``, ``x``
+    and the native two-qubit gate, every gate with the config's duration and its total
+    average infidelity (depolarising plus relaxation over the gate,
+    :func:`~physnn.quantum.noise.gate_infidelity`), readout with the mean assignment error.
+    Calibrations are the config's medians on every qubit and edge.
+    """
+    from qiskit.circuit import Measure, Parameter
+    from qiskit.circuit.library import CXGate, CZGate, ECRGate, RZGate, SXGate, XGate
+    from qiskit.transpiler import CouplingMap, InstructionProperties, Target
+
+    hw, nc, m = config.hardware, config.noise, config.measurement
+    if hw.coupling == "heavy_hex":
+        distance = 3
+        while CouplingMap.from_heavy_hex(distance).size() < n_qubits:
+            distance += 2
+        coupling = CouplingMap.from_heavy_hex(distance)
+    else:
+        coupling = CouplingMap.from_full(max(n_qubits, 2))
+    size = coupling.size()
+    relax = {"t1": nc.t1, "t2": nc.t2}
+    one_error = gate_infidelity(nc.depolarizing_1q, 1, time=hw.single_qubit_gate_time, **relax)
+    two_error = gate_infidelity(nc.depolarizing_2q, 2, time=hw.two_qubit_gate_time, **relax)
+    target = Target(num_qubits=size, dt=None)
+    one = {(q,): InstructionProperties(hw.single_qubit_gate_time, one_error) for q in range(size)}
+    target.add_instruction(SXGate(), one)
+    target.add_instruction(XGate(), dict(one))
+    rz_time = 0.0 if hw.virtual_rz else hw.single_qubit_gate_time
+    rz_error = 0.0 if hw.virtual_rz else one_error
+    target.add_instruction(
+        RZGate(Parameter("theta")),
+        {(q,): InstructionProperties(rz_time, rz_error) for q in range(size)},
+    )
+    gate = {"cz": CZGate(), "ecr": ECRGate(), "cx": CXGate()}[hw.two_qubit_gate]
+    edges = {
+        tuple(edge): InstructionProperties(hw.two_qubit_gate_time, two_error)
+        for edge in coupling.get_edges()
+    }
+    target.add_instruction(gate, edges)
+    readout = InstructionProperties(hw.readout_time, (m.p01 + m.p10) / 2)
+    target.add_instruction(Measure(), {(q,): readout for q in range(size)})
+    return target
 
 
 def transpile_report(
@@ -164,8 +206,9 @@ def transpile_report(
 
     Args:
         layer: the quantum layer.
-        backend: a qiskit ``BackendV2`` (e.g. ``GenericBackendV2`` or a fake IBM device) or
-            a ``Target``; None uses ``GenericBackendV2`` with as many qubits as the circuit.
+        backend: a qiskit ``BackendV2`` (e.g. a fake IBM device) or a ``Target``; None
+            uses the layer's own device (:func:`preset_target`: coupling map, basis,
+            durations and errors of its config).
         x: input sample (needed with amplitude encoding); None exports a parametrised circuit
             bound to zeros.
         optimization_level: qiskit preset pass-manager level.
@@ -178,11 +221,16 @@ def transpile_report(
         qc = qc.assign_parameters([0.0] * len(qc.parameters))
     qc.measure_all()
     if backend is None:
-        backend = _generic_backend(qc.num_qubits)
+        backend = preset_target(layer.config, qc.num_qubits)
     target = _target_of(backend)
     tqc = transpile(qc, target=target, optimization_level=optimization_level, seed_transpiler=seed)
     ops = {str(k): int(v) for k, v in tqc.count_ops().items()}
-    two = sum(1 for inst in tqc.data if inst.operation.num_qubits == 2)
+    # barriers (measure_all adds one over every qubit) and measurements are not gates
+    two = sum(
+        1
+        for inst in tqc.data
+        if inst.operation.num_qubits == 2 and inst.operation.name not in ("barrier", "measure")
+    )
     duration: float | None
     try:
         duration = float(tqc.estimate_duration(target, unit="s"))
@@ -204,7 +252,7 @@ def transpile_report(
             have_errors = True
     used = {tqc.find_bit(q).index for inst in tqc.data for q in inst.qubits}
     return TranspileReport(
-        backend=str(getattr(backend, "name", "target")),
+        backend=str(getattr(backend, "name", None) or f"{layer.config.describe()} target"),
         qubits=len(used),
         depth=int(tqc.depth()),
         two_qubit_gates=two,

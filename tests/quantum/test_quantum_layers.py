@@ -545,3 +545,25 @@ def test_readout_mitigation_recovers_the_noiseless_readout_within_shot_error() -
     ratio = mitigated.std(0) / sigma
     assert torch.all((ratio > 0.8) & (ratio < 1.25))
     assert torch.all((biased.mean(0) - read).abs() < 5 * sigma / math.sqrt(repeats))
+
+
+def test_transpile_report_defaults_to_the_preset_device() -> None:
+    """Issue 13, item 5: the default target is the preset's coupling map and basis, and the
+    measure_all barrier is not a two-qubit gate."""
+    from physnn.quantum.qiskit import transpile_report
+
+    two = CircuitConfig(qubits=2, layers=1)  # one CNOT: CZ with single-qubit gates
+    heron = transpile_report(
+        QuantumCircuitLayer(2, 2, config=presets.get("heron").replace(circuit=two)), x=torch.rand(2)
+    )
+    assert heron.two_qubit_gates == 1
+    assert set(heron.ops) <= {"rz", "sx", "x", "cz", "measure", "barrier"}
+    assert heron.success_probability is not None and heron.success_probability < 1
+    eagle = transpile_report(
+        QuantumCircuitLayer(2, 2, config=presets.get("eagle").replace(circuit=two)), x=torch.rand(2)
+    )
+    assert "ecr" in eagle.ops and eagle.two_qubit_gates == 1
+    # all-pairs entanglement of 8 qubits (2 x 28 CNOTs) needs SWAPs on heavy-hex
+    full = CircuitConfig(qubits=8, entanglement="full")
+    layer = QuantumCircuitLayer(8, 8, config=presets.get("heron").replace(circuit=full))
+    assert transpile_report(layer, x=torch.rand(8)).two_qubit_gates > 2 * 28
