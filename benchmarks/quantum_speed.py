@@ -12,7 +12,7 @@ Anchors are imported when available and skipped otherwise; install them only in 
 benchmark's own environment, e.g.::
 
     python -m venv benchmarks/.venv-quantum
-    benchmarks/.venv-quantum/bin/pip install pennylane qiskit-machine-learning
+    benchmarks/.venv-quantum/bin/pip install pennylane pennylane-lightning qiskit-machine-learning
     echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" > \\
         benchmarks/.venv-quantum/lib/python3.11/site-packages/physnn-main.pth
     benchmarks/.venv-quantum/bin/python benchmarks/quantum_speed.py
@@ -22,6 +22,8 @@ TorchQuantum pins qiskit < 1 and needs its own environment
 "qiskit-aer<0.14" "setuptools<70"`` and the same ``.pth`` line; it pulls its own torch).
 
 Usage: ``python benchmarks/quantum_speed.py [--sizes 4 8 12] [--batch 256] [--repeats 7]``;
+the large rows against PennyLane ``lightning.qubit`` adjoint are
+``--sizes 16 20 --batch 8 --repeats 3``;
 ``--memory`` adds the peak resident-memory growth of one training step (fresh subprocess).
 """
 
@@ -104,19 +106,27 @@ def physnn_model(n: int) -> torch.nn.Module:
     from physnn.quantum import CircuitConfig, QuantumCircuitLayer, QuantumConfig
 
     circuit = CircuitConfig(
-        qubits=n, encoder="angle_y", ansatz="hardware_efficient", layers=LAYERS, input_scale=1.0
+        qubits=n,
+        encoder="angle_y",
+        ansatz="hardware_efficient",
+        layers=LAYERS,
+        entanglement="ring",
+        input_scale=1.0,
     )
     return QuantumCircuitLayer(n, n, config=QuantumConfig(circuit=circuit))
 
 
-def pennylane_model(n: int) -> torch.nn.Module | None:
+def pennylane_model(
+    n: int, device: str = "default.qubit", diff_method: str = "backprop"
+) -> torch.nn.Module | None:
     try:
         import pennylane as qml
-    except ImportError:
-        return None
-    dev = qml.device("default.qubit", wires=n)
 
-    @qml.qnode(dev, interface="torch", diff_method="backprop")
+        dev = qml.device(device, wires=n)
+    except Exception:  # not installed, or the lightning plugin missing
+        return None
+
+    @qml.qnode(dev, interface="torch", diff_method=diff_method)
     def circuit(inputs: torch.Tensor, weights: torch.Tensor) -> list:
         qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
         for layer in range(LAYERS):
@@ -249,7 +259,9 @@ def _peak_memory(kind: str, n: int, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 12])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[4, 8, 12], help="qubit counts, e.g. 16 20"
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
@@ -288,6 +300,11 @@ def main() -> None:
         anchors = [
             ("TorchQuantum", torchquantum_model, args.batch),
             ("PennyLane default.qubit backprop", pennylane_model, args.batch),
+            (
+                "PennyLane lightning.qubit adjoint",
+                lambda n: pennylane_model(n, "lightning.qubit", "adjoint"),
+                args.batch,
+            ),
         ]
         if n <= args.qiskit_ml_max:
             anchors.append(("qiskit-ml EstimatorQNN (batch 16)", qiskit_ml_model, 16))
