@@ -51,7 +51,7 @@ def one_thread() -> Iterator[None]:
 @pytest.mark.usefixtures("one_thread")
 def test_hybrid_classifier_on_digits_with_shots_and_noise() -> None:
     x_train, y_train, x_test, y_test = _reduced_digits()
-    circuit = CircuitConfig(qubits=10, encoder="angle_y", layers=3)
+    circuit = CircuitConfig(qubits=10, encoder="angle_y", layers=3, entanglement="ring")
     model = nn.Sequential(
         QuantumLinear(8, 10, config=presets.get("ideal", seed=0, circuit=circuit))
     )
