@@ -489,7 +489,7 @@ class CrossbarTile(nn.Module):
         """``x [N, n_in] -> [N, n_out]``: the analog MVM without bias.
 
         Training: hardware-aware forward on the floating-point ``matrix`` (HWA weight noise
-        redrawn per input vector, output noise, DAC/ADC with straight-through gradients).
+        redrawn per mini-batch, output noise, DAC/ADC with straight-through gradients).
         Evaluation: the programmed chip at its drift time (reprogrammed first when
         ``matrix`` changed).
         """
@@ -501,6 +501,8 @@ class CrossbarTile(nn.Module):
             wt = matrix.t().to(x.dtype)
             scale = self._scale(wt.detach())
             w = (wt / scale).unsqueeze(0)
+            if self.config.hwa.weight_noise > 0:
+                w = w + self.config.hwa.weight_noise * torch.randn_like(w)
             coeff = torch.ones(1, device=x.device, dtype=x.dtype)
             y = self._mvm(x / r, self._tiled(w), coeff, chip=False, gens=(None, None))
             return (y * r * scale).to(dtype)
@@ -555,11 +557,10 @@ class CrossbarTile(nn.Module):
             xp = F.pad(xp, (0, t_rows * rows - self.n_in))
         x4 = xp.reshape(p, 1, n, t_rows, rows).permute(0, 1, 3, 2, 4)  # [P, 1, T, N, R]
         y = x4 @ w.unsqueeze(0)  # [P, S, T, N, out]
-        # per-read weight noise of the chip, or HWA training weight noise: i.i.d. per weight
-        # and input vector, drawn exactly in the output domain
-        w_sigma = cfg.read.weight_noise if chip else cfg.hwa.weight_noise
-        if w_sigma > 0:
-            y = periphery.read_noise(y, x4, w_sigma, gens[0])
+        # per-read weight noise of the chip: i.i.d. per device and input vector, drawn
+        # exactly in the output domain
+        if chip and cfg.read.weight_noise > 0:
+            y = periphery.read_noise(y, x4, cfg.read.weight_noise, gens[0])
         if chip and self.adc_gain.numel():
             y = y * self.adc_gain.to(y.dtype) + self.adc_offset.to(y.dtype)
         sigma = math.hypot(cfg.read.output_noise, adc.noise)

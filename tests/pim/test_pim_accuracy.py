@@ -9,15 +9,27 @@ from torch import nn
 import physnn
 from physnn.common.data import load_digits
 from physnn.common.train import evaluate, fit
-from physnn.pim import drift, presets
+from physnn.pim import PIMConfig, drift, presets
 
 SEEDS = range(8)
 ONE_DAY = 86400.0
 
 
+def layer_scaled_pcm(seed: int | None = None) -> PIMConfig:
+    """The pcm preset with one weight scale per layer (Joshi et al. 2020's mapping).
+
+    The preset itself scales per output column, which on this MLP already keeps the
+    untrained chip within 1.6 pp of FP after a day (measured: FP 96.7 %, plain 95.1 %, HWA
+    95.0 %), leaving HWA nothing to recover; with one scale per layer the chip loses 2.8 pp
+    and HWA recovers 1 pp (measured), which is the effect this test guards.
+    """
+    cfg = presets.get("pcm", seed=seed)
+    return cfg.replace(mapping=cfg.mapping.replace(scale="layer"))
+
+
 def chip_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean test accuracy over programming seeds, pcm preset, 1 day, global compensation."""
-    cfg = presets.get("pcm")
+    cfg = layer_scaled_pcm()
     assert cfg.drift.compensation == "global"
     accuracies = []
     for seed in SEEDS:
@@ -38,7 +50,7 @@ def test_hwa_training_stays_within_2pp_of_fp_after_one_day() -> None:
     fit(plain, (x_train, y_train), epochs=30, lr=3e-2, progress=False)
     fp = evaluate(plain, x_test, y_test)
     # HWA fine-tuning from the FP weights (Rasch et al. 2023) with the shared loop
-    hwa = physnn.convert(plain, presets.get("pcm", seed=100))
+    hwa = physnn.convert(plain, layer_scaled_pcm(seed=100))
     fit(hwa, (x_train, y_train), epochs=20, lr=3e-3, progress=False)
     plain_chip = chip_accuracy(plain, x_test, y_test)
     hwa_chip = chip_accuracy(hwa, x_test, y_test)
