@@ -283,6 +283,54 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         with trajectories, the average over ``trajectory_count()`` of them)."""
         return self._simulate(x).mean(1)
 
+    def expectation(
+        self, x: torch.Tensor, observable: object, *, variance: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``<H>`` ``[B]`` (and ``Var H`` with ``variance=True``) of an observable after the
+        circuit, for circuit inputs ``x`` ``[B, circuit_inputs]``.
+
+        Args:
+            x: circuit inputs (a ``QuantumLinear``'s after its ``pre`` projection).
+            observable: a Pauli string (``"ZZI"``, qiskit order: the rightmost letter is
+                qubit 0; ``I`` elsewhere selects a subset of wires), a list of
+                ``(label, coefficient)`` or a qiskit ``SparsePauliOp``.
+            variance: also return ``<H^2> - <H>^2``.
+
+        One state simulation per input whatever the number of terms. Exact expectations
+        (no shots); with gate noise the average over ``trajectory_count()`` trajectories
+        (the density-matrix path keeps no state: use ``NoiseConfig.method="trajectories"``).
+        """
+        x = _check_input(type(self).__name__, x, self.circuit_inputs).reshape(
+            -1, self.circuit_inputs
+        )
+        dtype = self.weight.dtype
+        inputs = self._prepare_inputs(x)
+        if not self._noisy():
+            psi = qf.run_statevector(
+                self.spec, inputs, self.weight, dtype=dtype, fuse=self.config.simulation.fuse_qubits
+            )
+            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
+        elif self._uses_density():
+            raise NotImplementedError(
+                f"{type(self).__name__}.expectation: the density-matrix path keeps only outcome "
+                "probabilities; set NoiseConfig.method='trajectories' for observables"
+            )
+        else:
+            count = self.trajectory_count()
+            psi = qf.run_trajectories(
+                self.spec,
+                inputs.repeat_interleave(count, 0),
+                self.weight,
+                self.gate_noise,
+                dtype=dtype,
+                generator=self.streams.dynamic("noise", x.device),
+            )
+            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
+            second = (var + mean.square()).view(-1, count).mean(1)
+            mean = mean.view(-1, count).mean(1)
+            var = second - mean.square()
+        return (mean, var) if variance else mean
+
     def _readout(self, probs: torch.Tensor) -> torch.Tensor:
         if self.spec.readout == "probs":
             k = min(self.n_qubits, max(1, math.ceil(math.log2(self.readout_features))))

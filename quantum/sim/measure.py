@@ -127,3 +127,68 @@ def sample_counts(
         first = torch.binomial(counts, ratio.clamp(0.0, 1.0), generator=generator)
         counts = torch.stack([first, counts - first], -1).reshape(batch, -1)
     return counts
+
+
+def pauli_terms(observable: object, n_qubits: int) -> list[tuple[str, complex]]:
+    """``[(label, coefficient)]`` of a Pauli string, a list of ``(label, coeff)`` or a qiskit
+    ``SparsePauliOp`` (anything with ``to_list()``); labels in qiskit's order (the rightmost
+    letter acts on qubit 0), ``n_qubits`` letters of ``I X Y Z``."""
+    if isinstance(observable, str):
+        terms: list[tuple[str, complex]] = [(observable, 1.0)]
+    elif hasattr(observable, "to_list"):
+        terms = [(str(lab), complex(c)) for lab, c in observable.to_list()]
+    else:
+        try:
+            terms = [(str(lab), complex(c)) for lab, c in observable]  # type: ignore[attr-defined]
+        except (TypeError, ValueError) as bad:
+            raise TypeError(
+                f"observable={observable!r} must be a Pauli string such as 'ZZI', a list of "
+                "(label, coefficient) or a qiskit SparsePauliOp"
+            ) from bad
+    for label, _ in terms:
+        if len(label) != n_qubits or set(label.upper()) - set("IXYZ"):
+            raise ValueError(
+                f"Pauli label {label!r} must have {n_qubits} letters of I, X, Y, Z (qiskit "
+                "order: the rightmost letter is qubit 0); pad with I for a subset of wires"
+            )
+    return terms
+
+
+def apply_pauli_sum(
+    flat: torch.Tensor, n_qubits: int, terms: list[tuple[str, complex]]
+) -> torch.Tensor:
+    """``H psi`` for ``H = sum_k c_k P_k`` on flat states ``[B, 2^n]``.
+
+    ``P |b> = i^{n_Y} (-1)^{popcount(b & z)} |b ^ x>`` with ``x`` the X/Y and ``z`` the Z/Y
+    qubits of ``P`` (``Y = i X Z``).
+    """
+    idx = torch.arange(2**n_qubits, device=flat.device)
+    out = torch.zeros_like(flat)
+    for label, coeff in terms:
+        letters = label.upper()[::-1]  # letters[q] acts on qubit q
+        x_mask = sum(1 << q for q, p in enumerate(letters) if p in "XY")
+        z_mask = sum(1 << q for q, p in enumerate(letters) if p in "ZY")
+        n_y = letters.count("Y")
+        parity = torch.zeros_like(idx)
+        masked = idx & z_mask
+        while bool(masked.any()):
+            parity ^= masked & 1
+            masked = masked >> 1
+        sign = (1 - 2 * parity).to(flat.real.dtype)
+        phase = coeff * (1j**n_y)
+        # (P psi)[b ^ x] = phase * sign[b] * psi[b]  <=>  (P psi)[c] = phase sign[c^x] psi[c^x]
+        src = idx ^ x_mask
+        out = out + phase * sign[src] * flat[:, src]
+    return out
+
+
+def pauli_expectation(
+    flat: torch.Tensor, n_qubits: int, observable: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``<H>`` and ``Var H = <H^2> - <H>^2`` ``[B]`` of Hermitian ``H`` on pure states: one
+    application ``phi = H psi``, then ``<H> = <psi|phi>`` and ``<H^2> = <phi|phi>``."""
+    terms = pauli_terms(observable, n_qubits)
+    phi = apply_pauli_sum(flat, n_qubits, terms)
+    mean = (flat.conj() * phi).sum(-1).real
+    second = (phi.real.square() + phi.imag.square()).sum(-1)
+    return mean, second - mean.square()

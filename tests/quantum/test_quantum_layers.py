@@ -567,3 +567,25 @@ def test_transpile_report_defaults_to_the_preset_device() -> None:
     full = CircuitConfig(qubits=8, entanglement="full")
     layer = QuantumCircuitLayer(8, 8, config=presets.get("heron").replace(circuit=full))
     assert transpile_report(layer, x=torch.rand(8)).two_qubit_gates > 2 * 28
+
+
+def test_hamiltonian_expectations_and_variances_equal_sparse_pauli_op() -> None:
+    n = 4
+    layer = QuantumCircuitLayer(
+        n, n, dtype=torch.float64, config=QuantumConfig(circuit=CircuitConfig(qubits=n))
+    )
+    hamiltonian = SparsePauliOp(
+        ["XYZI", "ZZII", "IIXX", "YIIY", "IIIZ"], [0.5, -1.2, 0.3, 0.7, 2.0]
+    )
+    x = torch.rand(3, n, dtype=torch.float64)
+    mean, var = layer.expectation(x, hamiltonian, variance=True)
+    for b in range(3):
+        sv = Statevector(layer.to_qiskit(x[b]))
+        want = sv.expectation_value(hamiltonian).real
+        want_var = sv.expectation_value(hamiltonian @ hamiltonian).real - want**2
+        assert float(mean[b].detach()) == pytest.approx(want, abs=1e-10)
+        assert float(var[b].detach()) == pytest.approx(want_var, abs=1e-10)
+    # a subset of wires: <Z_1> is the layer's own readout of qubit 1
+    torch.testing.assert_close(layer.expectation(x, "IIZI"), layer(x)[:, 1])
+    with pytest.raises(ValueError, match="4 letters"):
+        layer.expectation(x, "ZZ")
