@@ -1,8 +1,10 @@
 """physnn.quantum: variational quantum circuits as torch layers.
 
-Exact fused statevector simulation, density-matrix and trajectory noise, shots, qiskit
-export (``physnn.quantum.qiskit``, the only module importing qiskit) and a hardware cost
-model. Qubit order is qiskit's little-endian one.
+Exact fused statevector simulation (``physnn.quantum.sim``, facade
+``physnn.quantum.functional``), density-matrix and trajectory noise, shots, readout
+mitigation, observables, qiskit export and transpilation to the preset's device
+(``physnn.quantum.qiskit``, the only module importing qiskit), a hardware cost model and
+the ablations of ``physnn.quantum.ablation``. Qubit order is qiskit's little-endian one.
 """
 
 from . import functional, presets

@@ -1,18 +1,25 @@
 """Quantum layers: :class:`QuantumCircuitLayer` (alias :data:`VQC`) and :class:`QuantumLinear`.
 
-A layer holds its trainable angles (``weight`` [rad]) and the circuit layout built from its
-config; the physics is in :mod:`physnn.quantum.functional`. What happens on a forward pass:
+A layer holds its trainable angles (``weight`` [rad]), the circuit layout and the gate-noise
+model built from its config (rebuilt by :meth:`~QuantumCircuitLayer.reconfigure`); the
+physics is in :mod:`physnn.quantum.sim`. What happens on a forward pass:
 
-1. inputs are scaled by ``CircuitConfig.input_scale`` (not for amplitude encoding);
-2. the circuit is simulated exactly (fused statevector), or with gate noise by a density
-   matrix (``n <= NoiseConfig.max_density_qubits`` with ``method="auto"``) or one
-   Monte-Carlo trajectory per sample;
-3. readout assignment errors are applied to the outcome probabilities;
-4. Pauli expectations or probabilities are read out; with finite ``shots`` the value is a
-   multinomial sample, while the gradient is that of the exact expectation (what the
-   parameter-shift rule estimates on hardware).
+1. inputs are scaled by ``CircuitConfig.input_scale`` (not for amplitude encoding); a
+   ``QuantumLinear``'s classical ``pre`` output is first bounded by ``sigmoid``;
+2. the memory the simulation needs is estimated and refused above the budget
+   (``SimulationConfig.memory_limit`` / ``memory_fraction``);
+3. the circuit is simulated exactly (fused statevector), or with gate noise after every
+   physical gate (state preparation included) by a density matrix
+   (``n <= NoiseConfig.max_density_qubits`` with ``method="auto"``) or by quantum-jump
+   trajectories (``NoiseConfig.trajectories`` per sample in evaluation,
+   ``train_trajectories`` while training; gradients include the score-function term);
+4. readout assignment errors are applied to the outcome probabilities;
+5. Pauli expectations or probabilities are read out; with finite ``shots`` (spread over the
+   trajectories) the value is a multinomial sample, while the gradient is that of the
+   expectation (what the parameter-shift rule estimates on hardware); with
+   ``MeasurementConfig.mitigate_readout`` the confusion matrix is inverted first.
 
-Inside :func:`physnn.ideal` steps 2-4 are exact and noiseless.
+Inside :func:`physnn.ideal` steps 3-5 are exact and noiseless.
 """
 
 from __future__ import annotations
