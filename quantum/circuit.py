@@ -22,6 +22,8 @@ from .config import ENCODERS, ENTANGLEMENTS, CircuitConfig
 
 __all__ = [
     "AmplitudeEncoding",
+    "Angle",
+    "CircuitBuilder",
     "CircuitSpec",
     "Gate",
     "Op",
@@ -31,6 +33,7 @@ __all__ = [
     "expand",
     "features_per_encoder",
     "preparation_gates",
+    "user_circuit",
 ]
 
 
@@ -264,3 +267,117 @@ def expand(op: Op) -> list[Gate]:
             for g in (Gate("cx", (i, j)), Gate("p", (j,), "pair", (i, j), 2.0), Gate("cx", (i, j)))
         ]
     return []
+
+
+@dataclasses.dataclass(frozen=True)
+class Angle:
+    """An angle source for :class:`CircuitBuilder` gates: an input feature or a trainable
+    weight, times ``scale`` (``2 * b.input(0)`` doubles it)."""
+
+    source: str
+    index: int
+    scale: float = 1.0
+
+    def __mul__(self, factor: float) -> Angle:
+        return dataclasses.replace(self, scale=self.scale * float(factor))
+
+    __rmul__ = __mul__
+
+
+class CircuitBuilder:
+    """Records a user-written circuit: call gate methods on wires in time order.
+
+    Example:
+        >>> def circuit(b: CircuitBuilder) -> None:
+        ...     b.ry(b.input(0), 0)
+        ...     b.ry(b.input(1), 1)
+        ...     b.cx(0, 1)
+        ...     b.rz(b.weight(), 1)
+        ...     b.ry(b.weight(), 0)
+        >>> user_circuit(circuit, n_qubits=2, n_features=2).n_weights
+        2
+    """
+
+    def __init__(self, n_qubits: int, n_features: int) -> None:
+        self.n_qubits = n_qubits
+        self.n_features = n_features
+        self.ops: list[Op] = []
+        self.n_weights = 0
+
+    def input(self, index: int) -> Angle:
+        """Input feature ``index`` (times ``CircuitConfig.input_scale``) as an angle [rad]."""
+        if not 0 <= index < self.n_features:
+            raise ValueError(f"input({index}) is outside 0..{self.n_features - 1}")
+        return Angle("feature", index)
+
+    def weight(self) -> Angle:
+        """A new trainable angle [rad] (weights are numbered in the order they are made)."""
+        self.n_weights += 1
+        return Angle("weight", self.n_weights - 1)
+
+    def _wire(self, wire: int) -> int:
+        if isinstance(wire, bool) or not isinstance(wire, int) or not 0 <= wire < self.n_qubits:
+            raise ValueError(f"wire={wire!r} must be an int in 0..{self.n_qubits - 1}")
+        return wire
+
+    def _rotation(self, name: str, angle: Angle, wire: int) -> None:
+        if not isinstance(angle, Angle):
+            raise TypeError(
+                f"{name} needs an angle from builder.input(i) or builder.weight(), got {angle!r}"
+            )
+        self.ops.append(Gate(name, (self._wire(wire),), angle.source, angle.index, angle.scale))
+
+    def rx(self, angle: Angle, wire: int) -> None:
+        """``RX(angle)`` on ``wire``."""
+        self._rotation("rx", angle, wire)
+
+    def ry(self, angle: Angle, wire: int) -> None:
+        """``RY(angle)`` on ``wire``."""
+        self._rotation("ry", angle, wire)
+
+    def rz(self, angle: Angle, wire: int) -> None:
+        """``RZ(angle)`` on ``wire``."""
+        self._rotation("rz", angle, wire)
+
+    def p(self, angle: Angle, wire: int) -> None:
+        """Phase gate ``P(angle)`` on ``wire``."""
+        self._rotation("p", angle, wire)
+
+    def h(self, wire: int) -> None:
+        """Hadamard on ``wire``."""
+        self.ops.append(Gate("h", (self._wire(wire),)))
+
+    def x(self, wire: int) -> None:
+        """Pauli X on ``wire``."""
+        self.ops.append(Gate("x", (self._wire(wire),)))
+
+    def cx(self, control: int, target: int) -> None:
+        """CNOT from ``control`` to ``target``."""
+        self._two("cx", control, target)
+
+    def cz(self, control: int, target: int) -> None:
+        """Controlled Z."""
+        self._two("cz", control, target)
+
+    def _two(self, name: str, a: int, b: int) -> None:
+        if self._wire(a) == self._wire(b):
+            raise ValueError(f"{name} needs two distinct wires, got {a} and {b}")
+        self.ops.append(Gate(name, (a, b)))
+
+
+def user_circuit(build: object, n_qubits: int, n_features: int, readout: str = "z") -> CircuitSpec:
+    """The :class:`CircuitSpec` of a user-written circuit ``build(builder)``.
+
+    Args:
+        build: a callable taking a :class:`CircuitBuilder` and applying gates to it.
+        n_qubits: wires of the circuit.
+        n_features: input features the circuit reads with ``builder.input(i)``.
+        readout: ``"z"`` (``<Z_i>`` of every wire) or ``"probs"``.
+    """
+    if not callable(build):
+        raise TypeError(f"build={build!r} must be a callable taking a CircuitBuilder")
+    if readout not in ("z", "probs"):
+        raise ValueError(f"readout={readout!r} must be 'z' or 'probs' for a user circuit")
+    builder = CircuitBuilder(n_qubits, n_features)
+    build(builder)
+    return CircuitSpec(n_qubits, n_features, builder.n_weights, tuple(builder.ops), readout)

@@ -36,7 +36,7 @@ from ..common.cost import Cost
 from ..common.layer import PhysicalModule, WeightsMode
 from ..common.rng import is_ideal
 from . import functional as qf
-from .circuit import AmplitudeEncoding, build_circuit, expand
+from .circuit import AmplitudeEncoding, build_circuit, expand, user_circuit
 from .config import CircuitConfig, QuantumConfig
 from .cost import (
     CircuitResources,
@@ -128,6 +128,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         self.circuit_inputs = in_features
         self.n_qubits = cfg.circuit.qubits if n_qubits is None else n_qubits
         self._check_sizes()
+        self._user_spec = self.__dict__.pop("_user_spec_pending", None)
         self._rebuild()
         sim = cfg.simulation
         qf.check_memory(self.n_qubits, 1, memory_limit(sim.memory_limit, sim.memory_fraction))
@@ -173,7 +174,12 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
     def _rebuild(self) -> None:
         """Derive the circuit, its noise model and trajectory count from the config."""
         cfg = self._normalise_config(self.config)
-        spec = build_circuit(cfg.circuit, self.n_qubits, self.circuit_inputs)
+        user = self.__dict__.get("_user_spec")
+        spec = (
+            user
+            if user is not None
+            else build_circuit(cfg.circuit, self.n_qubits, self.circuit_inputs)
+        )
         weight = self._parameters.get("weight")
         if weight is not None and spec.n_weights != weight.numel():
             raise ValueError(
@@ -190,6 +196,42 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             qf.jump_probability(spec, self.gate_noise) if cfg.noise.active else 0.0
         )
         """Upper bound of the probability of at least one noise jump per circuit [1]."""
+
+    @classmethod
+    def from_circuit(
+        cls,
+        build: Any,
+        n_qubits: int,
+        n_features: int,
+        *,
+        readout: str = "z",
+        config: QuantumConfig | None = None,
+        name: str = "",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> QuantumCircuitLayer:
+        """A layer from a user-written circuit ``build(builder)`` (see
+        :class:`~physnn.quantum.circuit.CircuitBuilder`), with the config's simulator,
+        noise, shots, cost and qiskit export.
+
+        Example:
+            >>> def circuit(b):
+            ...     b.ry(b.input(0), 0)
+            ...     b.cx(0, 1)
+            ...     b.ry(b.weight(), 1)
+            >>> QuantumCircuitLayer.from_circuit(circuit, 2, 1).weight.shape
+            torch.Size([1])
+        """
+        spec = user_circuit(build, n_qubits, n_features, readout)
+        cfg = config if config is not None else QuantumConfig()
+        cls.check_config(cfg)
+        cfg = cfg.replace(circuit=cfg.circuit.replace(qubits=max(cfg.circuit.qubits, n_qubits)))
+        layer = cls.__new__(cls)
+        layer.__dict__["_user_spec_pending"] = spec
+        QuantumCircuitLayer.__init__(
+            layer, n_features, n_qubits, config=cfg, name=name, device=device, dtype=dtype
+        )
+        return layer
 
     # -- simulation -------------------------------------------------------------------------
 

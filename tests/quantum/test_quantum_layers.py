@@ -589,3 +589,48 @@ def test_hamiltonian_expectations_and_variances_equal_sparse_pauli_op() -> None:
     torch.testing.assert_close(layer.expectation(x, "IIZI"), layer(x)[:, 1])
     with pytest.raises(ValueError, match="4 letters"):
         layer.expectation(x, "ZZ")
+
+
+def test_user_written_circuit_layer_equals_qiskit() -> None:
+    from qiskit import QuantumCircuit
+
+    def circuit(b) -> None:
+        b.ry(b.input(0), 0)
+        b.ry(b.input(1), 1)
+        b.h(2)
+        b.cx(0, 1)
+        b.rz(b.weight(), 1)
+        b.cz(1, 2)
+        b.ry(b.weight(), 0)
+        b.rx(2 * b.input(1), 2)
+        b.cx(2, 0)
+
+    layer = QuantumCircuitLayer.from_circuit(circuit, 3, 2, dtype=torch.float64)
+    assert layer.weight.numel() == 2
+    x = torch.rand(4, 2, dtype=torch.float64)
+    y = layer(x)
+    w = layer.weight.detach().tolist()
+    for b in range(4):
+        a0, a1 = (math.pi * float(v) for v in x[b])  # input_scale = pi
+        qc = QuantumCircuit(3)
+        qc.ry(a0, 0)
+        qc.ry(a1, 1)
+        qc.h(2)
+        qc.cx(0, 1)
+        qc.rz(w[0], 1)
+        qc.cz(1, 2)
+        qc.ry(w[1], 0)
+        qc.rx(2 * a1, 2)
+        qc.cx(2, 0)
+        sv = Statevector(qc)
+        want = torch.tensor([sv.expectation_value(z_label(j, 3)).real for j in range(3)])
+        torch.testing.assert_close(y[b].detach(), want, atol=1e-12, rtol=0)
+    # the same circuit under device noise, cost and export
+    noisy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=presets.get("heron", seed=1))
+    assert torch.isfinite(noisy(x.float())).all()
+    assert noisy.cost((4, 2)).resources["two_qubit_gates"] == 4 * 3
+    assert noisy.to_qiskit(x[0].float()).count_ops()["cx"] == 2
+    copy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=presets.get("heron", seed=1))
+    copy.load_state_dict(noisy.state_dict())
+    with physnn.ideal():
+        torch.testing.assert_close(copy(x.float()), noisy(x.float()))
