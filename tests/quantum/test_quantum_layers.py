@@ -634,3 +634,18 @@ def test_user_written_circuit_layer_equals_qiskit() -> None:
     copy.load_state_dict(noisy.state_dict())
     with physnn.ideal():
         torch.testing.assert_close(copy(x.float()), noisy(x.float()))
+
+
+def test_parameter_shift_with_finite_shots_is_unbiased_with_the_shot_variance() -> None:
+    config = QuantumConfig(circuit=CircuitConfig(qubits=2, layers=1), seed=3)
+    layer = QuantumCircuitLayer(2, 2, dtype=torch.float64, config=config)
+    x = torch.rand(1, 2, dtype=torch.float64).expand(400, -1)
+    exact = layer.parameter_shift_jacobian(x[:1])[0]
+    shots = 256
+    sampled = layer.parameter_shift_jacobian(x, shots=shots)
+    bound = math.sqrt(1 / (2 * shots))  # std of (f+ - f-) / 2 for +-1 outcomes
+    assert torch.all(sampled.std(0) <= 1.1 * bound)
+    assert torch.all((sampled.mean(0) - exact).abs() < 5 * bound / math.sqrt(400))
+    # <Z> from counts lies on the 2/shots grid, so (f+ - f-) / 2 lies on the 1/shots grid
+    grid = sampled * shots
+    torch.testing.assert_close(grid, grid.round(), atol=1e-6, rtol=0)
