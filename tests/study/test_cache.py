@@ -120,6 +120,9 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(
 ) -> None:
     target = tmp_path / "r.json"
     atomic_write_text(target, '{"old": 1}')
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # an ordinary file, not mkstemp's 0600
 
     def killed(src: object, dst: object) -> None:
         raise KeyboardInterrupt  # as if the process died between write and rename
