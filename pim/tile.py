@@ -556,7 +556,10 @@ class CrossbarTile(nn.Module):
         if t_rows * rows != self.n_in:
             xp = F.pad(xp, (0, t_rows * rows - self.n_in))
         x4 = xp.reshape(p, 1, n, t_rows, rows).permute(0, 1, 3, 2, 4)  # [P, 1, T, N, R]
-        y = x4 @ w.unsqueeze(0)  # [P, S, T, N, out]
+        if p == 1 and w.shape[0] == 1 and t_rows == 1:  # one plain matmul (the common case)
+            y = (xp[0] @ w[0, 0]).reshape(1, 1, 1, n, n_out)
+        else:  # [P, S, T, N, out]; einsum, as broadcast 5-D matmul is slow on CPU
+            y = torch.einsum("pntr,stro->pstno", xp.reshape(p, n, t_rows, rows), w)
         # per-read weight noise of the chip: i.i.d. per device and input vector, drawn
         # exactly in the output domain
         if chip and cfg.read.weight_noise > 0:
