@@ -52,6 +52,8 @@ class ModuleFate:
             processing inside a physical layer, or the whole module when it stayed digital).
         macs: MACs per forward on the report's input shape (None without one).
         reason: why a module stayed digital (or what else it is), empty when converted.
+        fit_error: relative error of a layer whose parameters were fitted to the torch
+            weights (``OpticalLinear.from_torch(fit=True)``), None otherwise.
     """
 
     name: str
@@ -65,6 +67,7 @@ class ModuleFate:
     classical_params: int
     macs: int | None
     reason: str = ""
+    fit_error: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +145,9 @@ class ConversionReport:
                     m.after,
                     m.fate,
                     m.backend,
-                    "transferred" if m.weights_transferred else "to train",
+                    "transferred"
+                    if m.weights_transferred
+                    else ("to train" if m.fit_error is None else f"fitted ({m.fit_error:.3g})"),
                     f"{m.params_before}->{m.params_after}",
                     str(m.classical_params),
                     "?" if m.macs is None else str(m.macs),
@@ -261,6 +266,7 @@ def convert(
                 classical_params=classical,
                 macs=macs.get(name, 0) if input_shape is not None else None,
                 reason=reason,
+                fit_error=getattr(new, "fit_error", None),
             )
         )
 

@@ -267,3 +267,18 @@ def test_failed_load_state_dict_leaves_the_model_as_it_was() -> None:
         physnn.load_state_dict(model, other.state_dict(), config="saved")
     assert [m.config.preset for m in model] == ["int8", "int8"]
     torch.testing.assert_close(model(x), before, rtol=0, atol=0)
+
+
+def test_report_states_the_fit_error_of_a_fitted_layer() -> None:
+    from physnn.optical import OpticalLinear
+    from physnn.optical import presets as optical
+
+    torch.manual_seed(0)
+    linear = nn.Linear(3, 2)
+    fitted = OpticalLinear.from_torch(linear, optical.get("ideal", seed=0), fit=True, steps=5)
+    assert fitted.fit_error is not None
+    model = nn.Sequential(fitted)
+    out = physnn.convert(model, "optical:ideal")
+    row = out.physnn_report.modules[0]
+    assert row.fit_error == fitted.fit_error
+    assert f"fitted ({fitted.fit_error:.3g})" in str(out.physnn_report)
