@@ -357,8 +357,10 @@ def _traced_leaf_shapes(
 
 
 def _inside_costed(root: nn.Module, name: str) -> bool:
-    """True when module ``name`` sits inside another costed module below ``root``."""
+    """True when module ``name`` sits inside a costed module (``root`` itself included)."""
     parts = name.split(".") if name else []
+    if parts and callable(getattr(root, "cost", None)):
+        return True
     mod = root
     for part in parts[:-1]:
         mod = getattr(mod, part)

@@ -157,3 +157,16 @@ def test_public_names_import() -> None:
     assert callable(convert) and callable(to_torch) and CT is CostTracker
     with pytest.raises(AttributeError, match="no attribute"):
         physnn.not_a_name  # noqa: B018
+
+
+def test_tracker_on_a_bare_physical_layer_records_only_that_layer() -> None:
+    from physnn.common.cost import CostTracker
+    from physnn.pim import PIMLinear
+    from physnn.pim import presets as pim_presets
+
+    layer = PIMLinear.from_torch(nn.Linear(6, 4), pim_presets.get("pcm", seed=0))
+    layer.eval()
+    with CostTracker(layer) as tracker:
+        layer(torch.rand(3, 6))
+    assert [name for name, _ in tracker.records] == [""]
+    assert tracker.total.energy == layer.cost((3, 6)).energy
