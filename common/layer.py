@@ -31,13 +31,14 @@ from __future__ import annotations
 import abc
 import contextlib
 import contextvars
-import copy
+import functools
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from torch import nn
 
+from .atomic import load_state_dict_atomically
 from .config import BackendConfig, check_choice
 from .cost import Cost
 from .rng import NoiseStreams
@@ -257,6 +258,17 @@ class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
         self._physnn_config = saved  # type: ignore[assignment]
         self.streams = NoiseStreams(saved.seed, name)
 
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """:meth:`torch.nn.Module.load_state_dict`, all or nothing: when it raises, the layer
+        (weights, chip, config and streams) is exactly as it was before the call."""
+        return load_state_dict_atomically(
+            self,
+            functools.partial(nn.Module.load_state_dict, self, strict=strict, assign=assign),
+            state_dict,
+        )
+
     def _physical_repr(self) -> str:
         return f"preset={self.config.describe()}"
 
@@ -293,19 +305,14 @@ def load_state_dict(
     Raises:
         RuntimeError, ValueError: as torch does for missing, unexpected or mis-shaped keys,
             or for a saved config that is not valid; the model is then exactly as it was
-            before the call (a plain ``model.load_state_dict`` leaves the modules loaded
-            before the failing one changed).
+            before the call (a plain ``model.load_state_dict`` on a container leaves the
+            modules loaded before the failing one changed; a bare physnn layer's own
+            ``load_state_dict`` is all or nothing too).
     """
     check_choice("load_state_dict", "config", config, ("saved", "current"))
-    snapshot = copy.deepcopy(model.state_dict())
-    try:
-        with _load_config(config), warnings.catch_warnings():
-            if config == "saved":
-                warnings.simplefilter("ignore", ConfigRestoredWarning)
-            return model.load_state_dict(state_dict, strict=strict)
-    except Exception:
-        # torch loads module by module and raises at the end: load the snapshot back.
-        with _load_config("saved"), warnings.catch_warnings():
+    with _load_config(config), warnings.catch_warnings():
+        if config == "saved":
             warnings.simplefilter("ignore", ConfigRestoredWarning)
-            model.load_state_dict(snapshot)
-        raise
+        return load_state_dict_atomically(
+            model, functools.partial(nn.Module.load_state_dict, model, strict=strict), state_dict
+        )
