@@ -280,7 +280,7 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
     evaluated with ``(G h)[k, j'] ~ a_k b_j'`` (row sums times normalised column sums: the
     rank-1 part) so that it costs four tridiagonal solves of the array's size. The result is
     ``G_eff = G h w + G_c``. Against the exact nodal solution (``benchmarks/pim_ir_drop.py``,
-    ``tests/pim/test_pim_ir_drop.py``; devices uniform in 0-25 uS with half of them off)
+    ``tests/pim/test_ir_drop.py``; devices uniform in 0-25 uS with half of them off)
     the error of the column currents is 0.02-0.2 % of the IR-drop effect at 256x256 for
     0.07-1 ohm per segment (effects 2-23 %; worst column 0.5 %) and 0.06-1.6 % at 512x512
     (effects 7-56 %; worst column 2.4 % at 1 ohm); a first-order model ``G / (1 + a)`` was up
