@@ -20,6 +20,7 @@ from physnn.common.backend import (
     register_backend,
     resolve_config,
 )
+from physnn.common.layer import WeightsNotTransferredWarning
 from physnn.digital import DigitalConfig, DigitalLinear, presets
 
 
@@ -117,7 +118,7 @@ def test_stress_apply_returns_a_copy_and_leaves_the_model_unchanged(name: str) -
     backend = get_backend(name)
     assert backend.stress is not None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", WeightsNotTransferredWarning)
         model = convert(nn.Sequential(nn.Linear(4, 3)), resolve_config(name).replace(seed=1))
     before = {k: v.clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
     configs = [m.config for m in model.modules() if hasattr(m, "config")]

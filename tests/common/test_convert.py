@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from physnn import convert, to_torch
-from physnn.common.layer import PhysicalModule
+from physnn.common.layer import PhysicalModule, WeightsNotTransferredWarning
 from physnn.digital import DigitalConfig, DigitalLinear, presets
 
 
@@ -107,7 +107,7 @@ def test_report_separates_classical_parameters() -> None:
     # PIM computes weights on crossbars and adds biases digitally.
     assert pim.physnn_report.classical_params == 4 + 3
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", WeightsNotTransferredWarning)
         quantum = convert(mlp, "quantum:ideal")
     for fate, layer in zip(quantum.physnn_report.modules, (quantum[0], quantum[2]), strict=True):
         counts = layer.parameter_counts()

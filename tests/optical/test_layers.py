@@ -13,6 +13,7 @@ from torch import nn
 
 import physnn
 import physnn.optical as po
+from physnn.common.layer import WeightsNotTransferredWarning
 from physnn.common.testing import check_backend, reset_streams
 from physnn.digital.config import DigitalConfig
 from physnn.optical import functional as OF
@@ -352,7 +353,7 @@ def test_stress_test_misaligns_a_copy() -> None:
     assert backend.stress is not None
     model = nn.Sequential(nn.Linear(6, 3))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", WeightsNotTransferredWarning)
         optical = physnn.convert(model, po.presets.get("thz-compact", seed=5))
     stressed = backend.stress.apply(optical, 200e-6)
     shifts = [m.lateral_shift for m in stressed.modules() if isinstance(m, po.DiffractiveLayer)]

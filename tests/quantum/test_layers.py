@@ -16,6 +16,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from torch import nn
 
 import physnn
+from physnn.common.layer import WeightsNotTransferredError, WeightsNotTransferredWarning
 from physnn.common.testing import assert_state_dict_roundtrip, check_backend
 from physnn.quantum import (
     CircuitConfig,
@@ -193,7 +194,7 @@ def test_stress_sweep_sets_shots() -> None:
     backend = physnn.get_backend("quantum")
     assert backend.stress is not None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", WeightsNotTransferredWarning)
         model = physnn.convert(nn.Sequential(nn.Linear(4, 3)), "quantum:ideal")
     stressed = backend.stress.apply(model, 16)
     assert stressed[0].config.measurement.shots == 16
@@ -304,7 +305,7 @@ def test_dtype_float64_simulates_in_complex128() -> None:
 
 def test_repr_and_report() -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", WeightsNotTransferredWarning)
         model = physnn.convert(
             nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
             "quantum",
@@ -397,14 +398,12 @@ def test_config_from_backend_warns_when_capping_unphysical_medians() -> None:
 
 
 def _convert(model: nn.Module, spec: str) -> nn.Module:
-    from physnn.common.layer import WeightsNotTransferredWarning
 
     with pytest.warns(WeightsNotTransferredWarning, match="train the converted model"):
         return physnn.convert(model, spec)
 
 
 def test_to_torch_on_a_quantum_model_raises_with_the_fix() -> None:
-    from physnn.common.layer import WeightsNotTransferredError, WeightsNotTransferredWarning
 
     model = _convert(nn.Sequential(nn.Linear(4, 3)), "quantum:ideal")
     with pytest.raises(WeightsNotTransferredError, match=r"QuantumLinear.*weights='shape'"):

@@ -24,6 +24,7 @@ from physnn.common.config import BackendConfig
 from physnn.common.layer import PhysicalModule
 from physnn.common.testing import reset_streams
 
+
 def _convert(spec: BackendConfig) -> nn.Module:
     torch.manual_seed(0)
     reference = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
