@@ -101,13 +101,13 @@ def _landscape(result: Comparison, out: Path) -> Path:
             markersize=8,
             capsize=3,
             color=f"C{i}",
-            label=f"{r.label} (this study, fresh devices)",
+            label=r.label,
         )
     for j, m in enumerate(sorted(result.landmarks, key=lambda m: m.tops_per_watt)):
         ax.axvline(m.tops_per_watt, color="0.55", linestyle="--", linewidth=0.9)
         ax.text(
             m.tops_per_watt,
-            99 - 24 * (j % 2),
+            99 - 22 * (j % 3),
             " " + m.name.partition(":")[2],
             rotation=90,
             fontsize="small",
@@ -120,7 +120,7 @@ def _landscape(result: Comparison, out: Path) -> Path:
     ax.set_ylabel("test accuracy on fresh devices [%]")
     ax.set_title("Where each paradigm lands (dashed: published digital chips)")
     ax.grid(True, which="both", alpha=0.25)
-    fig.legend(fontsize="small", loc="outside lower center", ncols=min(4, max(1, len(finite))))
+    fig.legend(fontsize="small", loc="outside lower center", ncols=min(2, max(1, len(finite))))
     return save(fig, out / "landscape.png")
 
 
