@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from .cache import atomic_write_bytes
-from .report import mean_std
+from .stats import mean_std
 
 if TYPE_CHECKING:
     from .report import Comparison

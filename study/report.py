@@ -13,21 +13,15 @@ import dataclasses
 import io
 import json
 import math
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .cache import atomic_write_text
+from .stats import mean_std
 from .trial import TrialResult
 
 __all__ = ["Comparison", "Landmark", "RowResult", "mean_std", "write_outputs"]
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    mean = statistics.fmean(values)
-    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _pct(values: Sequence[float]) -> str:

@@ -24,8 +24,9 @@ from typing import Any
 from ..common.backend import get_backend, resolve_config
 from .cache import FolderLock, atomic_write_bytes, atomic_write_text
 from .compare import make_settings, prepare_out, run_study
-from .report import RowResult, mean_std
+from .report import RowResult
 from .settings import StudySettings, UsageError, user_input
+from .stats import mean_std
 from .trial import RowSpec
 
 __all__ = ["SweepResult", "grid_rows", "parse_grid", "parse_value", "sweep"]

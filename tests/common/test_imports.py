@@ -177,12 +177,6 @@ def test_resolution_of_relative_imports() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 1: a cycle remains in the package being restructured (today "
-    "study/report.py <-> study/plots.py, a function-level import); remove this mark when the "
-    "assertion message shows none",
-)
 def test_no_import_cycle() -> None:
     cycle = _find_cycle(_edges_without_parents())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
