@@ -250,8 +250,9 @@ class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
             warnings.warn(
                 f"{type(self).__name__} {name or '<unnamed>'}: load_state_dict restored the "
                 f"saved config ({saved.describe()}) over the current one "
-                f"({current.describe()}); use physnn.load_state_dict(model, state, "
-                "config='current') to keep the current config",
+                f"({current.describe()}), which differ in {_changed_fields(saved, current)}; "
+                "use physnn.load_state_dict(model, state, config='current') to keep the "
+                "current config",
                 ConfigRestoredWarning,
                 stacklevel=2,
             )
@@ -271,6 +272,12 @@ class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
 
     def _physical_repr(self) -> str:
         return f"preset={self.config.describe()}"
+
+
+def _changed_fields(a: BackendConfig, b: BackendConfig) -> str:
+    """Names of the top-level fields in which two configs of one type differ."""
+    names = [f for f, v in a.to_dict().items() if b.to_dict().get(f) != v]
+    return ", ".join(names) or "nothing"
 
 
 @contextlib.contextmanager
