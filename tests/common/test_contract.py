@@ -282,3 +282,41 @@ def test_report_states_the_fit_error_of_a_fitted_layer() -> None:
     row = out.physnn_report.modules[0]
     assert row.fit_error == fitted.fit_error
     assert f"fitted ({fitted.fit_error:.3g})" in str(out.physnn_report)
+
+
+def _trained_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def _eval(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(1)
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize(
+    ("spec", "change", "what"),
+    [
+        ("pim:ideal", "pim:pcm", "PIM ideal -> pcm"),
+        ("optical:ideal", {"fabrication.phase_levels": 4}, "optical 256 -> 4 phase levels"),
+        ("quantum:ideal", {"measurement.shots": 64}, "quantum exact -> 64 shots"),
+    ],
+)
+def test_reconfigure_retargets_a_converted_model_and_changes_its_outputs(
+    spec: str, change: Any, what: str
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", physnn.common.layer.WeightsNotTransferredWarning)
+        model = physnn.convert(_trained_mlp(), physnn.common.backend.resolve_config(spec))
+    x = torch.rand(4, 6, generator=torch.Generator().manual_seed(2))
+    before = _eval(model, x)
+    moved = physnn.reconfigure(model, change)
+    after = _eval(moved, x)
+    torch.testing.assert_close(_eval(model, x), before, rtol=0, atol=0)  # a copy by default
+    assert torch.isfinite(after).all()
+    assert not torch.allclose(after, before, rtol=1e-4, atol=1e-5), f"{what}: no change"
+    old = [m.config for m in model.modules() if isinstance(m, PhysicalModule)]
+    new = [m.config for m in moved.modules() if isinstance(m, PhysicalModule)]
+    assert len(new) == 2 and all(a != b for a, b in zip(old, new, strict=True))
