@@ -319,4 +319,4 @@ def test_reconfigure_retargets_a_converted_model_and_changes_its_outputs(
     assert not torch.allclose(after, before, rtol=1e-4, atol=1e-5), f"{what}: no change"
     old = [m.config for m in model.modules() if isinstance(m, PhysicalModule)]
     new = [m.config for m in moved.modules() if isinstance(m, PhysicalModule)]
-    assert len(new) == 2 and all(a != b for a, b in zip(old, new, strict=True))
+    assert len(new) >= 2 and all(a != b for a, b in zip(old, new, strict=True))
