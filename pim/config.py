@@ -23,6 +23,13 @@ from ..common.config import (
 )
 from .devices import device_names
 
+MappingScheme = Literal["differential", "reference"]
+WeightScale = Literal["layer", "column"]
+Compensation = Literal["none", "global", "column"]
+IRDropModel = Literal["none", "fast"]
+RangeMode = Literal["fixed", "dynamic", "learned"]
+DriftModel = Literal["none", "pcm", "constant"]
+
 __all__ = [
     "ADCArchitecture",
     "ADCConfig",
@@ -70,7 +77,7 @@ class MappingConfig(ConfigBlock):
     g_min: float = 0.0
     """Smallest conductance, the RESET state [S]."""
 
-    scheme: str = "differential"
+    scheme: MappingScheme = "differential"
     """``"differential"`` (device pair per weight) or ``"reference"`` (one device per weight
     plus a mid-range reference device per row)."""
 
@@ -78,7 +85,7 @@ class MappingConfig(ConfigBlock):
     """Devices programmed to the same target and read together per weight polarity [1];
     HERMES uses 2 (8T4R unit cell; Le Gallo et al., Nat. Electron. 6, 680, 2023)."""
 
-    scale: str = "layer"
+    scale: WeightScale = "layer"
     """Weight-to-conductance scale: ``"layer"`` (one max per layer) or ``"column"``."""
 
     bits_per_cell: int | None = None
@@ -105,9 +112,9 @@ class MappingConfig(ConfigBlock):
                 f"{owner}: g_min={self.g_min!r} S must be below g_max={self.g_max!r} S; "
                 "swap them or lower g_min"
             )
-        check_choice(owner, "scheme", self.scheme, ("differential", "reference"))
+        check_choice(owner, "scheme", self.scheme, literal_choices(MappingScheme))
         check_int(owner, "devices_per_polarity", self.devices_per_polarity, 1, 16)
-        check_choice(owner, "scale", self.scale, ("layer", "column"))
+        check_choice(owner, "scale", self.scale, literal_choices(WeightScale))
         _optional_bits(owner, "bits_per_cell", self.bits_per_cell, 8)
         check_int(owner, "slices", self.slices, 1, 16)
         if self.slices > 1 and self.bits_per_cell is None:
@@ -193,7 +200,7 @@ class DriftConfig(ConfigBlock):
     layer (``"global"``) or per output column (``"column"``).
     """
 
-    model: str = "pcm"
+    model: DriftModel = "pcm"
     """``"none"``, ``"pcm"`` or ``"constant"``."""
 
     nu_mean: float = 0.05
@@ -205,7 +212,7 @@ class DriftConfig(ConfigBlock):
     t0: float = 20.0
     """Reference time after programming at which ``G = G_prog`` [s] (Joshi 2020: 20 s)."""
 
-    compensation: str = "global"
+    compensation: Compensation = "global"
     """``"none"``, ``"global"`` or ``"column"``."""
 
     calibration_samples: int = 128
@@ -213,12 +220,12 @@ class DriftConfig(ConfigBlock):
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        check_choice(owner, "model", self.model, ("none", "pcm", "constant"))
+        check_choice(owner, "model", self.model, literal_choices(DriftModel))
         nu_hint = "drift exponents are dimensionless, about 0.005 (ReRAM) to 0.1 (PCM)"
         check_range(owner, "nu_mean", self.nu_mean, 0.0, 1.0, hint=nu_hint)
         check_range(owner, "nu_std", self.nu_std, 0.0, 1.0, hint=nu_hint)
         check_range(owner, "t0", self.t0, 0.0, 1e6, low_inclusive=False, unit="s", hint=_T_HINT)
-        check_choice(owner, "compensation", self.compensation, ("none", "global", "column"))
+        check_choice(owner, "compensation", self.compensation, literal_choices(Compensation))
         check_int(owner, "calibration_samples", self.calibration_samples, 1, 1 << 16)
 
 
@@ -310,7 +317,7 @@ class CircuitConfig(ConfigBlock):
     v_read: float = 0.2
     """Read voltage of a full-scale input [V] (PCM read at 0.2 V; Joshi 2020)."""
 
-    ir_drop: str = "none"
+    ir_drop: IRDropModel = "none"
     """``"none"`` or ``"fast"``."""
 
     r_wire_row: float = 1.0
@@ -330,7 +337,7 @@ class CircuitConfig(ConfigBlock):
     def __post_init__(self) -> None:
         owner = type(self).__name__
         check_range(owner, "v_read", self.v_read, 1e-3, 10.0, unit="V", hint="volts: 0.2 V")
-        check_choice(owner, "ir_drop", self.ir_drop, ("none", "fast"))
+        check_choice(owner, "ir_drop", self.ir_drop, literal_choices(IRDropModel))
         hint = "resistances are in ohm per cell segment (about 0.1-10 ohm)"
         check_range(owner, "r_wire_row", self.r_wire_row, 0.0, 1e4, unit="ohm", hint=hint)
         check_range(owner, "r_wire_col", self.r_wire_col, 0.0, 1e4, unit="ohm", hint=hint)
@@ -354,7 +361,7 @@ class DACConfig(ConfigBlock):
     bits: int | None = 8
     """Input resolution including sign [bit]; None for an ideal DAC (continuous, unclipped)."""
 
-    range_mode: str = "dynamic"
+    range_mode: RangeMode = "dynamic"
     """``"fixed"``, ``"dynamic"`` or ``"learned"``."""
 
     input_bound: float = 1.0
@@ -369,7 +376,7 @@ class DACConfig(ConfigBlock):
         _optional_bits(owner, "bits", self.bits)
         if self.bits == 1:
             raise ValueError(f"{owner}: bits=1 leaves no magnitude bit; use bits >= 2")
-        check_choice(owner, "range_mode", self.range_mode, ("fixed", "dynamic", "learned"))
+        check_choice(owner, "range_mode", self.range_mode, literal_choices(RangeMode))
         check_range(
             owner,
             "input_bound",
