@@ -54,6 +54,8 @@ class ModuleFate:
         reason: why a module stayed digital (or what else it is), empty when converted.
         fit_error: relative error of a layer whose parameters were fitted to the torch
             weights (``OpticalLinear.from_torch(fit=True)``), None otherwise.
+        classical_macs: MACs a converted layer still computes digitally (classical
+            pre/post-processing inside it) on the report's input shape.
     """
 
     name: str
@@ -68,6 +70,7 @@ class ModuleFate:
     macs: int | None
     reason: str = ""
     fit_error: float | None = None
+    classical_macs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,13 +108,17 @@ class ConversionReport:
 
     @property
     def digital_mac_share(self) -> float | None:
-        """Fraction of the model's MACs left digital (None when no input shape was given)."""
+        """Fraction of the model's equivalent MACs computed digitally: those of the modules
+        left digital plus the classical MACs inside converted layers (at most 1; None when
+        no input shape was given)."""
         if any(m.macs is None for m in self.modules):
             return None
         total = sum(m.macs or 0 for m in self.modules)
         if total == 0:
             return 0.0
-        return sum(m.macs or 0 for m in self.digital) / total
+        digital = sum(m.macs or 0 for m in self.digital)
+        digital += sum(m.classical_macs for m in self.converted)
+        return min(1.0, digital / total)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,9 +246,11 @@ def convert(
             raise TypeError(f"exclude entries must be names or nn.Module types, got {item!r}")
     choose = _chooser(config)
     macs: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     if input_shape is not None:
         for name, module, shape in leaf_shapes(model, tuple(input_shape)):
             macs[name] = count_macs(module, shape)
+            shapes[name] = shape
     root = model if inplace else copy.deepcopy(model)
     fates: list[ModuleFate] = []
 
@@ -267,6 +276,11 @@ def convert(
                 macs=macs.get(name, 0) if input_shape is not None else None,
                 reason=reason,
                 fit_error=getattr(new, "fit_error", None),
+                classical_macs=(
+                    new.classical_macs(shapes[name])
+                    if isinstance(new, PhysicalModule) and name in shapes
+                    else 0
+                ),
             )
         )
 

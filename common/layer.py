@@ -217,6 +217,11 @@ class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Output shape for ``input_shape``, without running the layer."""
 
+    def classical_macs(self, input_shape: tuple[int, ...]) -> int:
+        """MACs of one forward pass on ``input_shape`` that this layer computes digitally
+        (classical pre/post-processing inside the physical layer); 0 by default."""
+        return 0
+
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters by where they live: ``"classical"`` (digital pre/post
         processing) and the substrate's own (``"physical"`` unless a backend names it)."""

@@ -459,6 +459,11 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
     def _classical_macs(self) -> int:
         return 0
 
+    def classical_macs(self, input_shape: tuple[int, ...]) -> int:
+        """MACs of the classical projections, scale and bias on a batch of ``input_shape``."""
+        batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
+        return batch * self._classical_macs()
+
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
         """Hardware cost of one forward pass on a batch shaped ``input_shape``: one circuit
         per sample (see :func:`~physnn.quantum.cost.execution_cost`)."""
@@ -468,7 +473,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             self.circuit_resources(),
             circuits=batch,
             macs=batch * self.in_features * self.out_features,
-            classical_macs=batch * self._classical_macs(),
+            classical_macs=self.classical_macs(input_shape),
         )
 
     def training_cost(

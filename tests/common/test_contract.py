@@ -320,3 +320,20 @@ def test_reconfigure_retargets_a_converted_model_and_changes_its_outputs(
     old = [m.config for m in model.modules() if isinstance(m, PhysicalModule)]
     new = [m.config for m in moved.modules() if isinstance(m, PhysicalModule)]
     assert len(new) >= 2 and all(a != b for a, b in zip(old, new, strict=True))
+
+
+def test_digital_mac_share_counts_classical_work_inside_converted_layers() -> None:
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", physnn.common.layer.WeightsNotTransferredWarning)
+        out = physnn.convert(mlp, "quantum:ideal", input_shape=(1, 64))
+    rows = out.physnn_report.converted
+    # By hand for the dressed default on 8 qubits: pre (in x 8) + post (8 x out) + 2 x out
+    # for the per-output scale and bias.
+    want = [64 * 8 + 8 * 32 + 2 * 32, 32 * 8 + 8 * 10 + 2 * 10]
+    assert [r.classical_macs for r in rows] == want
+    total = 64 * 32 + 32 * 10
+    assert out.physnn_report.digital_mac_share == pytest.approx(min(1.0, sum(want) / total))
+    pim = physnn.convert(mlp, "pim:ideal", input_shape=(1, 64))
+    assert pim.physnn_report.digital_mac_share == 0.0
