@@ -30,6 +30,7 @@ __all__ = [
     "StressTest",
     "available_backends",
     "get_backend",
+    "loaded_backends",
     "reference_cost_model",
     "register_backend",
     "resolve_config",
@@ -231,6 +232,12 @@ def available_backends() -> list[str]:
     """Names of every registered backend (built-in, registered and entry points)."""
     _scan_entry_points()
     return list(dict.fromkeys([*_BUILTIN, *_LOADED]))
+
+
+def loaded_backends() -> list[str]:
+    """Names of the backends already imported (or registered in-process); asking them
+    imports nothing new."""
+    return list(_LOADED)
 
 
 def get_backend(config_or_name: BackendConfig | str) -> Backend:

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from .backend import available_backends, get_backend, resolve_config
+from .backend import get_backend, loaded_backends, resolve_config
 from .config import BackendConfig
 from .cost import COMPUTE_TYPES, count_macs, leaf_shapes
 from .layer import PhysicalModule, WeightsMode, WeightsNotTransferredWarning
@@ -404,7 +404,7 @@ def _has_compute(module: nn.Module) -> bool:
     torch layers with weights (Linear, Bilinear, every convolution, recurrent, attention)."""
     if isinstance(module, COMPUTE_TYPES):
         return True
-    return any(get_backend(n).layer_for(module) is not None for n in _loaded_backends())
+    return any(get_backend(n).layer_for(module) is not None for n in loaded_backends())
 
 
 def _subclass(module: nn.Module, backend: Any) -> bool:
@@ -424,14 +424,6 @@ def _tied_modules(root: nn.Module) -> dict[int, str]:
                 tied[id(module)] = other
                 tied[id(modules[other])] = name
     return tied
-
-
-def _loaded_backends() -> list[str]:
-    """Backends already imported (a plugin registered in-process included); convert never
-    imports a backend just to ask it."""
-    from .backend import _LOADED
-
-    return [n for n in available_backends() if n in _LOADED]
 
 
 def to_torch(
@@ -533,7 +525,7 @@ def reconfigure(
             continue
         base = target if target is not None else layer.config
         new = base.with_changes(edits) if edits else base
-        if target is not None and layer.config.seed is not None and "seed" not in edits:
-            new = new.replace(seed=layer.config.seed) if new.seed is None else new
+        if target is not None and new.seed is None and "seed" not in edits:
+            new = new.replace(seed=layer.config.seed)  # a preset keeps the layer's seed
         layer.reconfigure(new, resample=resample)
     return root
