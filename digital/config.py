@@ -90,10 +90,10 @@ class DigitalConfig(BackendConfig):
             owner,
             "peak_macs_per_second",
             self.peak_macs_per_second,
-            0,
-            None,
-            low_inclusive=False,
+            1.0,
+            1e20,
             unit="MAC/s",
+            hint="throughputs are in MAC/s: 46 TMAC/s is 4.6e13",
         )
         check_range(
             owner,
@@ -104,6 +104,13 @@ class DigitalConfig(BackendConfig):
             low_inclusive=False,
             hint="pass a fraction, not a percentage",
         )
+        if self.peak_macs_per_second * self.utilization < 1.0:
+            # latency = MACs / (peak * utilization): an underflowing product divides by zero
+            raise ValueError(
+                f"{owner}: peak_macs_per_second * utilization = "
+                f"{self.peak_macs_per_second:g} * {self.utilization:g} is below 1 MAC/s; "
+                "raise utilization (a fraction such as 0.13) or peak_macs_per_second"
+            )
         check_range(
             owner,
             "sram_bit_area",
