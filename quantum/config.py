@@ -24,6 +24,7 @@ from ..common.config import (
     check_range,
     literal_choices,
 )
+from ..common.memory import MemoryConfig
 
 __all__ = [
     "ANSATZES",
@@ -374,35 +375,18 @@ class HardwareConfig(ConfigBlock):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SimulationConfig(ConfigBlock):
-    """Limits of the classical simulation."""
-
-    memory_limit: int | None = None
-    """Largest estimated working memory of one forward pass [byte]; larger requests raise
-    with the estimate and a fix. None allows ``memory_fraction`` of the memory available
-    when the forward starts (free RAM, or free memory of the CUDA device)."""
-
-    memory_fraction: float = 0.5
-    """Share of the available memory a forward pass may use when ``memory_limit`` is None
-    [1]."""
+class SimulationConfig(MemoryConfig):
+    """Limits of the classical simulation: the memory budget of a forward pass
+    (``memory_limit``, ``memory_fraction``; see :class:`~physnn.common.memory.MemoryConfig`)
+    and gate fusion."""
 
     fuse_qubits: int = 4
     """Single-qubit gates on up to this many neighbouring qubits are fused into one
     2^k x 2^k matrix in exact simulation [qubits]."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         owner = type(self).__name__
-        if self.memory_limit is not None:
-            check_int(owner, "memory_limit", self.memory_limit, 2**20, 2**50)
-        check_range(
-            owner,
-            "memory_fraction",
-            self.memory_fraction,
-            0.0,
-            1.0,
-            low_inclusive=False,
-            hint="pass a fraction such as 0.5",
-        )
         check_int(owner, "fuse_qubits", self.fuse_qubits, 1, 8)
 
 

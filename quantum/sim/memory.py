@@ -4,15 +4,21 @@ The estimate counts the simulator states alive at once. A forward pass keeps a f
 states in flight (the current state, a permuted copy for ``movedim`` and the matmul output:
 ``3`` copies); with autograd recording, every step that produces a new state also keeps its
 input for the backward pass (``steps`` more copies). A density matrix of ``n`` qubits is a
-``2n``-qubit vector; trajectories simulate ``batch * trajectories`` states.
+``2n``-qubit vector; trajectories simulate ``batch * trajectories`` states. The budget and
+the error are the backend-independent ones of :mod:`physnn.common.memory`.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from ...common.memory import (
+    MemoryBudgetError,
+    available_bytes,
+    check_budget,
+    format_bytes,
+    memory_limit,
+)
 from .gates import _complex_dtype
 
 __all__ = [
@@ -25,8 +31,8 @@ __all__ = [
 ]
 
 
-class SimulationMemoryError(MemoryError, ValueError):
-    """A simulation would exceed its memory budget (raised before allocating)."""
+class SimulationMemoryError(MemoryBudgetError):
+    """A quantum simulation would exceed its memory budget (raised before allocating)."""
 
 
 _LIVE_COPIES = 3
@@ -61,32 +67,6 @@ def forward_bytes(
     return state_bytes(n_qubits, batch, density=density, dtype=dtype) * (_LIVE_COPIES + steps)
 
 
-def available_bytes(device: torch.device | str | None = None) -> int:
-    """Memory available now [byte]: free memory of a CUDA device, else the host's
-    ``MemAvailable`` (``/proc/meminfo``; free physical pages where that file is missing)."""
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(dev)
-        return int(free)
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def memory_limit(
-    limit: int | None, fraction: float, device: torch.device | str | None = None
-) -> int:
-    """The byte budget of a forward pass: ``limit``, or ``fraction`` of what is available."""
-    if limit is not None:
-        return limit
-    return int(fraction * available_bytes(device))
-
-
 def check_memory(
     n_qubits: int,
     batch: int,
@@ -111,8 +91,6 @@ def check_memory(
     """
     states = batch * trajectories
     need = forward_bytes(n_qubits, states, density=density, dtype=dtype, steps=steps)
-    if need <= limit:
-        return need
     one = forward_bytes(n_qubits, trajectories, density=density, dtype=dtype, steps=steps)
     kind = "density matrices" if density else "statevectors"
     largest = limit // one
@@ -123,11 +101,13 @@ def check_memory(
         fixes.append(f"fewer than {trajectories} trajectories (NoiseConfig.trajectories)")
     if steps:
         fixes.append("torch.no_grad() when no gradient is needed")
-    fixes.append("or raise SimulationConfig.memory_limit / memory_fraction")
     per_sample = f" x {trajectories} trajectories" if trajectories > 1 else ""
-    raise SimulationMemoryError(
-        f"simulating {n_qubits} qubits with batch {batch}{per_sample} ({kind}, "
-        f"{_complex_dtype(dtype)}) needs about {need / 2**30:.3g} GiB ({_LIVE_COPIES + steps} "
-        f"copies of {state_bytes(n_qubits, states, density=density, dtype=dtype) / 2**30:.3g}"
-        f" GiB), above the limit of {limit / 2**30:.3g} GiB; use {', '.join(fixes)}"
+    copy = format_bytes(state_bytes(n_qubits, states, density=density, dtype=dtype))
+    return check_budget(
+        need,
+        limit,
+        what=f"simulating {n_qubits} qubits with batch {batch}{per_sample} ({kind}, "
+        f"{_complex_dtype(dtype)}; {_LIVE_COPIES + steps} copies of {copy})",
+        fixes=fixes,
+        error=SimulationMemoryError,
     )

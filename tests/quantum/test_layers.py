@@ -275,7 +275,7 @@ def test_batch_too_large_for_memory_says_how_much() -> None:
 def test_density_matrix_guard_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 15, item 10: a 12-qubit density-matrix forward at batch 64 needs 8 GiB per copy
     of the states; the default limit (half the available memory) refuses it up front."""
-    from physnn.quantum.sim import memory
+    from physnn.common import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 16 * 2**30)
     config = presets.get("heron").replace(

@@ -1,0 +1,124 @@
+"""Memory budgets: how much a forward pass may allocate, and the error raised before it does.
+
+Every backend estimates the peak working memory of a forward pass from the shapes it is
+about to allocate (quantum: simulator states, :mod:`physnn.quantum.sim.memory`; PIM: the
+bit-plane inputs and per-tile partial sums of a crossbar read, :mod:`physnn.pim.memory`;
+optics: the padded complex fields, :mod:`physnn.optical.memory`) and calls
+:func:`check_budget`, which raises :class:`MemoryBudgetError` naming the estimate, the limit
+and the fixes when the estimate exceeds the budget. The budget of a backend config is its
+``simulation`` block (:class:`MemoryConfig`): ``memory_limit`` [byte], or
+``memory_fraction`` of the memory available when the forward starts
+(:func:`available_bytes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import torch
+
+from .config import ConfigBlock, check_int, check_range
+
+__all__ = [
+    "MemoryBudgetError",
+    "MemoryConfig",
+    "available_bytes",
+    "check_budget",
+    "format_bytes",
+    "memory_limit",
+]
+
+
+class MemoryBudgetError(MemoryError, ValueError):
+    """A forward pass would exceed its memory budget (raised before allocating)."""
+
+
+def available_bytes(device: torch.device | str | None = None) -> int:
+    """Memory available now [byte]: free memory of a CUDA device, else the host's
+    ``MemAvailable`` (``/proc/meminfo``; free physical pages where that file is missing)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def memory_limit(
+    limit: int | None, fraction: float, device: torch.device | str | None = None
+) -> int:
+    """The byte budget of a forward pass: ``limit``, or ``fraction`` of what is available."""
+    if limit is not None:
+        return limit
+    return int(fraction * available_bytes(device))
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in GiB with three significant digits (``"1.5 GiB"``)."""
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_budget(
+    need: int,
+    limit: int,
+    *,
+    what: str,
+    fixes: Sequence[str],
+    error: type[MemoryBudgetError] = MemoryBudgetError,
+) -> int:
+    """Return ``need`` [byte] when it fits ``limit`` [byte]; else raise ``error`` naming both.
+
+    Args:
+        need: the estimated peak working memory [byte].
+        limit: the budget (see :func:`memory_limit`).
+        what: what would be computed, e.g. ``"a 784x256 crossbar read of 64 vectors"``.
+        fixes: changes that reduce the estimate, most useful first; the last fix offered is
+            always raising the budget (``simulation.memory_limit`` / ``memory_fraction``).
+        error: the error class (a subclass of :class:`MemoryBudgetError`).
+    """
+    if need <= limit:
+        return need
+    offers = [*fixes, "or raise simulation.memory_limit / memory_fraction of the config"]
+    raise error(
+        f"{what} needs about {format_bytes(need)}, above the limit of {format_bytes(limit)}; "
+        f"use {', '.join(offers)}"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemoryConfig(ConfigBlock):
+    """Memory budget of one forward pass of the classical simulation."""
+
+    memory_limit: int | None = None
+    """Largest estimated working memory of one forward pass [byte]; larger requests raise
+    with the estimate and a fix. None allows ``memory_fraction`` of the memory available
+    when the forward starts (free RAM, or free memory of the CUDA device)."""
+
+    memory_fraction: float = 0.5
+    """Share of the available memory a forward pass may use when ``memory_limit`` is None
+    [1]."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if self.memory_limit is not None:
+            check_int(owner, "memory_limit", self.memory_limit, 2**20, 2**50)
+        check_range(
+            owner,
+            "memory_fraction",
+            self.memory_fraction,
+            1e-3,
+            1.0,
+            hint="pass a fraction of the available memory such as 0.5",
+        )
+
+    def budget(self, device: torch.device | str | None = None) -> int:
+        """The byte budget of a forward pass on ``device`` now (see :func:`memory_limit`)."""
+        return memory_limit(self.memory_limit, self.memory_fraction, device)
