@@ -97,6 +97,8 @@ class CircuitSpec:
         ops: the operations, in time order.
         readout: ``"z"``, ``"x"``, ``"y"`` or ``"probs"`` (basis changes are already in
             ``ops``; every readout ends with a computational-basis measurement).
+        constant_feature: index of a circuit input that is always 1, read by gates with a
+            constant angle (``scale`` [rad]) of an imported circuit; None when there is none.
     """
 
     n_qubits: int
@@ -104,6 +106,7 @@ class CircuitSpec:
     n_weights: int
     ops: tuple[Op, ...]
     readout: str
+    constant_feature: int | None = None
 
 
 def entangling_pairs(n_qubits: int, pattern: str) -> list[tuple[int, int]]:

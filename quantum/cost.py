@@ -136,6 +136,8 @@ def input_shift_count(spec: CircuitSpec) -> int:
                 "needs; use an angle encoder (CircuitConfig.overflow='projection')"
             )
         for gate in expand(op):
+            if gate.source == "feature" and gate.index == spec.constant_feature:
+                continue
             count += {"feature": 1, "pair": 2}.get(gate.source, 0)
     return count
 

@@ -216,7 +216,7 @@ def transpile_report(
     """
     from qiskit import transpile
 
-    qc = to_qiskit(layer, x)
+    qc = layer.to_qiskit(x)
     if qc.parameters:
         qc = qc.assign_parameters([0.0] * len(qc.parameters))
     qc.measure_all()
