@@ -13,7 +13,7 @@ import torch
 
 from ..common.quant import quantize, quantize_codes
 
-__all__ = ["adc", "bit_planes", "dac", "dac_codes", "read_noise", "sinh_iv"]
+__all__ = ["adc", "adc_codes", "bit_planes", "dac", "dac_codes", "read_noise_variance", "sinh_iv"]
 
 
 def dac(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -24,19 +24,23 @@ def dac(x: torch.Tensor, bits: int) -> torch.Tensor:
     return quantize(x, bits, 1.0)
 
 
-def dac_codes(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Integer DAC codes of normalised inputs ``x``: clip to ``[-1, 1]``, ``2**(bits-1) - 1``
-    levels per sign (straight-through gradient inside the range).
+def dac_codes(x: torch.Tensor, bits: int, input_range: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Integer DAC codes of inputs ``x`` for the range ``input_range``: clip ``x / input_range``
+    to ``[-1, 1]``, ``2**(bits-1) - 1`` levels per sign (straight-through gradient inside the
+    range).
 
     Args:
-        x: normalised inputs [1].
+        x: inputs (in the units of ``input_range``).
         bits: DAC resolution including the sign [bit].
+        input_range: the input mapped to full scale (a tensor broadcasts against ``x``: one
+            range per input vector).
 
     Returns:
         Codes in ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]`` (integer-valued floats).
     """
     levels = 2 ** (bits - 1) - 1
-    return quantize_codes(x * levels, levels)
+    # x / (range / levels), not x * (levels / range): levels / tiny overflows to inf
+    return quantize_codes(x / (input_range / levels), levels)
 
 
 def bit_planes(codes: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,36 +75,27 @@ def sinh_iv(v: torch.Tensor, v0: float) -> torch.Tensor:
     return v0 * torch.sinh(v / v0)
 
 
-def read_noise(
-    y: torch.Tensor,
-    x: torch.Tensor,
-    sigma: float | torch.Tensor,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Add per-read weight noise, drawn exactly in the output domain.
+def read_noise_variance(x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """Variance of per-read weight noise in the output domain, per input vector and output.
 
     Each read perturbs every device by an independent ``N(0, sigma_ij^2)``; for one input
     vector ``x`` the output error ``x @ dW`` is then exactly normal with variance
-    ``(x^2) @ sigma^2`` per output. One normal per output (not per weight) is drawn, and every
-    input vector of a batch is its own read (aihwkit redraws ``w_noise`` per vector), so the
-    statistics do not depend on the batch size.
+    ``(x^2) @ sigma^2`` per output, so one normal per output (not one per weight) draws it
+    exactly. Every input vector of a batch is its own read (aihwkit redraws ``w_noise`` per
+    vector): the statistics do not depend on the batch size. Independent normal errors added
+    before the ADC (output noise) sum into one normal with the summed variance.
 
     Args:
-        y: noiseless outputs ``[..., N, out]``.
-        x: the inputs that produced them ``[..., N, rows]`` (leading dims broadcast with ``y``).
+        x: the inputs of the read ``[..., N, rows]`` (no gradient flows through the noise).
         sigma: per-weight noise std ``[..., rows, out]`` or one float for every weight [1].
-        generator: random generator (None: torch's global RNG).
 
     Returns:
-        ``y`` plus the read noise.
+        ``[..., N, out]``, or ``[..., N, 1]`` for a float ``sigma`` (same for every output).
     """
     x2 = x.detach().square()
     if isinstance(sigma, torch.Tensor):
-        var = x2 @ sigma.square()
-    else:
-        var = x2.sum(-1, keepdim=True) * (sigma * sigma)
-    noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-    return y + var.sqrt() * noise
+        return x2 @ sigma.square()
+    return x2.sum(-1, keepdim=True) * (sigma * sigma)
 
 
 def adc(y: torch.Tensor, *, bits: int, full_scale: float) -> torch.Tensor:
@@ -110,3 +105,11 @@ def adc(y: torch.Tensor, *, bits: int, full_scale: float) -> torch.Tensor:
     (straight-through gradient inside the range).
     """
     return quantize(y, bits, full_scale)
+
+
+def adc_codes(y_steps: torch.Tensor, bits: int) -> torch.Tensor:
+    """Output ADC on signals already in units of its step ``full_scale / (2**(bits-1) - 1)``:
+    clip to ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]`` and round to integer codes
+    (straight-through gradient inside the range); ``adc(y) == adc_codes(y / step) * step``.
+    """
+    return quantize_codes(y_steps, 2 ** (bits - 1) - 1)

@@ -21,6 +21,7 @@ import itertools
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +32,7 @@ from . import periphery
 from .config import PIMConfig
 from .cost import tile_grid
 from .devices import get_device
+from .memory import check_program, check_read
 
 __all__ = ["CrossbarTile", "check_time", "unnamed_layer_name"]
 
@@ -59,6 +61,18 @@ def check_time(t: float) -> float:
             "(1 day is 86400, 1 year 3.15e7)"
         )
     return float(t)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Exact equality of two tensors (NaN never equals): numpy's vectorised comparison on
+    the CPU (3x faster than ``torch.equal`` there), ``torch.equal`` elsewhere."""
+    cpu = a.device.type == "cpu" and b.device.type == "cpu"
+    if cpu and a.dtype == b.dtype and a.dtype in _NUMPY:
+        return bool(np.array_equal(a.numpy(), b.numpy()))
+    return torch.equal(a, b)
+
+
+_NUMPY = (torch.float32, torch.float64, torch.float16)
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -255,11 +269,12 @@ class CrossbarTile(nn.Module):
                 self.adc_offset.copy_(cfg.adc.offset_std * offset)
 
     # ------------------------------------------------------------------ programming
-    def _scale(self, wt: torch.Tensor) -> torch.Tensor:
-        """Weight-to-conductance scale of ``wt [in, out]``: its largest |weight| (per column)."""
+    def _scale(self, w: torch.Tensor) -> torch.Tensor:
+        """Weight-to-conductance scale ``[out]`` of ``w [out, in]``: its largest |weight| (per
+        output column with ``mapping.scale="column"``)."""
         per_column = self.config.mapping.scale == "column"
-        scale = wt.abs().amax(0) if per_column else wt.abs().amax()
-        return scale.clamp_min(torch.finfo(wt.dtype).tiny)
+        scale = w.abs().amax(1) if per_column else w.abs().amax().expand(self.n_out)
+        return scale.clamp_min(torch.finfo(w.dtype).tiny)
 
     def _targets(self, wn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target conductances ``[S, 2, in, out]`` [S] and slice coefficients of ``wn``.
@@ -294,9 +309,10 @@ class CrossbarTile(nn.Module):
                 )
             if not torch.isfinite(w).all():
                 raise ValueError("weights contain NaN or inf; the chip cannot be programmed")
+            check_program(self)
             work = _work_dtype(self.conductance.dtype)
             wt = w.t().to(work)
-            scale = self._scale(wt).expand(self.n_out)
+            scale = self._scale(wt.t())
             target, coeff = self._targets(wt / scale)
             target = target.unsqueeze(2).expand(self.conductance.shape)
             self.conductance.copy_(self._programmed(target))
@@ -311,7 +327,12 @@ class CrossbarTile(nn.Module):
             w0 = self._effective(0.0)
             self.calibration.copy_(self._calibration_response(w0))
             self.drift_time = t
-            self._store(t, w0 if t == 0.0 else None)
+            if t == 0.0:
+                # the reference measurement is the read at t = 0: compensation 1 exactly
+                self.compensation.fill_(1.0)
+                self.w_eff.copy_(self._tiled(w0))
+            else:
+                self._store(t)
 
     def _programmed(self, target: torch.Tensor) -> torch.Tensor:
         """Programmed conductances for ``target`` [S]: the device model, then each device's
@@ -401,10 +422,8 @@ class CrossbarTile(nn.Module):
         gen.manual_seed(_CALIBRATION_SEED)
         n = self.config.drift.calibration_samples
         x = torch.rand((n, self.n_in), generator=gen, device=w.device, dtype=w.dtype) * 2 - 1
-        noise = self._gen("calibration")
-        y = self._mvm(
-            x, self._tiled(w), self.slice_coeff.to(w.dtype), chip=True, gens=(noise, noise)
-        )
+        one = torch.ones((), device=w.device, dtype=w.dtype)
+        y = self._mvm(x, one, self._tiled(w), chip=True, generator=self._gen("calibration"))
         return y.abs().mean(0)
 
     def _store(self, t: float, w: torch.Tensor | None = None) -> None:
@@ -433,7 +452,7 @@ class CrossbarTile(nn.Module):
 
     def ensure_programmed(self, matrix: torch.Tensor) -> None:
         """Reprogram (at the same drift time) unless the chip holds exactly ``matrix``."""
-        if not torch.equal(matrix.detach(), self.programmed_weight):
+        if not _same(matrix.detach(), self.programmed_weight):
             self.program(matrix, keep_time=True)
 
     def effective_matrix(self, matrix: torch.Tensor) -> torch.Tensor:
@@ -493,95 +512,124 @@ class CrossbarTile(nn.Module):
         Evaluation: the programmed chip at its drift time (reprogrammed first when
         ``matrix`` changed).
         """
+        check_read(self, x)
         dtype = x.dtype
         if dtype in (torch.float16, torch.bfloat16):
             x = x.float()
         r = self._input_range(x)
         if self.training:
-            wt = matrix.t().to(x.dtype)
-            scale = self._scale(wt.detach())
-            w = (wt / scale).unsqueeze(0)
-            if self.config.hwa.weight_noise > 0:
-                w = w + self.config.hwa.weight_noise * torch.randn_like(w)
-            coeff = torch.ones(1, device=x.device, dtype=x.dtype)
-            y = self._mvm(x / r, self._tiled(w), coeff, chip=False, gens=(None, None))
-            return (y * r * scale).to(dtype)
+            w = matrix.to(x.dtype)
+            scale = self._scale(w.detach())
+            hwa_noise = self.config.hwa.weight_noise
+            if hwa_noise > 0:
+                # one noise matrix per mini-batch (Rasch 2023), std relative to the column's
+                # largest weight; it needs no gradient, so it enters through one addcmul
+                noise = torch.randn(w.shape, device=w.device, dtype=w.dtype)
+                w = torch.addcmul(w, noise, (hwa_noise * scale).unsqueeze(1))
+            y = self._mvm(x, r, w, chip=False, generator=None, col_gain=1.0 / scale)
+            return (y * scale).to(dtype)
         self.ensure_programmed(matrix)
         work = _work_dtype(self.w_eff.dtype)
-        x = x.to(work)
-        r = r.to(work)
-        gens = (
-            self.streams.dynamic(self.key + "read", x.device),
-            self.streams.dynamic(self.key + "output", x.device),
-        )
-        y = self._mvm(x / r, self.w_eff.to(work), self.slice_coeff.to(work), chip=True, gens=gens)
-        scale = (self.weight_scale * self.compensation).to(work)
-        return (y * r * scale).to(dtype)
+        gen = self.streams.dynamic(self.key + "read", x.device)
+        y = self._mvm(x.to(work), r.to(work), self.w_eff.to(work), chip=True, generator=gen)
+        return (y * (self.weight_scale * self.compensation).to(work)).to(dtype)
+
+    def _products(self, xp: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Per-tile array products ``[P, S, T, N, out]`` of the inputs ``xp [P, N, in]``.
+
+        ``w`` is the chip's tiled ``[S, T, R, out]`` or, in training, the matrix
+        ``[out, in]`` (split along its rows: no transposed or padded copy of the weights).
+        """
+        t_rows, rows, _, _ = self.grid
+        p, n, _ = xp.shape
+        if w.dim() == 2:
+            if t_rows == 1:
+                return F.linear(xp, w).unsqueeze(1).unsqueeze(1)
+            parts = zip(xp.split(rows, -1), w.split(rows, -1), strict=True)
+            return torch.stack([F.linear(a, b) for a, b in parts], 1).unsqueeze(1)
+        if p == 1 and w.shape[0] == 1 and t_rows == 1:  # one plain matmul (the common case)
+            return (xp[0] @ w[0, 0]).reshape(1, 1, 1, n, self.n_out)
+        if t_rows * rows != self.n_in:
+            xp = F.pad(xp, (0, t_rows * rows - self.n_in))
+        # einsum, as a broadcast 5-D matmul is slow on CPU
+        return torch.einsum("pntr,stro->pstno", xp.reshape(p, n, t_rows, rows), w)
 
     def _mvm(
         self,
-        xn: torch.Tensor,
+        x: torch.Tensor,
+        r: torch.Tensor,
         w: torch.Tensor,
-        coeff: torch.Tensor,
         *,
         chip: bool,
-        gens: tuple[torch.Generator | None, torch.Generator | None],
+        generator: torch.Generator | None,
+        col_gain: float | torch.Tensor = 1.0,
     ) -> torch.Tensor:
-        """Normalised MVM ``xn [N, in] x w [S, T, R, out] -> [N, out]`` through the periphery.
+        """Normalised MVM of ``x [N, in]`` read with input range ``r`` -> ``[N, out]`` times
+        ``r``, through the periphery.
 
-        DAC codes, bit planes (chip reads only), I-V, per-tile matmul, per-read weight noise
-        (chip reads), static ADC errors (chip reads), output noise, ADC per plane, slice and
-        tile, then digital shift-and-add.
+        DAC codes, bit planes (chip reads only), I-V, per-tile array products with ``w``
+        (see :meth:`_products`; ``col_gain`` normalises its columns), per-read weight noise
+        and output noise (one exact normal per output: they are independent and normal),
+        static ADC errors (chip reads), ADC per plane, slice and tile, then digital
+        shift-and-add. Signals stay in units of the ADC step from the array to the ADC, so
+        every normalisation is one multiplication.
         """
         cfg = self.config
         dac, adc = cfg.dac, cfg.adc
         plane_w: torch.Tensor | None = None
-        xin = xn
+        unit = 1.0  # normalised input per unit of xp
         if dac.bits is not None:
-            codes = periphery.dac_codes(xn, dac.bits)
+            codes = periphery.dac_codes(x, dac.bits, r)
             levels = 2 ** (dac.bits - 1) - 1
             if dac.bit_serial and chip:
-                planes, plane_w = periphery.bit_planes(codes, dac.bits)  # [P, N, in]
-                xin = codes / levels
-                xp = planes
+                xp, plane_w = periphery.bit_planes(codes, dac.bits)  # [P, N, in]
             else:
-                xp = (codes / levels).unsqueeze(0)
+                xp, unit = codes.unsqueeze(0), 1.0 / levels
         else:
-            xp = xn.unsqueeze(0)
+            xp = (x / r).unsqueeze(0)
         if cfg.circuit.iv_v0 is not None:
             v = cfg.circuit.v_read
-            xp = periphery.sinh_iv(xp * v, cfg.circuit.iv_v0) / v
-        _, t_rows, rows, n_out = w.shape
-        p, n, _ = xp.shape
-        if t_rows * rows != self.n_in:
-            xp = F.pad(xp, (0, t_rows * rows - self.n_in))
-        x4 = xp.reshape(p, 1, n, t_rows, rows).permute(0, 1, 3, 2, 4)  # [P, 1, T, N, R]
-        if p == 1 and w.shape[0] == 1 and t_rows == 1:  # one plain matmul (the common case)
-            y = (xp[0] @ w[0, 0]).reshape(1, 1, 1, n, n_out)
-        else:  # [P, S, T, N, out]; einsum, as broadcast 5-D matmul is slow on CPU
-            y = torch.einsum("pntr,stro->pstno", xp.reshape(p, n, t_rows, rows), w)
-        # per-read weight noise of the chip: i.i.d. per device and input vector, drawn
-        # exactly in the output domain
+            xp = periphery.sinh_iv(xp * (unit * v), cfg.circuit.iv_v0) / v
+            unit = 1.0
+        y = self._products(xp, w)
+        step = 1.0 if adc.bits is None else adc.output_bound / (2 ** (adc.bits - 1) - 1)
+        to_steps = col_gain * (unit / step)
+        if isinstance(to_steps, torch.Tensor) or to_steps != 1.0:
+            y = y * to_steps  # ADC-step units from here to the ADC
+        gain = self.adc_gain.to(y.dtype) if chip and self.adc_gain.numel() else None
+        if gain is not None:
+            y = torch.addcmul(self.adc_offset.to(y.dtype) / step, y, gain)
+        var: float | torch.Tensor = (math.hypot(cfg.read.output_noise, adc.noise) / step) ** 2
         if chip and cfg.read.weight_noise > 0:
-            y = periphery.read_noise(y, x4, cfg.read.weight_noise, gens[0])
-        if chip and self.adc_gain.numel():
-            y = y * self.adc_gain.to(y.dtype) + self.adc_offset.to(y.dtype)
-        sigma = math.hypot(cfg.read.output_noise, adc.noise)
-        if sigma > 0:
-            noise = torch.randn(y.shape, generator=gens[1], device=y.device, dtype=y.dtype)
-            y = torch.add(y, noise, alpha=sigma)
+            t_rows, rows, _, _ = self.grid
+            x_tiles = (
+                xp if t_rows * rows == self.n_in else F.pad(xp, (0, t_rows * rows - self.n_in))
+            )
+            x_tiles = x_tiles.reshape(xp.shape[0], 1, xp.shape[1], t_rows, rows).transpose(2, 3)
+            read = periphery.read_noise_variance(x_tiles, cfg.read.weight_noise * unit / step)
+            var = read * gain.square() + var if gain is not None else read + var
+        if isinstance(var, torch.Tensor) or var > 0:
+            noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+            if isinstance(var, torch.Tensor):
+                y = torch.addcmul(y, noise, var.sqrt())
+            else:
+                y = torch.add(y, noise, alpha=math.sqrt(var))
         if adc.bits is not None:
-            y = periphery.adc(y, bits=adc.bits, full_scale=adc.output_bound)
-        weights = coeff.to(y.dtype)[:, None, None, None]
+            y = periphery.adc_codes(y, adc.bits)
+        # digital shift-and-add of planes, slices (the chip's coefficients) and tiles
+        coeff = self.slice_coeff.to(y.dtype) * step if chip else y.new_full((1,), step)
+        if y.shape[:3] == (1, 1, 1):
+            return y[0, 0, 0] * (coeff[0] * r)
+        weights = coeff[:, None, None, None]
         if plane_w is not None:
             weights = plane_w.to(y.dtype)[:, None, None, None, None] * weights
         out = (y * weights).sum((0, 1, 2))
-        if plane_w is not None and xin.requires_grad:
+        if plane_w is not None and codes.requires_grad:
             # bits carry no gradient: pass d/dx of the parallel product straight through
-            combined = torch.einsum("s,stro->tro", coeff, w).reshape(-1, n_out)[: self.n_in]
-            lin = xin @ combined
+            combined = torch.einsum("s,stro->tro", self.slice_coeff.to(w.dtype), w)
+            lin = (codes / levels) @ combined.reshape(-1, self.n_out)[: self.n_in]
             out = out + (lin - lin.detach())
-        return out
+        return out * r
 
     # ------------------------------------------------------------------ state dict
     def get_extra_state(self) -> dict[str, float]:
