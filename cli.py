@@ -79,9 +79,10 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     p.add_argument(
         "--executor",
-        default="serial",
-        choices=("serial", "process", "ray"),
-        help="where trials run: this process, a local process pool, or Ray",
+        default="auto",
+        choices=("auto", "serial", "process", "ray"),
+        help="where trials run: auto (a process pool on several cores), this process, a "
+        "local process pool, or Ray",
     )
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (--executor ray)")
@@ -113,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument(
         "--stress", type=_floats, default=None, help="stress values instead of the defaults"
+    )
+    cmp.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="leave out the classical baseline rows (quantum: the circuit replaced by tanh)",
     )
     cmp.add_argument("--out", default="physnn-results", help="output folder")
     _study_arguments(cmp)
@@ -174,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             from .study.compare import compare
 
-            result = compare(backends=args.backends, **_study_kwargs(args))
+            result = compare(
+                backends=args.backends, baselines=not args.no_baselines, **_study_kwargs(args)
+            )
             print(result.table())
             print(
                 f"\nresults written to {result.out}/ (results.csv, results.json, summary.md, *.png)"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "Baseline",
     "Capabilities",
     "PresetRegistry",
     "StressTest",
@@ -122,6 +123,26 @@ class StressTest:
 
 
 @dataclasses.dataclass(frozen=True)
+class Baseline:
+    """A classical model that ``physnn compare`` trains next to a backend's row.
+
+    It answers "what does the physical part add?": the converted model with its physical
+    computation replaced by a classical one of the same structure (for quantum, the circuit
+    replaced by ``tanh``; Bowles, Ahmed & Schuld 2024), trained with the same budget.
+
+    Attributes:
+        name: short name shown in the row label, e.g. ``"tanh baseline"``.
+        description: what the baseline is, for ``summary.md``.
+        apply: ``apply(converted_model)`` returns the classical model (a copy; the argument
+            is left unchanged).
+    """
+
+    name: str
+    description: str
+    apply: Callable[[nn.Module], nn.Module]
+
+
+@dataclasses.dataclass(frozen=True)
 class Backend:
     """One simulated substrate.
 
@@ -139,6 +160,8 @@ class Backend:
         cost_model: ``cost_model(module, input_shape, config) -> Cost`` costing a plain
             torch module on this backend with one of its configs; the reference backend's
             prices what stays digital.
+        baseline: the classical model ``physnn compare`` shows next to this backend's rows
+            (None: none).
     """
 
     name: str
@@ -151,6 +174,7 @@ class Backend:
     default_lr: float = 1e-2
     fine_tune_fraction: float = 0.0
     cost_model: Callable[..., Cost] | None = None
+    baseline: Baseline | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fine_tune_fraction < 1.0:

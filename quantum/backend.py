@@ -6,7 +6,8 @@ import copy
 
 from torch import nn
 
-from ..common.backend import Backend, StressTest
+from ..common.backend import Backend, Baseline, StressTest
+from .ablation import without_circuit
 from .config import QuantumConfig
 from .layers import QuantumCircuitLayer, QuantumLinear
 from .presets import registry
@@ -51,4 +52,13 @@ BACKEND = Backend(
     # the dressed default (64-32-10 digits MLP, ideal preset, batch 64, 3 epochs): 70 % test
     # accuracy at 3e-2, 61 % at 5e-2, 62 % at 1e-2 (benchmarks/quantum_digits.py)
     default_lr=3e-2,
+    baseline=Baseline(
+        name="tanh baseline",
+        description=(
+            "the same dressed model with every circuit replaced by tanh (Bowles, Ahmed & "
+            "Schuld 2024, arXiv:2403.07059): what the classical pre/post maps reach alone, "
+            "trained with the same budget"
+        ),
+        apply=without_circuit,
+    ),
 )

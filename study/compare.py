@@ -27,10 +27,10 @@ from .. import __version__
 from ..common.backend import REFERENCE_BACKEND, get_backend, resolve_config
 from ..common.cost import cost
 from .cache import FolderLock, atomic_write_text, fingerprint, read_json, safe_name
-from .executors import Task, run_tasks
+from .executors import Task, resolve_executor, run_tasks
 from .report import Comparison, Landmark, RowResult, write_outputs
 from .settings import StudySettings, UsageError, load_data, model_factory, user_input
-from .trial import RowSpec, TrialResult, estimate_step_seconds, schedule
+from .trial import RowSpec, TrialResult, estimate_step_seconds, schedule, swept_stress_values
 
 __all__ = [
     "DEFAULT_BACKENDS",
@@ -46,9 +46,17 @@ __all__ = [
 DEFAULT_BACKENDS: tuple[str, ...] = ("digital", "pim:pcm", "optical", "quantum")
 """The rows of a default comparison (each backend's default preset unless named)."""
 
-QUICK: dict[str, int] = {"epochs": 4, "seeds": 2, "devices": 2, "train_size": 400, "test_size": 100}
-"""Settings of ``--quick``: every row on 400 samples; the run time is set by the slowest
-backend (the estimate printed before the run says how long)."""
+QUICK: dict[str, int] = {
+    "epochs": 4,
+    "seeds": 2,
+    "devices": 2,
+    "train_size": 400,
+    "test_size": 100,
+    "stress_points": 3,
+}
+"""Settings of ``--quick``: every row on 400 samples, 2 seeds x 2 fresh devices, 3 stress
+points per curve; the run time is set by the slowest backend (the estimate printed before the
+run says how long)."""
 
 FULL: dict[str, int] = {"epochs": 40, "seeds": 3, "devices": 5}
 """Defaults of a full run (the whole dataset)."""
@@ -71,6 +79,7 @@ def make_settings(
     batch_size: int,
     device: str,
     stress_values: Sequence[float] | None,
+    stress_points: int | None = None,
 ) -> StudySettings:
     """Fill the defaults (``quick`` or full), validate, load and digest the data.
 
@@ -84,6 +93,7 @@ def make_settings(
         "devices": devices,
         "train_size": train_size,
         "test_size": test_size,
+        "stress_points": stress_points,
     }
     values = {k: v if v is not None else defaults.get(k) for k, v in chosen.items()}
     settings = StudySettings(
@@ -98,8 +108,12 @@ def make_settings(
     return settings.prepared()
 
 
-def resolve_rows(specs: Sequence[str]) -> list[RowSpec]:
-    """Backend specs (``"pim"``, ``"pim:hermes"``) as rows with resolved configs."""
+def resolve_rows(specs: Sequence[str], *, baselines: bool = True) -> list[RowSpec]:
+    """Backend specs (``"pim"``, ``"pim:hermes"``) as rows with resolved configs.
+
+    With ``baselines``, a row whose backend has a classical
+    :class:`~physnn.common.backend.Baseline` is followed by that baseline's row.
+    """
     if isinstance(specs, str) or not specs:
         names = ", ".join(DEFAULT_BACKENDS)
         raise UsageError(f"--backends: give one or more backend specs, e.g. {names}")
@@ -109,6 +123,9 @@ def resolve_rows(specs: Sequence[str]) -> list[RowSpec]:
             config = resolve_config(spec)
         label = spec if ":" in spec else f"{spec}:{config.preset}"
         rows.append(RowSpec(label, config))
+        baseline = get_backend(config).baseline
+        if baselines and baseline is not None:
+            rows.append(RowSpec(f"{label} {baseline.name}", config, baseline=True))
     labels = [r.label for r in rows]
     if len(set(labels)) != len(labels):
         raise UsageError(f"--backends: {labels} names a row twice; give each once")
@@ -162,24 +179,30 @@ class TrialStore:
 
 def _estimate(
     settings: StudySettings, tasks: Sequence[Task], parallel: int, log: Callable[[str], None]
-) -> float:
-    """Print the estimated run time from one timed batch per row; warn above an hour [s]."""
+) -> dict[str, float]:
+    """Print the estimated run time from one timed batch per row; warn above an hour.
+
+    Returns:
+        The estimated time of one trial of each row [s], by row label.
+    """
     data = load_data(settings)
     batches = math.ceil(len(data.y_train) / settings.batch_size)
     eval_batches = math.ceil(len(data.y_test) / 512)
     per_row: dict[str, float] = {}
+    per_trial: dict[str, float] = {}
     counts: dict[str, int] = {}
     rows = {t.row.label: t.row for t in tasks}
     for task in tasks:
         counts[task.row.label] = counts.get(task.row.label, 0) + 1
     for label, row in rows.items():
         step, evaluation = estimate_step_seconds(settings, row)
-        backend = get_backend(row.config)
-        stress = backend.stress
-        n_stress = len(settings.stress_values or (stress.values if stress else ()))
+        stress = None if row.baseline else get_backend(row.config).stress
+        n_stress = len(swept_stress_values(settings, stress))
         evaluations = 1 + settings.devices * (1 + n_stress)
-        trial = step * settings.epochs * batches + evaluation * eval_batches * evaluations
-        per_row[label] = trial * counts[label]
+        per_trial[label] = (
+            step * settings.epochs * batches + evaluation * eval_batches * evaluations
+        )
+        per_row[label] = per_trial[label] * counts[label]
     total = sum(per_row.values()) / max(1, parallel)
     parts = ", ".join(f"{k} {_duration(v)}" for k, v in per_row.items())
     log(f"estimated run time {_duration(total)} ({parts}; from one timed batch per row)")
@@ -190,7 +213,7 @@ def _estimate(
             UserWarning,
             stacklevel=3,
         )
-    return total
+    return per_trial
 
 
 def _duration(seconds: float) -> str:
@@ -207,7 +230,7 @@ def run_study(
     *,
     out: Path | None,
     resume: bool,
-    executor: str = "serial",
+    executor: str = "auto",
     workers: int | None = None,
     threads: int | None = None,
     ray_address: str | None = None,
@@ -240,9 +263,12 @@ def run_study(
 
     if resume and results:
         log(f"resumed {len(results)} finished trials from {store.root if store else ''}")
-    parallel = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
+    executor = resolve_executor(executor, len(tasks), workers)
+    parallel = 1 if executor == "serial" else min(workers or os.cpu_count() or 1, len(tasks))
     if tasks:
-        _estimate(settings, tasks, parallel, log)
+        per_trial = _estimate(settings, tasks, parallel, log)
+        if parallel > 1:  # longest first: the workers finish together
+            tasks.sort(key=lambda t: -per_trial[t.row.label])
     bar = tqdm(total=len(tasks), desc="trials", disable=not progress, file=sys.stderr)
 
     def finished(task: Task, result: TrialResult) -> None:
@@ -260,7 +286,7 @@ def run_study(
             workers=workers,
             threads=threads,
             ray_address=ray_address,
-            progress=progress and executor == "serial",
+            progress=progress,
         )
     finally:
         bar.close()
@@ -313,7 +339,7 @@ def compare(
     stress_values: Sequence[float] | None = None,
     device: str = "cpu",
     threads: int | None = None,
-    executor: str = "serial",
+    executor: str = "auto",
     workers: int | None = None,
     ray_address: str | None = None,
     out: str | Path | None = "physnn-results",
@@ -321,6 +347,7 @@ def compare(
     resume: bool = False,
     progress: bool = True,
     figures: bool = True,
+    baselines: bool = True,
 ) -> Comparison:
     """Train and evaluate one network on every backend; write tables and figures.
 
@@ -338,7 +365,8 @@ def compare(
         stress_values: stress values to sweep instead of each backend's defaults.
         device: torch device string (``"cpu"``, ``"cuda:1"``).
         threads: torch threads per trial (default: torch's; 1 per parallel worker).
-        executor: ``"serial"``, ``"process"`` or ``"ray"``.
+        executor: ``"auto"`` (a process pool on several cores), ``"serial"``, ``"process"``
+            or ``"ray"``.
         workers: parallel workers of the process pool or local Ray (default: all cores).
         ray_address: join this running Ray cluster (``executor="ray"``).
         out: output folder for CSV/JSON/markdown/PNG and checkpoints (None writes nothing).
@@ -346,6 +374,8 @@ def compare(
         resume: reuse checkpointed trials whose fingerprint matches.
         progress: progress bars and the run-time estimate on stderr.
         figures: write the PNG figures (matplotlib).
+        baselines: add each backend's classical baseline row (quantum: the circuit replaced
+            by ``tanh``), trained with the same budget.
 
     Returns:
         A :class:`~physnn.study.report.Comparison`; ``print(result.table())`` shows it.
@@ -357,7 +387,7 @@ def compare(
         threads is not None and (not isinstance(threads, int) or threads < 1)
     ):
         raise UsageError(f"--threads: threads={threads!r} must be an int >= 1")
-    rows = resolve_rows(backends)
+    rows = resolve_rows(backends, baselines=baselines)
     settings = make_settings(
         dataset=dataset,
         model=model,

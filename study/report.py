@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..common.backend import get_backend
 from .cache import atomic_write_text
 from .stats import mean_std
 from .trial import TrialResult
@@ -108,9 +109,10 @@ class Comparison:
     def _cells(self, r: RowResult) -> tuple[str, ...]:
         t = r.first
         share = "-" if t.digital_mac_share is None else f"{100 * t.digital_mac_share:.0f}"
+        preset = t.config.get("preset", "")
         return (
-            r.backend,
-            t.config.get("preset", ""),
+            "classical" if t.baseline_of else r.backend,
+            f"{t.baseline_of}:{preset} baseline" if t.baseline_of else preset,
             _pct(r.ideal_accuracy),
             _pct(r.realistic_accuracy),
             f"{t.energy:.2e}",
@@ -216,6 +218,13 @@ class Comparison:
         for r in self.rows:
             t = r.first
             lines.append(f"- {r.label}: {t.schedule_text} = {t.steps} optimiser steps")
+        baselines = [r for r in self.rows if r.first.baseline_of]
+        if baselines:
+            lines += ["", "## Classical baselines", ""]
+            for r in baselines:
+                baseline = get_backend(r.first.baseline_of or "").baseline
+                text = baseline.description if baseline is not None else ""
+                lines.append(f"- {r.label}: {text}")
         lines += ["", "## Stress (accuracy [%] on fresh devices, mean +- std)", ""]
         for r in self.rows:
             t = r.first

@@ -82,6 +82,8 @@ class StudySettings:
             their backend's ``default_lr``.
         device: torch device string (``"cpu"``, ``"cuda:1"``).
         stress_values: stress values to sweep instead of each backend's defaults.
+        stress_points: sweep at most this many of a backend's default stress values, evenly
+            spread from the mildest to the harshest (None: all of them).
         data_digest: SHA-256 of the data content (set by :meth:`prepared`).
         model_digest: SHA-256 of the source of a user model factory (set by
             :meth:`prepared`).
@@ -99,13 +101,14 @@ class StudySettings:
     lr: float = 5e-3
     device: str = "cpu"
     stress_values: tuple[float, ...] | None = None
+    stress_points: int | None = None
     data_digest: str = ""
     model_digest: str = ""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("seeds", 1), ("devices", 1), ("batch_size", 1)):
             _check_int(name, getattr(self, name), low)
-        for name in ("train_size", "test_size", "image_size"):
+        for name in ("train_size", "test_size", "image_size", "stress_points"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):

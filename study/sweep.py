@@ -234,7 +234,7 @@ def sweep(
     batch_size: int = 32,
     device: str = "cpu",
     threads: int | None = None,
-    executor: str = "serial",
+    executor: str = "auto",
     workers: int | None = None,
     ray_address: str | None = None,
     out: str | Path | None = "physnn-sweep",

@@ -24,12 +24,13 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..common.backend import Backend, get_backend
+from ..common.backend import REFERENCE_BACKEND, Backend, Baseline, StressTest, get_backend
 from ..common.config import BackendConfig
 from ..common.convert import conversion_report, convert, reconfigure
 from ..common.cost import Cost, cost, leaf_shapes
@@ -48,6 +49,7 @@ __all__ = [
     "run_trial",
     "schedule",
     "stream_seed",
+    "swept_stress_values",
 ]
 
 _SEED_RANGE = 2**31
@@ -65,13 +67,19 @@ class RowSpec:
     Attributes:
         label: row name in tables and files (``"pim:pcm"``, ``"pim:pcm adc.bits=4"``).
         config: the resolved backend config (its seed is replaced per trial).
+        baseline: the row is the backend's classical :class:`~physnn.common.backend.Baseline`
+            (the converted model with its physical part replaced), not the backend itself.
     """
 
     label: str
     config: BackendConfig
+    baseline: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "backend": self.config.backend, **self.config.to_dict()}
+        data = {"label": self.label, "backend": self.config.backend, **self.config.to_dict()}
+        if self.baseline:
+            data["baseline"] = True
+        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +94,12 @@ class Schedule:
     def epochs(self) -> int:
         return self.float_epochs + self.fine_tune_epochs + self.scratch_epochs
 
-    def describe(self, backend: str) -> str:
+    def describe(self, backend: str, trained: str | None = None) -> str:
+        """The schedule in words; ``trained`` names what trains from scratch (default: the
+        backend's parameters)."""
         if self.scratch_epochs:
-            return f"{self.scratch_epochs} epochs training the {backend} parameters from scratch"
+            what = trained or f"{backend} parameters"
+            return f"{self.scratch_epochs} epochs training the {what} from scratch"
         text = f"{self.float_epochs} float epochs"
         if self.fine_tune_epochs:
             text += f" + {self.fine_tune_epochs} epochs fine-tuning on the {backend} arithmetic"
@@ -117,11 +128,13 @@ class TrialResult:
 
     Accuracies are fractions in [0, 1]; costs are per inference (batch 1) in SI units.
     ``realistic_accuracy`` has one entry per fresh device; ``stress_accuracy`` one list per
-    stress value with one entry per fresh device.
+    stress value with one entry per fresh device. ``baseline_of`` names the backend whose
+    classical baseline the row is (None for a backend's own row).
     """
 
     label: str
     backend: str
+    baseline_of: str | None
     seed: int
     config: dict[str, Any]
     schedule: dict[str, int]
@@ -171,7 +184,12 @@ _FLOAT_MODELS: dict[tuple[str, int, int], dict[str, torch.Tensor]] = {}
 
 
 def _float_model(
-    settings: StudySettings, seed: int, epochs: int, progress: bool, label: str
+    settings: StudySettings,
+    seed: int,
+    epochs: int,
+    progress: bool,
+    label: str,
+    on_epoch: Callable[[int, Any], None] | None,
 ) -> nn.Module:
     """The torch model of trial ``seed`` after ``epochs`` float epochs (memoised per process:
     every weight-transferring row of the same seed starts from the same network)."""
@@ -193,12 +211,30 @@ def _float_model(
             device=settings.device,
             progress=progress,
             description=f"{label} seed {seed}: float",
+            on_epoch=on_epoch,
         )
     model.cpu()
     if len(_FLOAT_MODELS) >= 8:
         _FLOAT_MODELS.pop(next(iter(_FLOAT_MODELS)))
     _FLOAT_MODELS[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return model
+
+
+def swept_stress_values(settings: StudySettings, stress: StressTest | None) -> list[float]:
+    """The stress values a trial sweeps: the settings' own, else the backend's defaults,
+    thinned to ``settings.stress_points`` evenly spread values (ends included)."""
+    if stress is None:
+        return []
+    if settings.stress_values:
+        return list(settings.stress_values)
+    values = list(stress.values)
+    points = settings.stress_points
+    if points is None or points >= len(values):
+        return values
+    if points == 1:
+        return [values[-1]]
+    picks = sorted({round(i * (len(values) - 1) / (points - 1)) for i in range(points)})
+    return [values[i] for i in picks]
 
 
 def fresh_device(model: nn.Module, seed: int) -> nn.Module:
@@ -224,10 +260,14 @@ def _physical_cost(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[Cost
     return total, labelled
 
 
-def _convert(model: nn.Module, config: BackendConfig, n_features: int) -> nn.Module:
+def _convert(
+    model: nn.Module, config: BackendConfig, n_features: int, baseline: Baseline | None = None
+) -> nn.Module:
+    """``model`` converted with ``config``; with ``baseline``, its classical replacement."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeightsNotTransferredWarning)
-        return convert(model, config, input_shape=(1, n_features))
+        converted = convert(model, config, input_shape=(1, n_features))
+    return converted if baseline is None else baseline.apply(converted)
 
 
 def run_trial(
@@ -237,6 +277,7 @@ def run_trial(
     *,
     threads: int | None = None,
     progress: bool = False,
+    on_epoch: Callable[[], None] | None = None,
 ) -> TrialResult:
     """Train and evaluate ``row`` for one ``seed``; a pure function of its arguments.
 
@@ -246,26 +287,33 @@ def run_trial(
         seed: the trial seed; every random stream is derived from it.
         threads: torch intra-op threads in this process (None: leave as is).
         progress: show per-epoch progress bars.
+        on_epoch: called after every training epoch (float, fine-tuning or from scratch),
+            e.g. to report progress from a worker process.
     """
     start = time.perf_counter()
     if threads is not None:
         torch.set_num_threads(threads)
     backend = get_backend(row.config)
+    baseline = backend.baseline if row.baseline else None
+    if row.baseline and baseline is None:
+        raise ValueError(f"row {row.label!r}: backend {backend.name!r} has no classical baseline")
     plan = schedule(backend, settings.epochs)
     data = load_data(settings)
     config = row.config.replace(seed=stream_seed(seed, "chip"))
+    tick = None if on_epoch is None else (lambda epoch, history: on_epoch())
     fit_args: dict[str, Any] = {
         "lr": backend.default_lr,
         "batch_size": settings.batch_size,
         "device": settings.device,
         "progress": progress,
+        "on_epoch": tick,
     }
     steps = 0
     if plan.scratch_epochs:
         factory = model_factory(settings.model, data.image_shape)
         base = build_model(factory, data.n_features, data.n_classes, seed=stream_seed(seed, "init"))
         torch.manual_seed(stream_seed(seed, "conversion"))
-        model = _convert(base, config, data.n_features)
+        model = _convert(base, config, data.n_features, baseline)
         history = fit(
             model,
             data.train,
@@ -276,10 +324,10 @@ def run_trial(
         )
         steps += history.steps
     else:
-        base = _float_model(settings, seed, plan.float_epochs, progress, row.label)
+        base = _float_model(settings, seed, plan.float_epochs, progress, row.label, tick)
         steps += plan.float_epochs * -(-len(data.y_train) // settings.batch_size)
         torch.manual_seed(stream_seed(seed, "conversion"))
-        model = _convert(base, config, data.n_features)
+        model = _convert(base, config, data.n_features, baseline)
         if plan.fine_tune_epochs:
             history = fit(
                 model,
@@ -295,8 +343,8 @@ def run_trial(
     torch.manual_seed(stream_seed(seed, "evaluation"))
     with ideal():
         ideal_acc = evaluate(model, *data.test, device=settings.device)
-    stress = backend.stress
-    values = list(settings.stress_values or (stress.values if stress else ()))
+    stress = backend.stress if baseline is None else None
+    values = swept_stress_values(settings, stress)
     realistic: list[float] = []
     stressed: list[list[float]] = [[] for _ in values]
     for d in range(settings.devices):
@@ -314,8 +362,18 @@ def run_trial(
     own = {a.partition("): ")[2] for a in assumptions}
     assumptions += [f"digital co-processor: {a}" for a in total.assumptions if a not in own]
     report = conversion_report(model)
+    params, classical, share = (
+        report.params_after,
+        report.classical_params,
+        report.digital_mac_share,
+    )
+    if baseline is not None:  # all classical now: the conversion report describes the original
+        params = classical = sum(p.numel() for p in model.parameters())
+        share = 1.0
     caps = backend.capabilities
-    if not caps.transfers_weights:
+    if baseline is not None:
+        weights = f"classical baseline of {backend.name}: {baseline.name}"
+    elif not caps.transfers_weights:
         weights = "trained from scratch"
     elif plan.fine_tune_epochs:
         weights = "transferred + fine-tuned"
@@ -323,22 +381,25 @@ def run_trial(
         weights = "transferred"
     return TrialResult(
         label=row.label,
-        backend=backend.name,
+        backend=backend.name if baseline is None else REFERENCE_BACKEND,
+        baseline_of=None if baseline is None else backend.name,
         seed=seed,
         config=row.config.to_dict(),
         schedule=dataclasses.asdict(plan),
-        schedule_text=plan.describe(backend.name),
+        schedule_text=plan.describe(
+            backend.name, None if baseline is None else f"classical {baseline.name}"
+        ),
         steps=steps,
         weights=weights,
-        params=report.params_after,
-        classical_params=report.classical_params,
-        digital_mac_share=report.digital_mac_share,
+        params=params,
+        classical_params=classical,
+        digital_mac_share=share,
         ideal_accuracy=ideal_acc,
         realistic_accuracy=realistic,
         stress_name=stress.name if stress else None,
         stress_unit=stress.unit if stress else "",
         stress_log=stress.log_scale if stress else False,
-        stress_values=[float(v) for v in values] if stress else [],
+        stress_values=[float(v) for v in values],
         stress_accuracy=stressed if stress else [],
         energy=total.energy,
         latency=total.latency,
@@ -348,7 +409,7 @@ def run_trial(
         macs=total.macs,
         resources={k: float(v) for k, v in total.resources.items()},
         assumptions=assumptions,
-        report=str(report),
+        report=str(report) if baseline is None else f"{baseline.name}: {baseline.description}",
         seconds=time.perf_counter() - start,
     )
 
@@ -362,7 +423,9 @@ def estimate_step_seconds(settings: StudySettings, row: RowSpec) -> tuple[float,
     data = load_data(settings)
     factory = model_factory(settings.model, data.image_shape)
     base = build_model(factory, data.n_features, data.n_classes, seed=0)
-    model = _convert(base, row.config.replace(seed=0), data.n_features).to(settings.device)
+    baseline = backend.baseline if row.baseline else None
+    model = _convert(base, row.config.replace(seed=0), data.n_features, baseline)
+    model = model.to(settings.device)
     xb = data.x_train[: settings.batch_size].to(settings.device)
     yb = data.y_train[: settings.batch_size].to(settings.device)
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -14,7 +14,14 @@ from physnn.study.cache import FolderLock, atomic_write_text
 from physnn.study.compare import compare
 from physnn.study.settings import UsageError
 
-TINY = {"epochs": 2, "seeds": 2, "devices": 1, "train_size": 120, "test_size": 60}
+TINY = {
+    "epochs": 2,
+    "seeds": 2,
+    "devices": 1,
+    "train_size": 120,
+    "test_size": 60,
+    "executor": "serial",
+}
 
 
 def test_every_setting_is_in_the_fingerprint() -> None:
@@ -42,6 +49,7 @@ def test_every_setting_is_in_the_fingerprint() -> None:
         "lr": 1e-3,
         "device": "cuda",
         "stress_values": (1.0,),
+        "stress_points": 2,
         "data_digest": "d",
         "model_digest": "m",
     }
@@ -52,6 +60,8 @@ def test_every_setting_is_in_the_fingerprint() -> None:
     assert TrialStore.key(base, row, 1) != key
     hermes = RowSpec("pim:pcm", resolve_config("pim:pcm").with_changes({"adc.bits": 4}))
     assert TrialStore.key(base, hermes, 0) != key
+    baseline = RowSpec("pim:pcm", resolve_config("pim:pcm"), baseline=True)
+    assert TrialStore.key(base, baseline, 0) != key
 
 
 def _npz(path: Path, seed: int) -> Path:

@@ -57,3 +57,26 @@ def test_ray_missing_or_misused_is_a_usage_error(tmp_path: Path) -> None:
     if importlib.util.find_spec("ray") is None:
         with pytest.raises(UsageError, match=r"pip install 'physnn\[ray\]'"):
             compare(executor="ray", out=tmp_path, **STUDY)  # type: ignore[arg-type]
+
+
+def test_auto_is_a_pool_only_for_several_trials_on_several_cores() -> None:
+    from physnn.study.executors import resolve_executor
+
+    assert resolve_executor("auto", tasks=4, workers=2) == "process"
+    assert resolve_executor("auto", tasks=1, workers=2) == "serial"
+    assert resolve_executor("auto", tasks=4, workers=1) == "serial"
+    assert resolve_executor("ray", tasks=1) == "ray"
+
+
+@pytest.mark.slow
+def test_pool_reports_every_epoch_and_matches_serial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The process pool's epoch bar counts every epoch of every trial (2 trials x 2
+    epochs), and its rows equal the serial run's."""
+    tiny = {"seeds": 2, "backends": ["digital:int8"], "train_size": 64, "test_size": 32}
+    serial = _numbers(tmp_path / "serial", "serial", **tiny)
+    pooled = _numbers(tmp_path / "pool", "auto", workers=2, **{**tiny, "progress": True})
+    assert pooled == serial
+    err = capsys.readouterr().err
+    assert "epochs: 100%" in err and "4/4" in err

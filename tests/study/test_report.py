@@ -43,6 +43,7 @@ def test_landscape_presets_carry_their_published_efficiency() -> None:
 def test_compare_writes_table_csv_json_summary_and_figures(tmp_path: Path) -> None:
     result = compare(
         backends=["digital:int8", "pim:pcm"],
+        executor="serial",
         epochs=3,
         seeds=2,
         devices=2,

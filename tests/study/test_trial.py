@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -86,3 +87,46 @@ def test_stress_curve_points_average_several_draws(settings: StudySettings) -> N
     # Independent programming-noise draws: the devices do not all score the same.
     spreads = [max(p) - min(p) for p in [result.realistic_accuracy, *result.stress_accuracy]]
     assert max(spreads) > 0
+
+
+@pytest.mark.filterwarnings("ignore::physnn.common.layer.WeightsNotTransferredWarning")
+def test_quantum_rows_come_with_their_classical_baseline(settings: StudySettings) -> None:
+    from physnn.quantum.layers import QuantumLinear
+    from physnn.study.compare import resolve_rows
+
+    rows = resolve_rows(["digital", "quantum:ideal"])
+    assert [(r.label, r.baseline) for r in rows] == [
+        ("digital:int8", False),
+        ("quantum:ideal", False),
+        ("quantum:ideal tanh baseline", True),
+    ]
+    assert len(resolve_rows(["quantum:ideal"], baselines=False)) == 1
+    quick = dataclasses.replace(settings, epochs=2, devices=1)
+    quantum, baseline = (run_trial(quick, row, 0) for row in rows[1:])
+    # the same budget: the same optimiser steps, both trained from scratch
+    assert baseline.steps == quantum.steps == 2 * math.ceil(160 / 32)
+    assert baseline.baseline_of == "quantum" and quantum.baseline_of is None
+    assert baseline.backend == "digital" and baseline.stress_values == []
+    assert "tanh" in baseline.weights and "from scratch" in baseline.schedule_text
+    # fewer parameters than the quantum row: the circuit's angles are gone, nothing else
+    model = convert(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), "quantum:ideal")
+    angles = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, QuantumLinear)
+        for p in m.quantum_parameters()
+    )
+    assert quantum.params - baseline.params == angles
+
+
+def test_stress_points_thin_the_default_sweep_evenly() -> None:
+    from physnn.common.backend import StressTest
+    from physnn.study.trial import swept_stress_values
+
+    stress = StressTest("t", "s", (1.0, 2.0, 3.0, 4.0, 5.0), apply=lambda m, v: m)
+    assert swept_stress_values(StudySettings(stress_points=3), stress) == [1.0, 3.0, 5.0]
+    assert swept_stress_values(StudySettings(stress_points=1), stress) == [5.0]
+    assert swept_stress_values(StudySettings(), stress) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    given = StudySettings(stress_values=(7.0,), stress_points=3)
+    assert swept_stress_values(given, stress) == [7.0]
+    assert swept_stress_values(StudySettings(), None) == []
