@@ -21,6 +21,7 @@ from ..common.config import (
     check_range,
     literal_choices,
 )
+from ..common.memory import MemoryConfig
 from .devices import device_names
 
 MappingScheme = Literal["differential", "reference"]
@@ -624,6 +625,9 @@ class PIMConfig(BackendConfig):
     energy: EnergyConfig = dataclasses.field(default_factory=EnergyConfig)
     """Energy, latency and area coefficients."""
 
+    simulation: MemoryConfig = dataclasses.field(default_factory=MemoryConfig)
+    """Memory budget of a simulated read or programming step (:mod:`physnn.pim.memory`)."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         owner = type(self).__name__
@@ -638,6 +642,7 @@ class PIMConfig(BackendConfig):
             "adc": ADCConfig,
             "hwa": HWAConfig,
             "energy": EnergyConfig,
+            "simulation": MemoryConfig,
         }
         for name, block_type in blocks.items():
             value = getattr(self, name)
