@@ -101,6 +101,8 @@ def optical_cost(
     resources["input_pixels"] = float(n_frames * n_input_pixels)
     resources["photons"] = photons * n_frames
     resources["connections"] = float(connections)
+    resources["analog_area"] = (side * g.pitch) ** 2
+    resources["periphery_area"] = 0.0
     energy = sum(v for k, v in resources.items() if k.endswith("_energy"))
     detector = (
         f"power detectors (NEP {det.nep:g} W/sqrt(Hz), {det.bandwidth:g} Hz)"
@@ -115,6 +117,7 @@ def optical_cost(
             f"exposure {e.exposure_time:g} s)",
             "MACs: the equivalent digital MACs of the same function; connections: Lin "
             "et al. 2018's dense count",
+            "area: the diffractive aperture only (source, modulator and detector not counted)",
         )
         if frames
         else ()

@@ -194,11 +194,12 @@ def crossbar_cost(
     cells_per_tile = m.tile_rows * m.tile_cols * (per_weight // slices)
     if m.scheme == "reference":
         cells_per_tile += m.tile_rows * m.devices_per_polarity  # the reference columns
-    tile_area = (
-        cells_per_tile * e.cell_area
-        + math.ceil(m.tile_cols / e.columns_per_adc) * e.adc_area
-        + m.tile_rows * e.dac_area
+    periphery_area = (
+        math.ceil(m.tile_cols / e.columns_per_adc) * e.adc_area + m.tile_rows * e.dac_area
     )
+    tile_area = cells_per_tile * e.cell_area + periphery_area
+    resources["analog_area"] = tiles * cells_per_tile * e.cell_area
+    resources["periphery_area"] = tiles * periphery_area
     return Cost(
         energy=sum(v for k, v in resources.items() if k.endswith("_energy")),
         latency=latency * n_mvm,

@@ -161,6 +161,8 @@ class Comparison:
                 "latency_s",
                 "area_mm2",
                 "area_physical_mm2",
+                "area_analog_mm2",
+                "area_periphery_mm2",
                 "area_digital_coprocessor_mm2",
                 "equivalent_digital_macs",
                 "macs_left_digital_pct",
@@ -186,6 +188,8 @@ class Comparison:
                     t.latency,
                     t.area * 1e6,
                     t.physical_area * 1e6,
+                    t.resources.get("analog_area", 0.0) * 1e6,
+                    t.resources.get("periphery_area", 0.0) * 1e6,
                     (t.area - t.physical_area) * 1e6,
                     t.macs,
                     share,
@@ -239,13 +243,18 @@ class Comparison:
         for r in self.rows:
             t = r.first
             share = "n/a" if t.digital_mac_share is None else f"{100 * t.digital_mac_share:.0f} %"
-            counts = ", ".join(f"{k} {v:g}" for k, v in sorted(t.resources.items()))
+            res = t.resources
+            counts = ", ".join(
+                f"{k} {v:g}" for k, v in sorted(res.items()) if not k.endswith("_area")
+            )
+            analog, periphery = res.get("analog_area", 0.0), res.get("periphery_area", 0.0)
             lines.append(
                 f"- {r.label}: {t.energy:.3g} J ({t.physical_energy:.3g} J in the {t.backend} "
                 f"layers), {r.tops_per_watt:.3g} TOPS/W on {t.macs} equivalent digital MACs, "
                 f"{share} of the MACs left digital; area {t.area * 1e6:.3g} mm^2 "
-                f"({t.physical_area * 1e6:.3g} in the {t.backend} layers, "
-                f"{(t.area - t.physical_area) * 1e6:.3g} digital co-processor); {counts}"
+                f"({analog * 1e6:.3g} analog array + {periphery * 1e6:.3g} periphery in the "
+                f"{t.backend} layers, {(t.area - t.physical_area) * 1e6:.3g} digital "
+                f"co-processor); {counts}"
             )
         assumed = [r for r in self.rows if r.first.assumptions]
         if assumed:

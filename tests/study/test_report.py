@@ -68,6 +68,11 @@ def test_compare_writes_table_csv_json_summary_and_figures(tmp_path: Path) -> No
     mean = sum(int8.realistic_accuracy) / len(int8.realistic_accuracy)
     assert float(rows[0]["realistic_acc_mean_pct"]) == pytest.approx(100 * mean)
     assert len(pcm.realistic_accuracy) == 2 * 2  # seeds x fresh devices
+    # area split: the crossbar arrays and their converters add up to the PIM layers' area
+    analog, periphery = float(rows[1]["area_analog_mm2"]), float(rows[1]["area_periphery_mm2"])
+    assert analog > 0 and periphery > 0
+    assert analog + periphery == pytest.approx(float(rows[1]["area_physical_mm2"]), rel=1e-9)
+    assert float(rows[0]["area_analog_mm2"]) == 0.0
     summary = (tmp_path / "summary.md").read_text()
     assert "2 float epochs + 1 epochs fine-tuning on the pim arithmetic = 15" in summary
     assert "drift time [s]: 1: " in summary and "of the MACs left digital" in summary
