@@ -244,18 +244,20 @@ class CrossbarTile(nn.Module):
                 f = cfg.faults
                 gen = self._gen("faults")
                 u = self._share_reference(torch.rand(shape, generator=gen, device=dev))
-                level = torch.rand(shape, generator=gen, device=dev)
-                level = self._share_reference(level)
-                edges = (f.stuck_off_rate, f.stuck_off_rate + f.stuck_on_rate)
-                total = edges[1] + f.stuck_random_rate
-                mask = torch.zeros(shape, device=dev, dtype=torch.int8)
-                mask[u < edges[0]] = 1
-                mask[(u >= edges[0]) & (u < edges[1])] = 2
-                mask[(u >= edges[1]) & (u < total)] = 3
+                off, on = f.stuck_off_rate, f.stuck_off_rate + f.stuck_on_rate
+                total = on + f.stuck_random_rate
+                # u in [0, off): stuck off (1), [off, on): stuck on (2), [on, total): at a
+                # random level (3), else healthy (0)
+                faulty = u < total
+                mask = faulty.to(torch.int8)
+                mask += u >= off
+                mask += u >= on
+                self.fault_mask.copy_(mask.mul_(faulty))
                 g_min, g_max = cfg.mapping.g_min, cfg.mapping.g_max
-                level = g_min + (g_max - g_min) * level
-                level = torch.where(mask == 1, g_min, torch.where(mask == 2, g_max, level))
-                self.fault_mask.copy_(mask)
+                level = torch.where(u < off, g_min, g_max)
+                if f.stuck_random_rate > 0:
+                    draw = self._share_reference(torch.rand(shape, generator=gen, device=dev))
+                    level = torch.where(self.fault_mask == 3, g_min + (g_max - g_min) * draw, level)
                 self.fault_level.copy_(level)
             if self.device_g_max.numel():
                 noise = torch.randn(shape, generator=self._gen("variation"), device=dev)
@@ -379,7 +381,7 @@ class CrossbarTile(nn.Module):
         work = _work_dtype(self.conductance.dtype)
         g0 = self.conductance.to(work)
         g = g0
-        if self.drift_nu.numel():
+        if self.drift_nu.numel() and t > 0:  # the drift factor is exactly 1 at t = 0
             g = g * PF.drift_factor(self.drift_nu.to(work), t, cfg.drift.t0)
         if cfg.read.pcm_1f and cfg.drift.model == "pcm":
             rel = PF.pcm_read_noise_scale(g0 / m.g_max, t, cfg.drift.t0, cfg.read.t_read)
