@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from .config import ConfigBlock, check_int, check_range
 
 __all__ = [
+    "AllocationMeter",
     "MemoryBudgetError",
     "MemoryConfig",
     "available_bytes",
@@ -122,3 +127,62 @@ class MemoryConfig(ConfigBlock):
     def budget(self, device: torch.device | str | None = None) -> int:
         """The byte budget of a forward pass on ``device`` now (see :func:`memory_limit`)."""
         return memory_limit(self.memory_limit, self.memory_fraction, device)
+
+
+class AllocationMeter(TorchDispatchMode):
+    """Measure the peak bytes of the tensor storages torch allocates inside a ``with`` block.
+
+    Every new storage an operator returns inside the block is counted once, from its
+    allocation until it is freed, whoever holds it (the caller, autograd's saved tensors);
+    views and in-place results (which share an input's storage) and tensors created before
+    the block are not counted. Use it to
+    check a memory estimate or to choose ``simulation.memory_limit``::
+
+        with AllocationMeter() as meter:
+            model(x).sum().backward()
+        print(meter.peak)
+
+    Memory that operators allocate internally without returning it (BLAS or FFT
+    workspaces) and numpy arrays are not seen.
+
+    Attributes:
+        current: bytes counted and not yet freed [byte].
+        peak: the largest ``current`` seen [byte].
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = 0
+        self.peak = 0
+        self._live: dict[int, int] = {}
+
+    def _free(self, key: int) -> None:
+        self.current -= self._live.pop(key, 0)
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = {
+            t.untyped_storage().data_ptr()
+            for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor)
+        }
+        for t in tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key, size = storage.data_ptr(), storage.nbytes()
+            # views and in-place results share an input's storage: nothing was allocated
+            if size == 0 or key in self._live or key in inputs:
+                continue
+            self._live[key] = size
+            self.current += size
+            self.peak = max(self.peak, self.current)
+            weakref.finalize(storage, self._free, key)
+        return out

@@ -20,6 +20,7 @@ from ..common.config import (
     check_range,
     literal_choices,
 )
+from ..common.memory import MemoryConfig
 from .functional import LINEAR_PADDING, PROPAGATION_METHODS, Boundary, PropagationMethod
 
 __all__ = [
@@ -611,6 +612,9 @@ class OpticalConfig(BackendConfig):
     energy: EnergyConfig = dataclasses.field(default_factory=EnergyConfig)
     """Energy and latency coefficients."""
 
+    simulation: MemoryConfig = dataclasses.field(default_factory=MemoryConfig)
+    """Memory budget of a simulated forward pass (:mod:`physnn.optical.memory`)."""
+
     encoding: Encoding = "amplitude"
     """How an image enters the coherent network: ``amplitude`` (Lin et al. 2018) or
     ``phase`` (``exp(i pi x)``)."""
@@ -632,6 +636,7 @@ class OpticalConfig(BackendConfig):
             ("misalignment", MisalignmentConfig),
             ("detector", DetectorConfig),
             ("energy", EnergyConfig),
+            ("simulation", MemoryConfig),
         ):
             if not isinstance(getattr(self, name), block_type):
                 raise TypeError(

@@ -43,6 +43,7 @@ from ..common.train import evaluate
 from . import functional as OF
 from .config import OpticalConfig
 from .cost import optical_cost
+from .memory import check_forward
 from .stack import propagate_stack, read_out
 
 __all__ = [
@@ -572,6 +573,14 @@ class DiffractiveNetwork(_OpticalModule):
     ) -> torch.Tensor:
         """Detector-plane power per neuron-sized pixel ``[B, size, size]`` (input pixel = 1)."""
         field = self.encode(images)
+        check_forward(
+            self.config,
+            what=type(self).__name__,
+            size=self.config.geometry.size,
+            batch=field.shape[0],
+            device=field.device,
+            dtype=field.dtype,
+        )
         g = self.config.geometry
         intensity = propagate_stack(
             _stack(self.layers),
@@ -794,6 +803,15 @@ class OpticalLinear(_OpticalModule):
         n = self.size * s
         grid = OF.padded_shape((n, n), g.grid_padding())
         cdtype = _complex_dtype(ref.dtype)
+        check_forward(
+            self.config,
+            what=type(self).__name__,
+            size=self.size,
+            batch=self.in_features,
+            device=ref.device,
+            dtype=cdtype,
+            emitters=True,
+        )
         pixel = torch.zeros(grid, dtype=cdtype, device=ref.device)
         pixel[:s, :s] = 1
         pixel_spectrum = torch.fft.fft2(pixel)
