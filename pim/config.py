@@ -133,9 +133,11 @@ class ProgrammingConfig(ConfigBlock):
 
     ``model="pcm"`` is the statistical PCM model of Nandakumar et al., ICECS 2019 (also Joshi
     et al. 2020): ``sigma = (0.26348 + 1.9650 g - 1.1731 g^2) uS * g_max / 25 uS`` for the
-    normalised target ``g = G / g_max``. ``model="gaussian"`` adds
-    ``sqrt(sigma_abs^2 + (sigma_rel G)^2)``: state-independent spread as after iterative
-    write-verify in ReRAM (Wan et al., Nature 608, 504, 2022) plus a state-proportional part.
+    normalised target ``g = G / g_max``. ``model="reram"`` is HfOx ReRAM after write-verify
+    with the conductance-dependent spread and the relaxation over two days of Wan et al.,
+    Nature 608, 504, 2022 (:class:`~physnn.pim.devices.ReRAMDevice`). ``model="gaussian"``
+    adds ``sqrt(sigma_abs^2 + (sigma_rel G)^2)``: a state-independent plus a
+    state-proportional spread.
     ``model="measured"`` snaps every target to the nearest of a device's measured ``levels``
     and adds that level's measured spread ``level_sigma`` (see
     :func:`physnn.pim.presets.from_csv`).
@@ -143,7 +145,7 @@ class ProgrammingConfig(ConfigBlock):
 
     model: str = "pcm"
     """A registered device model (:mod:`physnn.pim.devices`): ``"none"``, ``"pcm"``,
-    ``"gaussian"``, ``"measured"`` or one added with ``register_device``."""
+    ``"reram"``, ``"gaussian"``, ``"measured"`` or one added with ``register_device``."""
 
     levels: tuple[float, ...] = ()
     """Measured programmable conductance levels, ascending, ``model="measured"`` [S]."""

@@ -80,20 +80,24 @@ registry.register(
     "reram",
     PIMConfig(
         mapping=MappingConfig(g_max=40e-6, g_min=1e-6, scale="column"),
-        programming=ProgrammingConfig(model="gaussian", sigma_abs=1.0e-6, sigma_rel=0.02),
-        drift=DriftConfig(model="constant", nu_mean=0.005, nu_std=0.003, compensation="global"),
-        read=ReadNoiseConfig(pcm_1f=False, weight_noise=0.005, output_noise=0.04),
+        programming=ProgrammingConfig(model="reram"),
+        drift=DriftConfig(model="none", compensation="none"),
+        read=ReadNoiseConfig(pcm_1f=False, weight_noise=0.01, output_noise=0.04),
         faults=FaultConfig(stuck_off_rate=0.005, stuck_on_rate=0.001),
         circuit=CircuitConfig(v_read=0.1),
         dac=DACConfig(bits=8, range_mode="dynamic"),
         adc=ADCConfig(bits=8, output_bound=12.0),
     ),
-    "ReRAM: 1-40 uS window and write-verify programming after Wan et al., Nature 608, 504, "
-    "2022 (NeuRRAM); noise, relaxation and stuck-at rates are representative values of that "
-    "literature (Chen et al., DATE 2015 for stuck-at faults), not a fit: 0.5 % stuck off, "
-    "0.1 % stuck on (a stuck-on device is a full-scale weight error; 0.2 % costs a small "
-    "digits CNN about 6 pp without HWA, measured); weights scaled per output column; energy: "
-    "the PCM coefficients fitted to HERMES at 0.1 V reads (a prediction, no ReRAM fit)",
+    "HfOx ReRAM after Wan et al., Nature 608, 504, 2022 (NeuRRAM): 1-40 uS window, "
+    "write-verify programming with the conductance-dependent spread of its published figures "
+    "and its relaxation over two days (the device model 'reram': aihwkit's fourth-order fits "
+    "of those figures at 1 s, 1 day and 2 days; no mean drift, so no drift compensation); "
+    "per-read weight noise 1 % of g_max (aihwkit's note on short-term ReRAM read noise); "
+    "stuck-at rates representative of the literature (Chen et al., DATE 2015), not a fit: "
+    "0.5 % stuck off, 0.1 % stuck on (a stuck-on device is a full-scale weight error; 0.2 % "
+    "costs a small digits CNN about 6 pp without HWA, measured); weights scaled per output "
+    "column; energy: the PCM coefficients fitted to HERMES at 0.1 V reads (a prediction, no "
+    "ReRAM fit)",
 )
 registry.register(
     "neurosim-rram",

@@ -31,7 +31,7 @@ from . import functional as PF
 from . import periphery
 from .config import PIMConfig
 from .cost import tile_grid
-from .devices import get_device
+from .devices import DeviceModel, get_device
 from .memory import check_program, check_read
 
 __all__ = ["CrossbarTile", "check_time", "unnamed_layer_name"]
@@ -381,6 +381,9 @@ class CrossbarTile(nn.Module):
         work = _work_dtype(self.conductance.dtype)
         g0 = self.conductance.to(work)
         g = g0
+        device = get_device(cfg.programming.model)
+        if device.relaxes and t > 0:
+            g = self._relaxed(device, g0, t)
         if self.drift_nu.numel() and t > 0:  # the drift factor is exactly 1 at t = 0
             g = g * PF.drift_factor(self.drift_nu.to(work), t, cfg.drift.t0)
         if cfg.read.pcm_1f and cfg.drift.model == "pcm":
@@ -394,6 +397,20 @@ class CrossbarTile(nn.Module):
         if m.scheme == "reference":
             norm /= 2.0
         return (g[:, 0] - g[:, 1]).sum(1) / norm
+
+    def _relaxed(self, device: DeviceModel, g: torch.Tensor, t: float) -> torch.Tensor:
+        """Conductances ``g`` [S] after the device's relaxation at ``t`` [s]: one normal
+        direction per device (the same at every ``t``); stuck devices do not move."""
+        cfg = self.config
+        w = self.programmed_weight.t().to(g.dtype)
+        target, _ = self._targets(w / self.weight_scale.to(g.dtype))
+        target = target.unsqueeze(2).expand(g.shape)
+        noise = torch.randn(g.shape, generator=self._gen("relaxation"), device=g.device)
+        noise = self._share_reference(noise.to(g.dtype))
+        moved = device.relax(g, target, t, cfg.programming, cfg.mapping.g_max, noise)
+        if self.fault_mask.numel():
+            moved = torch.where(self.fault_mask > 0, g, moved)
+        return moved
 
     def _ir_drop(self, g: torch.Tensor) -> torch.Tensor:
         """Effective conductances with wire resistance: both polarities (and the reference

@@ -103,6 +103,7 @@ def check_preset(
     chip = physnn.convert(copy.deepcopy(model), presets.get(preset, seed=0))
     drift(chip, 1.0)
     accuracy = evaluate(chip, data[2], data[3])
+    print(f"pim:{preset} {name}: {accuracy:.3f} (FP {fp:.3f})")  # shown with pytest -rP
     assert accuracy >= fp - MARGIN, f"{name} on pim:{preset}: {accuracy:.3f} vs FP {fp:.3f}"
 
 
