@@ -25,6 +25,7 @@ from ..common.config import (
     literal_choices,
 )
 from ..common.memory import MemoryConfig
+from .calibration import DeviceCalibration
 
 __all__ = [
     "ANSATZES",
@@ -32,6 +33,7 @@ __all__ = [
     "ENCODERS",
     "ENTANGLEMENTS",
     "METHODS",
+    "NOISE_LAYOUTS",
     "OVERFLOWS",
     "READOUTS",
     "SQUASHES",
@@ -45,6 +47,7 @@ __all__ = [
     "MeasurementConfig",
     "MethodName",
     "NoiseConfig",
+    "NoiseLayoutName",
     "OverflowName",
     "QuantumConfig",
     "ReadoutName",
@@ -100,6 +103,14 @@ TWO_QUBIT_GATES = literal_choices(TwoQubitGateName)
 CouplingName = Literal["heavy_hex", "all_to_all"]
 """Qubit connectivity of the device: IBM's heavy-hex lattice or all-to-all."""
 COUPLINGS = literal_choices(CouplingName)
+
+NoiseLayoutName = Literal["all_to_all", "transpiled"]
+"""Which circuit the noise and cost models follow: ``all_to_all``, the logical circuit
+(every rotation one physical gate, every CNOT one two-qubit gate, medians on every qubit),
+or ``transpiled``, the circuit routed to the device's coupling map and basis by qiskit's
+transpiler, with per-qubit and per-edge calibration and idle relaxation
+(:mod:`physnn.quantum.transpiled`)."""
+NOISE_LAYOUTS = literal_choices(NoiseLayoutName)
 
 MethodName = Literal["auto", "density_matrix", "trajectories"]
 """Noisy simulation method (see :class:`NoiseConfig`)."""
@@ -343,6 +354,15 @@ class HardwareConfig(ConfigBlock):
     """Energy of a classical multiply-accumulate in pre/post-processing [J]; 8-bit
     integer MAC at 45 nm (Horowitz, ISSCC 2014)."""
 
+    noise_layout: NoiseLayoutName = "all_to_all"
+    """Circuit the noise and cost models follow, one of :data:`NOISE_LAYOUTS`."""
+
+    calibration: DeviceCalibration | None = None
+    """Per-qubit and per-edge calibration of the device (its coupling map replaces
+    ``coupling``); None puts the medians of this config on every qubit and edge. Used with
+    ``noise_layout="transpiled"``; :func:`~physnn.quantum.qiskit.config_from_backend`
+    reads one from a qiskit backend."""
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
         slip = "times are in seconds: 84 ns is 84e-9"
@@ -363,6 +383,12 @@ class HardwareConfig(ConfigBlock):
             hint="power is in watts: 25 kW is 25e3",
         )
         check_int(owner, "shots_for_exact", self.shots_for_exact, 1, 10**9)
+        check_choice(owner, "noise_layout", self.noise_layout, NOISE_LAYOUTS)
+        if self.calibration is not None and not isinstance(self.calibration, DeviceCalibration):
+            raise TypeError(
+                f"{owner}.calibration must be a DeviceCalibration or None, got "
+                f"{type(self.calibration).__name__}"
+            )
         check_range(
             owner,
             "classical_energy_per_mac",

@@ -34,12 +34,19 @@ class CircuitResources(dict[str, float]):
 def circuit_resources(spec: CircuitSpec, config: QuantumConfig) -> CircuitResources:
     """Count gates and schedule ``spec`` as soon as possible with the config's gate times.
 
-    Virtual RZ/P/SDG gates take no time when ``HardwareConfig.virtual_rz``; amplitude
+    With ``HardwareConfig.noise_layout="transpiled"`` these are the counts of the circuit
+    routed to the device (:mod:`physnn.quantum.transpiled`: native basis, SWAPs included,
+    virtual ``rz`` not counted, ALAP duration with the calibrated gate times). Otherwise
+    virtual RZ/P/SDG gates take no time when ``HardwareConfig.virtual_rz``; amplitude
     encoding on ``k`` qubits is its state preparation, ``2^k - 1`` RY and ``2^k - 2`` CNOT
     gates (:func:`~physnn.quantum.circuit.preparation_gates`), the gates the noisy simulation
     applies.
     """
     hw = config.hardware
+    if hw.noise_layout == "transpiled":
+        from .transpiled import transpiled_program
+
+        return CircuitResources(transpiled_program(spec, config).resources)
     virtual = {"rz", "p", "sdg"} if hw.virtual_rz else set()
     busy = [0.0] * spec.n_qubits
     layer = [0] * spec.n_qubits

@@ -8,7 +8,10 @@ physics is in :mod:`physnn.quantum.sim`. What happens on a forward pass:
    ``QuantumLinear``'s classical ``pre`` output is first bounded by ``sigmoid``;
 2. the memory the simulation needs is estimated and refused above the budget
    (``SimulationConfig.memory_limit`` / ``memory_fraction``);
-3. the circuit is simulated exactly (fused statevector), or with gate noise after every
+3. the circuit is simulated exactly (fused statevector); with
+   ``HardwareConfig.noise_layout="transpiled"`` as routed to the device with its
+   calibration and idle relaxation (:mod:`physnn.quantum.transpiled`, readout errors
+   included); otherwise with gate noise after every
    physical gate (state preparation included) by a density matrix
    (``n <= NoiseConfig.max_density_qubits`` with ``method="auto"``) or by quantum-jump
    trajectories (``NoiseConfig.trajectories`` per sample in evaluation,
@@ -336,6 +339,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         dtype = self.weight.dtype
         x = self._prepare_inputs(x)
         batch = x.shape[0]
+        if cfg.hardware.noise_layout == "transpiled" and not is_ideal():
+            from .transpiled import run_transpiled
+
+            return run_transpiled(self.spec, x, self.weight, cfg, dtype=dtype)[:, None]
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
             psi = qf.run_statevector(
@@ -400,6 +407,12 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
                 self.spec, inputs, self.weight, dtype=dtype, fuse=self.config.simulation.fuse_qubits
             )
             mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
+        elif self.config.hardware.noise_layout == "transpiled":
+            raise NotImplementedError(
+                f"{type(self).__name__}.expectation: the transpiled-noise path keeps only "
+                "outcome probabilities; use HardwareConfig.noise_layout='all_to_all' with "
+                "NoiseConfig.method='trajectories' for observables"
+            )
         elif self._uses_density():
             raise NotImplementedError(
                 f"{type(self).__name__}.expectation: the density-matrix path keeps only outcome "
@@ -431,6 +444,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         m = self.config.measurement
         if not m.mitigate_readout or is_ideal():
             return probs
+        if self.config.hardware.noise_layout == "transpiled":
+            from .transpiled import mitigate_transpiled
+
+            return mitigate_transpiled(probs, self.spec, self.config)
         return qf.mitigate_readout_error(probs, self.n_qubits, m.p01, m.p10)
 
     def _measure(self, x: torch.Tensor) -> torch.Tensor:

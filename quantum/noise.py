@@ -15,28 +15,51 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 
 from .config import QuantumConfig
 from .sim.channels import GateNoise, build_noise
 
-__all__ = ["depolarizing_for_error", "gate_infidelity", "gate_noise", "relaxation_ptm_trace"]
+__all__ = [
+    "Times",
+    "depolarizing_for_error",
+    "gate_infidelity",
+    "gate_noise",
+    "relaxation_ptm_trace",
+]
 
 
-def relaxation_ptm_trace(t1: float | None, t2: float | None, time: float, n_qubits: int) -> float:
+Times = float | Sequence[float] | None
+"""A relaxation time [s]: one for every qubit, one per qubit of the gate, or None."""
+
+
+def _per_qubit(value: float | Sequence[float], n_qubits: int) -> list[float]:
+    if isinstance(value, int | float):
+        return [float(value)] * n_qubits
+    values = [float(v) for v in value]
+    if len(values) != n_qubits:
+        raise ValueError(f"{values!r} must hold one time per qubit ({n_qubits})")
+    return values
+
+
+def relaxation_ptm_trace(t1: Times, t2: Times, time: float, n_qubits: int) -> float:
     """Trace of the Pauli transfer matrix of thermal relaxation of ``n_qubits`` qubits over
-    ``time`` [s]: ``(1 + 2 exp(-t/T2) + exp(-t/T1))^n`` (``4^n`` without relaxation)."""
+    ``time`` [s]: ``prod_q (1 + 2 exp(-t/T2_q) + exp(-t/T1_q))`` (``4^n`` without
+    relaxation); ``t1``/``t2`` are shared or given per qubit of the gate."""
     if t1 is None or t2 is None:
         return 4.0**n_qubits
-    one = 1.0 + 2.0 * math.exp(-time / t2) + math.exp(-time / t1)
-    return one**n_qubits
+    return math.prod(
+        1.0 + 2.0 * math.exp(-time / b) + math.exp(-time / a)
+        for a, b in zip(_per_qubit(t1, n_qubits), _per_qubit(t2, n_qubits), strict=True)
+    )
 
 
 def depolarizing_for_error(
     error: float,
     n_qubits: int,
     *,
-    t1: float | None = None,
-    t2: float | None = None,
+    t1: Times = None,
+    t2: Times = None,
     time: float = 0.0,
     owner: str = "depolarizing_for_error",
 ) -> float:
@@ -49,8 +72,8 @@ def depolarizing_for_error(
     Args:
         error: published average gate infidelity (e.g. 3.9e-3 for Heron's CZ).
         n_qubits: 1 or 2.
-        t1: energy relaxation time [s] (None: no relaxation).
-        t2: dephasing time [s].
+        t1: energy relaxation time [s] (None: no relaxation), shared or per qubit.
+        t2: dephasing time [s], shared or per qubit.
         time: gate duration [s].
         owner: name used in the warning.
     """
@@ -78,8 +101,8 @@ def gate_infidelity(
     depolarizing: float,
     n_qubits: int,
     *,
-    t1: float | None = None,
-    t2: float | None = None,
+    t1: Times = None,
+    t2: Times = None,
     time: float = 0.0,
 ) -> float:
     """Average gate infidelity [1] of depolarising ``depolarizing`` followed by relaxation of

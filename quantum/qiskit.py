@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .calibration import DeviceCalibration, median_calibration
 from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
-from .noise import depolarizing_for_error, gate_infidelity
+from .noise import depolarizing_for_error
 
 if TYPE_CHECKING:
     from .layers import QuantumCircuitLayer
@@ -29,6 +30,7 @@ __all__ = [
     "config_from_backend",
     "preset_target",
     "spec_to_qiskit",
+    "target_from_calibration",
     "to_qiskit",
     "transpile_report",
 ]
@@ -150,47 +152,61 @@ def _target_of(backend: Any) -> Any:
 def preset_target(config: QuantumConfig, n_qubits: int) -> Any:
     """A qiskit ``Target`` of the device ``config`` describes, with at least ``n_qubits``.
 
-    Connectivity ``HardwareConfig.coupling`` (IBM's heavy-hex lattice of the smallest odd
-    distance that holds the circuit, or all-to-all), basis ``rz`` (virtual), ``sx``, ``x``
-    and the native two-qubit gate, every gate with the config's duration and its total
-    average infidelity (depolarising plus relaxation over the gate,
-    :func:`~physnn.quantum.noise.gate_infidelity`), readout with the mean assignment error.
-    Calibrations are the config's medians on every qubit and edge.
+    The device is ``HardwareConfig.calibration`` when set, otherwise the config's medians on
+    every qubit and edge of ``HardwareConfig.coupling`` (IBM's heavy-hex lattice of the
+    smallest odd distance that holds the circuit, or all-to-all;
+    :func:`~physnn.quantum.calibration.median_calibration`); see
+    :func:`target_from_calibration`.
+    """
+    return target_from_calibration(median_calibration(config, n_qubits), config)
+
+
+def target_from_calibration(calibration: DeviceCalibration, config: QuantumConfig) -> Any:
+    """The qiskit ``Target`` of a calibrated device.
+
+    Basis ``rz`` (virtual when ``HardwareConfig.virtual_rz``), ``sx``, ``x`` with each
+    qubit's duration and error, the native two-qubit gate (``HardwareConfig.two_qubit_gate``)
+    on every calibrated edge with its duration and error, ``measure`` with the readout
+    time and the mean assignment error of each qubit, and each qubit's T1/T2 as its
+    ``QubitProperties``.
     """
     from qiskit.circuit import Measure, Parameter
     from qiskit.circuit.library import CXGate, CZGate, ECRGate, RZGate, SXGate, XGate
-    from qiskit.transpiler import CouplingMap, InstructionProperties, Target
+    from qiskit.providers import QubitProperties
+    from qiskit.transpiler import InstructionProperties, Target
 
-    hw, nc, m = config.hardware, config.noise, config.measurement
-    if hw.coupling == "heavy_hex":
-        distance = 3
-        while CouplingMap.from_heavy_hex(distance).size() < n_qubits:
-            distance += 2
-        coupling = CouplingMap.from_heavy_hex(distance)
-    else:
-        coupling = CouplingMap.from_full(max(n_qubits, 2))
-    size = coupling.size()
-    relax = {"t1": nc.t1, "t2": nc.t2}
-    one_error = gate_infidelity(nc.depolarizing_1q, 1, time=hw.single_qubit_gate_time, **relax)
-    two_error = gate_infidelity(nc.depolarizing_2q, 2, time=hw.two_qubit_gate_time, **relax)
-    target = Target(num_qubits=size, dt=None)
-    one = {(q,): InstructionProperties(hw.single_qubit_gate_time, one_error) for q in range(size)}
+    hw, cal = config.hardware, calibration
+    size = cal.n_qubits
+    props = None
+    if cal.t1 is not None and cal.t2 is not None:
+        props = [QubitProperties(t1=a, t2=b) for a, b in zip(cal.t1, cal.t2, strict=True)]
+    target = Target(num_qubits=size, dt=None, qubit_properties=props)
+    one = {
+        (q,): InstructionProperties(cal.single_qubit_time[q], cal.single_qubit_error[q])
+        for q in range(size)
+    }
     target.add_instruction(SXGate(), one)
     target.add_instruction(XGate(), dict(one))
-    rz_time = 0.0 if hw.virtual_rz else hw.single_qubit_gate_time
-    rz_error = 0.0 if hw.virtual_rz else one_error
     target.add_instruction(
         RZGate(Parameter("theta")),
-        {(q,): InstructionProperties(rz_time, rz_error) for q in range(size)},
+        {
+            (q,): InstructionProperties(0.0, 0.0) if hw.virtual_rz else one[(q,)]
+            for q in range(size)
+        },
     )
     gate = {"cz": CZGate(), "ecr": ECRGate(), "cx": CXGate()}[hw.two_qubit_gate]
     edges = {
-        tuple(edge): InstructionProperties(hw.two_qubit_gate_time, two_error)
-        for edge in coupling.get_edges()
+        (a, b): InstructionProperties(time, error)
+        for (a, b), time, error in zip(
+            cal.edges, cal.two_qubit_time, cal.two_qubit_error, strict=True
+        )
     }
     target.add_instruction(gate, edges)
-    readout = InstructionProperties(hw.readout_time, (m.p01 + m.p10) / 2)
-    target.add_instruction(Measure(), {(q,): readout for q in range(size)})
+    readout = {
+        (q,): InstructionProperties(hw.readout_time, (cal.p01[q] + cal.p10[q]) / 2)
+        for q in range(size)
+    }
+    target.add_instruction(Measure(), readout)
     return target
 
 
@@ -199,8 +215,8 @@ def transpile_report(
     backend: Any = None,
     x: torch.Tensor | None = None,
     *,
-    optimization_level: int = 3,
-    seed: int = 0,
+    optimization_level: int | None = None,
+    seed: int | None = None,
 ) -> TranspileReport:
     """Transpile ``layer``'s circuit to ``backend`` and report depth, gates, time, fidelity.
 
@@ -208,22 +224,34 @@ def transpile_report(
         layer: the quantum layer.
         backend: a qiskit ``BackendV2`` (e.g. a fake IBM device) or a ``Target``; None
             uses the layer's own device (:func:`preset_target`: coupling map, basis,
-            durations and errors of its config).
-        x: input sample (needed with amplitude encoding); None exports a parametrised circuit
-            bound to zeros.
-        optimization_level: qiskit preset pass-manager level.
-        seed: transpiler seed.
+            durations and errors of its config or calibration).
+        x: input sample bound before transpiling (the transpiler may then merge gates);
+            None transpiles the circuit with one symbolic parameter per angle gate, as the
+            transpiled noise model and cost do (:mod:`physnn.quantum.transpiled`; with the
+            layer's device and the default level and seed it is the very same circuit).
+        optimization_level: qiskit preset pass-manager level (default
+            :data:`~physnn.quantum.transpiled.OPTIMIZATION_LEVEL`).
+        seed: transpiler seed (default :data:`~physnn.quantum.transpiled.SEED`).
     """
     from qiskit import transpile
 
-    qc = layer.to_qiskit(x)
-    if qc.parameters:
-        qc = qc.assign_parameters([0.0] * len(qc.parameters))
-    qc.measure_all()
+    from .transpiled import OPTIMIZATION_LEVEL, SEED, parametrised_circuit, transpiled_program
+
+    level = OPTIMIZATION_LEVEL if optimization_level is None else optimization_level
+    seed = SEED if seed is None else seed
+    if x is None:
+        qc, _ = parametrised_circuit(layer.spec)
+    else:
+        qc = layer.to_qiskit(x)
+        qc.measure_all()
+    own_device = backend is None
     if backend is None:
         backend = preset_target(layer.config, qc.num_qubits)
     target = _target_of(backend)
-    tqc = transpile(qc, target=target, optimization_level=optimization_level, seed_transpiler=seed)
+    if x is None and own_device and (level, seed) == (OPTIMIZATION_LEVEL, SEED):
+        tqc = transpiled_program(layer.spec, layer.config).circuit
+    else:
+        tqc = transpile(qc, target=target, optimization_level=level, seed_transpiler=seed)
     ops = {str(k): int(v) for k, v in tqc.count_ops().items()}
     # barriers (measure_all adds one over every qubit) and measurements are not gates
     two = sum(
