@@ -1,6 +1,7 @@
 """qiskit interoperability: export, transpilation report, noise from a device, aer models.
 
-This is the only physnn module that imports qiskit (lazily, inside functions), so
+physnn imports qiskit only lazily, inside functions (here, in
+:mod:`~physnn.quantum.transpiled` and :mod:`~physnn.quantum.imported`), so
 ``import physnn.quantum`` stays qiskit-free. qiskit-aer is optional: only
 :func:`aer_noise_model` needs it.
 """
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TranspileReport",
     "aer_noise_model",
+    "calibration_from_backend",
     "config_from_backend",
     "preset_target",
     "spec_to_qiskit",
@@ -316,7 +318,79 @@ def _capped(name: str, value: float, cap: float, why: str) -> float:
     return value
 
 
-def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> QuantumConfig:
+def calibration_from_backend(backend: Any) -> DeviceCalibration:
+    """The per-qubit and per-edge calibration of a qiskit device.
+
+    Per qubit: ``sx`` (or ``x``) error and duration, T1/T2 from the qubit properties, the
+    ``measure`` error as symmetric assignment errors; per edge: the ``cz``/``ecr``/``cx``
+    error and duration. Missing entries take the device's median; values the channels
+    cannot express (T2 > 2 T1, readout error above 0.49) are capped with one
+    ``UserWarning`` naming how many were.
+
+    Args:
+        backend: a qiskit ``BackendV2`` or ``Target``.
+
+    Raises:
+        ValueError: when the device has no single- or two-qubit gate physnn can map.
+    """
+    target = _target_of(backend)
+    size = int(target.num_qubits)
+    one = next((g for g in ("sx", "x") if g in target.operation_names), None)
+    two = next((g for g in ("cz", "ecr", "cx") if g in target.operation_names), None)
+    if one is None or two is None:
+        raise ValueError(
+            f"the device offers {sorted(target.operation_names)}; a calibration needs sx or x "
+            "and one of cz, ecr, cx"
+        )
+
+    def values(name: str, qargs: list[tuple[int, ...]], attr: str) -> list[float]:
+        props = target[name]
+        raw = [getattr(props.get(q), attr, None) if props.get(q) else None for q in qargs]
+        known = [float(v) for v in raw if v is not None]
+        median = statistics.median(known) if known else 0.0
+        return [median if v is None else float(v) for v in raw]
+
+    qubits: list[tuple[int, ...]] = [(q,) for q in range(size)]
+    edges: list[tuple[int, ...]] = [
+        tuple(int(q) for q in e) for e in target[two] if e is not None and len(e) == 2
+    ]
+    capped = 0
+    qprops = list(getattr(target, "qubit_properties", None) or [])
+    t1s = [float(getattr(p, "t1", None) or 0.0) for p in qprops]
+    t2s = [float(getattr(p, "t2", None) or 0.0) for p in qprops]
+    t1: tuple[float, ...] | None = None
+    t2: tuple[float, ...] | None = None
+    if len(qprops) == size and all(v > 0 for v in t1s + t2s):
+        capped += sum(b > 2 * a for a, b in zip(t1s, t2s, strict=True))
+        t1 = tuple(t1s)
+        t2 = tuple(min(b, 2 * a) for a, b in zip(t1s, t2s, strict=True))
+    readout = values("measure", qubits, "error") if "measure" in target.operation_names else []
+    readout = readout or [0.0] * size
+    capped += sum(r > 0.49 for r in readout)
+    readout = [min(r, 0.49) for r in readout]
+    if capped:
+        warnings.warn(
+            f"calibration_from_backend: capped {capped} values the channels cannot express "
+            "(T2 > 2 T1, readout error above 0.49)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return DeviceCalibration(
+        edges=tuple((e[0], e[1]) for e in edges),
+        t1=t1,
+        t2=t2,
+        single_qubit_error=tuple(min(v, 1.0 - 1e-9) for v in values(one, qubits, "error")),
+        single_qubit_time=tuple(values(one, qubits, "duration")),
+        two_qubit_error=tuple(min(v, 1.0 - 1e-9) for v in values(two, edges, "error")),
+        two_qubit_time=tuple(values(two, edges, "duration")),
+        p01=tuple(readout),
+        p10=tuple(readout),
+    )
+
+
+def config_from_backend(
+    backend: Any, base: QuantumConfig | None = None, *, calibration: bool = False
+) -> QuantumConfig:
     """A config whose noise, readout and timing are the medians of a qiskit device.
 
     Single-qubit error from ``sx`` (or ``x``), two-qubit error from ``cz``/``ecr``/``cx``,
@@ -330,6 +404,10 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
         backend: a qiskit ``BackendV2`` or ``Target`` (e.g. ``GenericBackendV2(5)``, or
             ``FakeFez()`` from qiskit-ibm-runtime when installed).
         base: config to update (default: ``QuantumConfig()``).
+        calibration: also keep every qubit's and edge's own numbers
+            (:func:`calibration_from_backend`), with the device's native two-qubit gate and
+            ``HardwareConfig.noise_layout="transpiled"``, so the circuit is routed onto the
+            device's coupling map and each gate gets its own errors.
     """
     target = _target_of(backend)
     base = base if base is not None else QuantumConfig()
@@ -382,6 +460,10 @@ def config_from_backend(backend: Any, base: QuantumConfig | None = None) -> Quan
         else 0.0
     )
     measurement = MeasurementConfig(shots=base.measurement.shots, p01=p_ro, p10=p_ro)
+    if calibration:
+        cal = calibration_from_backend(backend)
+        gate = next(g for g in ("cz", "ecr", "cx") if g in target.operation_names)
+        hw = hw.replace(calibration=cal, noise_layout="transpiled", two_qubit_gate=gate)
     return base.replace(hardware=hw, noise=noise, measurement=measurement, preset=None)
 
 

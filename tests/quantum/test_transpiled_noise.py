@@ -302,3 +302,32 @@ def test_transpiled_layout_round_trips_and_needs_a_large_enough_device() -> None
         )
     with pytest.raises(ValueError, match="one per qubit"):
         DeviceCalibration(**{**line_calibration().to_dict(), "p01": (0.01,)})
+
+
+def test_calibration_from_backend_keeps_every_qubit_and_edge() -> None:
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    from physnn.quantum.qiskit import config_from_backend
+
+    backend = GenericBackendV2(num_qubits=5, seed=1)
+    # GenericBackendV2 draws calibrations at random: relaxation exceeds some gate errors
+    with pytest.warns(UserWarning, match="relaxation over"):
+        config = config_from_backend(backend, calibration=True)
+    cal = config.hardware.calibration
+    assert cal is not None and config.hardware.noise_layout == "transpiled"
+    target = backend.target
+    two = config.hardware.two_qubit_gate
+    assert set(cal.edges) == {tuple(e) for e in target[two]}
+    for q in range(5):
+        assert cal.single_qubit_error[q] == target["sx"][(q,)].error
+        assert cal.single_qubit_time[q] == target["sx"][(q,)].duration
+        assert cal.p01[q] == cal.p10[q] == target["measure"][(q,)].error
+        assert cal.t1 is not None and cal.t1[q] == target.qubit_properties[q].t1
+    for e, err in zip(cal.edges, cal.two_qubit_error, strict=True):
+        assert err == target[two][e].error
+    layer = QuantumCircuitLayer(
+        3, 3, config=config.replace(circuit=config.circuit.replace(qubits=3))
+    )
+    with pytest.warns(UserWarning, match="relaxation over"):
+        out = layer(torch.rand(2, 3))
+    assert out.abs().max() <= 1
