@@ -557,21 +557,24 @@ class CrossbarTile(nn.Module):
         """Per-tile array products ``[P, S, T, N, out]`` of the inputs ``xp [P, N, in]``.
 
         ``w`` is the chip's tiled ``[S, T, R, out]`` or, in training, the matrix
-        ``[out, in]`` (split along its rows: no transposed or padded copy of the weights).
+        ``[out, in]``. Each tile multiplies only its own rows (views, no padded or
+        transposed copies: the zero rows of a partial last tile would cost matmul work).
         """
         t_rows, rows, _, _ = self.grid
-        p, n, _ = xp.shape
         if w.dim() == 2:
             if t_rows == 1:
                 return F.linear(xp, w).unsqueeze(1).unsqueeze(1)
             parts = zip(xp.split(rows, -1), w.split(rows, -1), strict=True)
             return torch.stack([F.linear(a, b) for a, b in parts], 1).unsqueeze(1)
-        if p == 1 and w.shape[0] == 1 and t_rows == 1:  # one plain matmul (the common case)
-            return (xp[0] @ w[0, 0]).reshape(1, 1, 1, n, self.n_out)
-        if t_rows * rows != self.n_in:
-            xp = F.pad(xp, (0, t_rows * rows - self.n_in))
-        # einsum, as a broadcast 5-D matmul is slow on CPU
-        return torch.einsum("pntr,stro->pstno", xp.reshape(p, n, t_rows, rows), w)
+        if w.shape[0] == 1:  # one slice: a plain (batched over planes) matmul per tile
+            tiles = [a @ w[0, t, : a.shape[-1]] for t, a in enumerate(xp.split(rows, -1))]
+            return torch.stack(tiles, 1).unsqueeze(1)
+        # slices: einsum per tile, as a broadcast 5-D matmul is slow on CPU
+        tiles = [
+            torch.einsum("pnr,sro->psno", a, w[:, t, : a.shape[-1]])
+            for t, a in enumerate(xp.split(rows, -1))
+        ]
+        return torch.stack(tiles, 2)
 
     def _mvm(
         self,
