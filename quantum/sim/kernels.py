@@ -191,3 +191,55 @@ def _apply_local(
         out: torch.Tensor = _ApplyChunk.apply(flat, kron, q0)
         flat = out
     return flat
+
+
+def _batched_kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``kron(a[i], b[i])`` for matrices ``[1 or B, p, p]`` and ``[1 or B, r, r]``."""
+    p, r = a.shape[-1], b.shape[-1]
+    out = a[:, :, None, :, None] * b[:, None, :, None, :]
+    return out.reshape(out.shape[0], p * r, p * r)
+
+
+def _apply_block(flat: torch.Tensor, n: int, kron: torch.Tensor, q0: int) -> torch.Tensor:
+    """Apply ``kron`` ``[1 or B, D, D]`` to the qubits ``q0..q0+log2(D)-1`` of flat states."""
+    size = kron.shape[-1]
+    batch = max(flat.shape[0], kron.shape[0])
+    if q0 == 0:
+        rows = flat.reshape(flat.shape[0], -1, size)
+        return torch.matmul(rows, kron.transpose(-1, -2)).reshape(batch, -1)
+    view = flat.reshape(flat.shape[0], -1, size, 2**q0)
+    return torch.matmul(kron[:, None], view).reshape(batch, -1)
+
+
+def _apply_singles(
+    flat: torch.Tensor, n: int, gates: Sequence[tuple[int, torch.Tensor]], fuse: int
+) -> torch.Tensor:
+    """Apply single-qubit matrices ``(qubit, [2, 2] or [B, 2, 2])`` in order.
+
+    Gates on distinct qubits commute, so each layer of them is applied as Kronecker
+    products over spans of up to ``fuse`` neighbouring qubits (identity on untouched qubits
+    inside a span), one batched matmul per span instead of one kernel per qubit.
+    """
+    layers: list[dict[int, torch.Tensor]] = []
+    for q, mat in gates:
+        if not layers or q in layers[-1]:
+            layers.append({})
+        layer = layers[-1]
+        layer[q] = mat if mat.dim() == 3 else mat[None]
+    for layer in layers:
+        touched = sorted(layer)
+        while touched:
+            q0 = touched[0]
+            span = [q for q in touched if q < q0 + fuse]
+            touched = touched[len(span) :]
+            if len(span) == 1:
+                flat = _apply_flat(
+                    flat, n, (q0,), layer[q0] if layer[q0].shape[0] > 1 else layer[q0][0]
+                )
+                continue
+            eye = torch.eye(2, dtype=flat.dtype, device=flat.device)[None]
+            kron = layer[span[-1]]
+            for q in range(span[-1] - 1, q0 - 1, -1):
+                kron = _batched_kron(kron, layer.get(q, eye))
+            flat = _apply_block(flat, n, kron, q0)
+    return flat

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
+import numpy as np
 import torch
 
 from ..circuit import CircuitSpec, Gate
-from .channels import GateNoise, compose_kraus
+from .channels import GateNoise, compose_kraus, superoperator
 from .density import _gates, _preparation
-from .gates import _complex_dtype
-from .kernels import _apply_flat, _permute
-from .statevector import _gate_tensor
+from .gates import _complex_dtype, gate_matrix
+from .kernels import _apply_flat, _apply_singles, _permute
+from .statevector import _constant, _Stage, _stage_angles
 
 __all__ = ["jump_probability", "run_trajectories", "sample_trajectories"]
 
@@ -39,31 +43,229 @@ def _sample_kraus(
     qubits: tuple[int, ...],
     kraus: torch.Tensor,
     generator: torch.Generator | None,
-    effects: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One quantum-jump step: apply ``K_k / |K_k psi|`` with probability ``|K_k psi|^2``.
+    """One quantum-jump step of any channel: apply ``K_k / |K_k psi|`` with probability
+    ``|K_k psi|^2`` (from the reduced density matrix of the touched qubits).
 
-    Returns the new states and ``log |K_k psi|^2`` of the chosen branch ``[B]`` (differentiable,
-    for the score-function term of the gradient).
-
-    The branch probabilities ``tr(K_k^dag K_k rho_q)`` come from the reduced density matrix
-    of the touched qubits, so only the chosen operator is applied to the full state. The
-    operators may be shared ``[K, d, d]`` or per sample ``[B, K, d, d]`` (a data-dependent
-    gate folded into them); the branch is drawn by inverse transform sampling.
+    Returns the new states and ``log |K_k psi|^2`` of the chosen branches ``[B]``.
     """
-    if effects is None:
-        effects = kraus.mH @ kraus
-    rho = _reduced(flat, n, qubits)
-    spec = "kij,bji->bk" if kraus.dim() == 3 else "bkij,bji->bk"
-    weight = torch.einsum(spec, effects, rho).real
+    weight = torch.einsum("kij,bji->bk", kraus.mH @ kraus, _reduced(flat, n, qubits)).real
     cdf = weight.detach().clamp_min(0.0).cumsum(-1)
     u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype, device=cdf.device)
     choice = (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(cdf.shape[1] - 1)
     rows = torch.arange(flat.shape[0], device=flat.device)
     norm = weight[rows, choice].clamp_min(torch.finfo(weight.dtype).tiny).sqrt()
-    chosen = kraus[choice] if kraus.dim() == 3 else kraus[rows, choice]
-    out = _apply_flat(flat, n, qubits, chosen / norm[:, None, None].to(kraus.dtype))
+    out = _apply_flat(flat, n, qubits, kraus[choice] / norm[:, None, None].to(kraus.dtype))
     return out, 2 * norm.log()
+
+
+_SEGMENT_QUBITS = 12
+"""Largest circuit whose runs apply their common branches as one cached gather [qubits]
+(the cache holds a few index and factor vectors of ``2^n`` entries per run layout)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Monomial:
+    """A Kraus set whose operators have at most one non-zero entry per column (every
+    channel of :func:`~physnn.quantum.sim.channels.build_noise`: Paulis times diagonals,
+    and ``|0><1|`` jumps), as tables over the local basis states ``j`` of its qubits.
+
+    Such operators map basis states to basis states without interference, so the branch
+    probabilities are ``P(k) = sum_j p_j weight[j, k]``: drawing a basis state ``j`` from the
+    state's outcome distribution and then ``k`` from ``weight[j]`` draws the branch exactly,
+    and ``target[k, j]`` is where ``j`` goes, which lets later channels of the same run be
+    drawn from the same basis state.
+    """
+
+    kraus: torch.Tensor
+    """``[K, d, d]`` operators in the simulation's dtype and device."""
+    cdf: np.ndarray
+    """``[d, K]`` cumulative ``|K_k e_j|^2`` over ``k`` (ends at 1: trace preserving)."""
+    target: np.ndarray
+    """``[K, d]`` row of the non-zero entry of column ``j`` of ``K_k`` (``j`` if none)."""
+    base: int
+    """The most probable operator that is a generalised permutation (one non-zero per row
+    and column; the no-jump branch), or -1 when there is none."""
+    gather: tuple[tuple[int, ...], tuple[complex, ...]]
+    """The base operator as ``(K e)[r] = value[r] * e[source[r]]``: ``(source, value)``."""
+
+
+def _monomial(kraus: torch.Tensor, cdtype: torch.dtype, device: torch.device) -> _Monomial | None:
+    """Tables of a monomial Kraus set, None when an operator has two non-zeros in a column."""
+    weight = kraus.abs().square()  # [K, d (row), d (column)]
+    if bool(((weight > 0).sum(1) > 1).any()):
+        return None
+    nonzero = weight.flatten(1).sum(1) > 0
+    kraus, weight = kraus[nonzero], weight[nonzero]
+    column = weight.sum(1).T.numpy()  # [d, K]
+    cdf = np.cumsum(column / column.sum(1, keepdims=True), 1)
+    target = np.where(
+        weight.sum(1).numpy() > 0, weight.argmax(1).numpy(), np.arange(weight.shape[-1])
+    )
+    permutation = ((weight > 0).sum(2) == 1).all(1) & ((weight > 0).sum(1) == 1).all(1)
+    score = np.where(permutation.numpy(), column.mean(0), -1.0)
+    base = int(score.argmax()) if score.max() >= 0 else -1
+    source = weight[base].argmax(1) if base >= 0 else torch.zeros(0, dtype=torch.int64)
+    value = kraus[base][torch.arange(len(source)), source] if base >= 0 else kraus[:0, 0, 0]
+    gather = (tuple(source.tolist()), tuple(complex(v) for v in value.tolist()))
+    return _Monomial(kraus.to(cdtype).to(device), cdf, target, base, gather)
+
+
+_Key = tuple[str, int, int] | tuple[tuple[int, ...], tuple[tuple[int, ...], tuple[complex, ...]]]
+"""A run step in a segment layout: a CX/CZ ``(name, control, target)`` or the base
+operator of a channel ``(qubits, (source, value))``."""
+
+
+@functools.lru_cache(maxsize=512)
+def _segment(
+    n: int, layout: tuple[_Key, ...], cdtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The product of the steps ``layout`` as ``(S psi)[j] = factor[j] psi[index[j]]``:
+    ``(index [2^n], factor [2^n])`` (every step is a generalised permutation)."""
+    full = np.arange(2**n)
+    index, factor = full.copy(), np.ones(2**n, dtype=np.complex128)
+    for step in layout:
+        if isinstance(step[0], str):
+            name, c, t = step
+            if name == "cx":
+                source, value = full ^ (((full >> c) & 1) << t), np.ones(2**n)
+            else:
+                source, value = full, 1.0 - 2.0 * (((full >> c) & (full >> t)) & 1)
+        else:
+            qubits, (local_source, local_value) = step
+            local = np.zeros_like(full)
+            for i, q in enumerate(qubits):
+                local |= ((full >> q) & 1) << i
+            picked = np.asarray(local_source)[local]
+            source = full.copy()
+            for i, q in enumerate(qubits):
+                source = (source & ~(1 << q)) | (((picked >> i) & 1) << q)
+            value = np.asarray(local_value)[local]
+        index, factor = index[source], value * factor[source]
+    return (
+        torch.from_numpy(index).to(device),
+        torch.from_numpy(factor).to(cdtype).to(device),
+    )
+
+
+def _apply_segment(flat: torch.Tensor, n: int, layout: tuple[_Key, ...]) -> torch.Tensor:
+    if not layout:
+        return flat
+    index, factor = _segment(n, layout, flat.dtype, flat.device)
+    return flat.index_select(1, index) * factor
+
+
+class _Run:
+    """Consecutive monomial operations (CX/CZ gates and monomial noise channels) waiting to
+    be applied; their branches are drawn together when the run is flushed, from one basis
+    state drawn from the run's initial state and carried through the run (exact, see
+    :class:`_Monomial`).
+
+    Single-qubit gates on qubits the run does not touch commute with it and are applied
+    before it; a gate on a touched qubit flushes the run first. Up to
+    :data:`_SEGMENT_QUBITS` qubits, the states whose branches are all the base ones (most
+    of them: jumps are rare) get the whole run as one cached gather, and only the others
+    are stepped through their jumps.
+    """
+
+    def __init__(self, n: int, generator: torch.Generator | None) -> None:
+        self.n = n
+        self.generator = generator
+        self.ops: list[tuple[str, int, int] | tuple[tuple[int, ...], _Monomial]] = []
+        self.qubits: set[int] = set()
+
+    def gate(self, name: str, control: int, target: int) -> None:
+        self.ops.append((name, control, target))
+        self.qubits.update((control, target))
+
+    def channel(self, qubits: tuple[int, ...], channel: _Monomial) -> None:
+        self.ops.append((qubits, channel))
+        self.qubits.update(qubits)
+
+    def _draw(self, flat: torch.Tensor) -> np.ndarray:
+        """Branches ``[B, channels]`` of the run's channels (in order)."""
+        batch = flat.shape[0]
+        channels = [op for op in self.ops if isinstance(op[1], _Monomial)]
+        probs = flat.detach().abs().square()
+        cdf = probs.cumsum(1)
+        # draws in (0, 1], so that no zero-probability basis state or branch is chosen
+        u = 1 - torch.rand(
+            batch, 1 + len(channels), generator=self.generator, dtype=cdf.dtype, device=flat.device
+        )
+        index = torch.searchsorted(cdf, u[:, :1] * cdf[:, -1:])
+        basis = index[:, 0].clamp_max(2**self.n - 1).cpu().numpy()
+        draws = u[:, 1:].double().cpu().numpy()
+        choices = np.zeros((batch, len(channels)), dtype=np.int64)
+        column = 0
+        for op in self.ops:
+            if isinstance(op[0], str):
+                name, c, t = op
+                if name == "cx":
+                    basis = basis ^ (((basis >> c) & 1) << t)
+                continue
+            qubits, channel = op
+            local = np.zeros_like(basis)
+            for i, q in enumerate(qubits):
+                local |= ((basis >> q) & 1) << i
+            rows = channel.cdf[local]
+            below = rows < draws[:, column : column + 1] * rows[:, -1:]
+            choice = np.minimum(below.sum(1), rows.shape[1] - 1)
+            moved = channel.target[choice, local]
+            for i, q in enumerate(qubits):
+                basis = (basis & ~(1 << q)) | (((moved >> i) & 1) << q)
+            choices[:, column] = choice
+            column += 1
+        return choices
+
+    def _stepwise(self, flat: torch.Tensor, choices: np.ndarray, segments: bool) -> torch.Tensor:
+        """Apply the run with the drawn branches, step by step; with ``segments`` the
+        stretches in which every state takes the base branch are one cached gather."""
+        layout: list[_Key] = []
+        column = 0
+        for op in self.ops:
+            if isinstance(op[0], str):
+                layout.append(op)
+                continue
+            qubits, channel = op
+            choice = choices[:, column]
+            column += 1
+            if segments and bool((choice == channel.base).all()):
+                layout.append((qubits, channel.gather))
+                continue
+            flat, layout = self._apply_layout(flat, layout, segments), []
+            chosen = torch.from_numpy(choice).to(flat.device)
+            flat = _apply_flat(flat, self.n, qubits, channel.kraus[chosen])
+        return self._apply_layout(flat, layout, segments)
+
+    def _apply_layout(self, flat: torch.Tensor, layout: list[_Key], segments: bool) -> torch.Tensor:
+        if segments:
+            return _apply_segment(flat, self.n, tuple(layout))
+        return _permute(flat, self.n, layout) if layout else flat  # type: ignore[arg-type]
+
+    def flush(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Apply the run to normalised states ``flat``; return the normalised result and the
+        log-probability ``log |K_run psi|^2`` of the drawn branches (None if no channel)."""
+        channels = [op[1] for op in self.ops if isinstance(op[1], _Monomial)]
+        if not channels:
+            flat = _permute(flat, self.n, self.ops)  # type: ignore[arg-type]
+            self.ops, self.qubits = [], set()
+            return flat, None
+        choices = self._draw(flat)
+        bases = np.array([channel.base for channel in channels])
+        if self.n > _SEGMENT_QUBITS or (bases < 0).any():
+            out = self._stepwise(flat, choices, segments=False)
+        else:
+            jumped = np.nonzero((choices != bases).any(1))[0]
+            common = np.broadcast_to(bases, choices.shape[1:])[None]
+            out = self._stepwise(flat, common, segments=True)
+            if jumped.size:
+                rows = torch.from_numpy(jumped).to(flat.device)
+                sub = self._stepwise(flat.index_select(0, rows), choices[jumped], segments=True)
+                out = out.index_copy(0, rows, sub)
+        self.ops, self.qubits = [], set()
+        norm2 = out.real.square().sum(1) + out.imag.square().sum(1)
+        norm2 = norm2.clamp_min(torch.finfo(norm2.dtype).tiny)
+        return out / norm2.sqrt()[:, None].to(out.dtype), norm2.log()
 
 
 def _no_jump_loss(kraus: torch.Tensor | None) -> float:
@@ -115,6 +317,54 @@ def run_trajectories(
     return sample_trajectories(spec, x, weights, noise, dtype=dtype, generator=generator)[0]
 
 
+def _phase_covariant(kraus: torch.Tensor) -> bool:
+    """Whether the single-qubit channel ``kraus`` ``[K, 2, 2]`` commutes with Z rotations
+    (checked on the superoperator at a generic angle)."""
+    rz = torch.diag(torch.tensor([np.exp(-0.6j), np.exp(0.6j)], dtype=kraus.dtype))
+    rotation = torch.kron(rz, rz.conj())
+    channel = superoperator(kraus)
+    return bool(torch.allclose(channel @ rotation, rotation @ channel, atol=1e-12))
+
+
+def _gate_matrices(
+    gates: list[Gate],
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    cdtype: torch.dtype,
+    prepared: torch.Tensor | None,
+) -> list[torch.Tensor]:
+    """Matrices of the single-qubit ``gates`` (``[2, 2]`` shared or ``[B, 2, 2]`` per sample),
+    built with one batched call per gate name and angle source (None for two-qubit gates)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, gate in enumerate(gates):
+        if len(gate.qubits) == 1:
+            groups.setdefault((gate.name, gate.source), []).append(i)
+    out: list[torch.Tensor | None] = [None] * len(gates)
+    for (name, source), members in groups.items():
+        if source == "none":
+            fixed = gate_matrix(name, dtype=cdtype, device=x.device)
+            for i in members:
+                out[i] = fixed
+            continue
+        if source == "preparation":
+            assert prepared is not None
+            cols = [gates[i].index for i in members]
+            angles = prepared[:, _constant(tuple(cols), torch.int64, x.device)]
+        else:
+            stage = _Stage(
+                name,
+                source,
+                tuple(gates[i].qubits[0] for i in members),
+                tuple(gates[i].index for i in members),
+                tuple(gates[i].scale for i in members),
+            )
+            angles = _stage_angles(stage, x, weights)
+        mats = gate_matrix(name, angles, dtype=cdtype)
+        for j, i in enumerate(members):
+            out[i] = mats[..., j, :, :]
+    return out  # type: ignore[return-value]
+
+
 def sample_trajectories(
     spec: CircuitSpec,
     x: torch.Tensor,
@@ -123,6 +373,7 @@ def sample_trajectories(
     *,
     dtype: torch.dtype = torch.complex64,
     generator: torch.Generator | None = None,
+    fuse: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`run_trajectories`, also returning each trajectory's log-probability.
 
@@ -130,6 +381,14 @@ def sample_trajectories(
     unbiased gradient of an average ``E[f]`` over trajectories is
     ``E[grad f + f grad log P]`` (the score-function term matters for state-dependent
     channels such as amplitude damping and relaxation; issue 13, item 2).
+
+    Channels whose Kraus operators are monomial (every channel of
+    :func:`~physnn.quantum.sim.channels.build_noise`) wait in a run with the CX/CZ gates
+    around them and are drawn together from one basis-state sample when a single-qubit gate
+    needs one of their qubits (:class:`_Run`); other channels are drawn on their own from the
+    reduced density matrix of their qubits. Both draw the branches from the same
+    distribution. Single-qubit gates wait until the state is needed and are then applied
+    layer by layer as Kronecker products of up to ``fuse`` neighbouring qubits.
 
     Returns:
         ``(states [B, 2^n], log_prob [B])``.
@@ -143,38 +402,64 @@ def sample_trajectories(
     per_qubit = [torch.kron(eye, k) for k in noise.two_qubit_each]
     per_qubit += [torch.kron(k, eye) for k in noise.two_qubit_each]
     one, two = (
-        None if k is None else k.to(cdtype).to(x.device)
-        for k in (
-            compose_kraus(noise.one_qubit),
-            compose_kraus([*noise.two_qubit, *per_qubit]),
-        )
+        compose_kraus(noise.one_qubit),
+        compose_kraus([*noise.two_qubit, *per_qubit]),
     )
-    two_effects = None if two is None else two.mH @ two
+    channels = {
+        size: (None, None)
+        if k is None
+        else (k.to(cdtype).to(x.device), _monomial(k, cdtype, x.device))
+        for size, k in ((1, one), (2, two))
+    }
     log_prob = torch.zeros(batch, dtype=weights.dtype, device=x.device)
-    # Single-qubit gates wait per qubit until the next operation on that qubit, so runs of
-    # gates become one matrix. A virtual RZ/P after a noisy gate joins it before the channel:
-    # every single-qubit channel here (depolarising, amplitude and phase damping, relaxation
-    # to |0>) commutes with Z rotations (phase covariance), so the channel is unchanged.
-    pending: dict[int, tuple[torch.Tensor, bool]] = {}
+    run = _Run(n, generator)
+    # gates ready to be applied (their qubits untouched by the run queued before them)
+    ready: list[tuple[int, torch.Tensor]] = []
 
-    def flush(state: torch.Tensor, q: int) -> torch.Tensor:
+    def settle(state: torch.Tensor) -> torch.Tensor:
+        """Apply the ready gates, then the run."""
+        nonlocal log_prob, ready
+        if ready:
+            state, ready = _apply_singles(state, n, ready, fuse), []
+        state, step = run.flush(state)
+        if step is not None:
+            log_prob = log_prob + step.to(log_prob.dtype)
+        return state
+
+    def channel(state: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
         nonlocal log_prob
-        mat, noisy = pending.pop(q)
-        if not noisy:
-            return _apply_flat(state, n, (q,), mat)
-        assert one is not None
-        fused = one @ mat if mat.dim() == 2 else one[None] @ mat[:, None]
-        state, step = _sample_kraus(state, n, (q,), fused, generator)
+        kraus, monomial = channels[len(qubits)]
+        if kraus is None:
+            return state
+        if monomial is not None:
+            run.channel(qubits, monomial)
+            return state
+        state = settle(state)
+        state, step = _sample_kraus(state, n, qubits, kraus, generator)
         log_prob = log_prob + step.to(log_prob.dtype)
         return state
 
-    prepared = _preparation(spec, x)
-    for op in _gates(spec):
+    # Single-qubit gates wait per qubit until the next operation on that qubit, so runs of
+    # gates become one matrix. A virtual RZ/P after a noisy gate joins it before the channel
+    # when the channel commutes with Z rotations (phase covariance: depolarising, amplitude
+    # and phase damping, relaxation to |0>), which leaves the channel unchanged.
+    covariant = one is None or _phase_covariant(one)
+    pending: dict[int, tuple[torch.Tensor, bool]] = {}
+
+    def flush(state: torch.Tensor, q: int) -> torch.Tensor:
+        mat, noisy = pending.pop(q)
+        if q in run.qubits:
+            state = settle(state)
+        ready.append((q, mat))
+        return channel(state, (q,)) if noisy else state
+
+    gates = _gates(spec)
+    mats = _gate_matrices(gates, x, weights, cdtype, _preparation(spec, x))
+    for op, gate in zip(gates, mats, strict=True):
         if len(op.qubits) == 1:
             q = op.qubits[0]
-            gate = _gate_tensor(op, x, weights, cdtype, prepared)
             physical = one is not None and op.name not in noise.virtual
-            if q in pending and pending[q][1] and physical:
+            if q in pending and pending[q][1] and (physical or not covariant):
                 flat = flush(flat, q)
             if q in pending:
                 mat, noisy = pending[q]
@@ -185,10 +470,9 @@ def sample_trajectories(
         for q in op.qubits:
             if q in pending:
                 flat = flush(flat, q)
-        flat = _permute(flat, n, [(op.name, op.qubits[0], op.qubits[1])])
-        if two is not None:
-            flat, step = _sample_kraus(flat, n, op.qubits, two, generator, two_effects)
-            log_prob = log_prob + step.to(log_prob.dtype)
+        run.gate(op.name, op.qubits[0], op.qubits[1])
+        flat = channel(flat, op.qubits)
     for q in sorted(pending):
         flat = flush(flat, q)
+    flat = settle(flat)
     return (flat.expand(batch, -1) if flat.shape[0] != batch else flat), log_prob
