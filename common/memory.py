@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -40,10 +41,29 @@ class MemoryBudgetError(MemoryError, ValueError):
     """A forward pass would exceed its memory budget (raised before allocating)."""
 
 
+_FRESH = 0.5
+"""Seconds a reading of the available memory is reused: reading ``/proc/meminfo`` costs
+about as much as a small crossbar read, and a training loop asks before every forward."""
+
+_READINGS: dict[str, tuple[float, int]] = {}
+
+
 def available_bytes(device: torch.device | str | None = None) -> int:
     """Memory available now [byte]: free memory of a CUDA device, else the host's
-    ``MemAvailable`` (``/proc/meminfo``; free physical pages where that file is missing)."""
+    ``MemAvailable`` (``/proc/meminfo``; free physical pages where that file is missing).
+    A reading is reused for half a second."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    key = str(dev)
+    now = time.monotonic()
+    reading = _READINGS.get(key)
+    if reading is not None and now - reading[0] < _FRESH:
+        return reading[1]
+    free = _read_available(dev)
+    _READINGS[key] = (now, free)
+    return free
+
+
+def _read_available(dev: torch.device) -> int:
     if dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
         return int(free)
