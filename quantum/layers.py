@@ -198,6 +198,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         self.jump_probability = (
             qf.jump_probability(spec, self.gate_noise) if cfg.noise.active else 0.0
         )
+        if cfg.noise.active and cfg.hardware.noise_layout == "transpiled":
+            from .transpiled import transpiled_program
+
+            self.jump_probability = transpiled_program(spec, cfg).jump_probability
         """Upper bound of the probability of at least one noise jump per circuit [1]."""
 
     @classmethod
@@ -340,9 +344,20 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         x = self._prepare_inputs(x)
         batch = x.shape[0]
         if cfg.hardware.noise_layout == "transpiled" and not is_ideal():
-            from .transpiled import run_transpiled
+            from .transpiled import run_transpiled, sample_transpiled, uses_density
 
-            return run_transpiled(self.spec, x, self.weight, cfg, dtype=dtype)[:, None]
+            if uses_density(self.spec, cfg):
+                return run_transpiled(self.spec, x, self.weight, cfg, dtype=dtype)[:, None]
+            count = self.trajectory_count()
+            probs, log_prob = sample_transpiled(
+                self.spec,
+                x.repeat_interleave(count, 0),
+                self.weight,
+                cfg,
+                dtype=dtype,
+                generator=self.streams.dynamic("noise", x.device),
+            )
+            return _score_surrogate(probs.view(batch, count, -1), log_prob.view(batch, count))
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
             psi = qf.run_statevector(

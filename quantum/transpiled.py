@@ -62,7 +62,9 @@ __all__ = [
     "mitigate_transpiled",
     "parametrised_circuit",
     "run_transpiled",
+    "sample_transpiled",
     "transpiled_program",
+    "uses_density",
 ]
 
 OPTIMIZATION_LEVEL = 3
@@ -105,8 +107,9 @@ def parametrised_circuit(spec: CircuitSpec) -> tuple[Any, list[Gate]]:
 
 @dataclasses.dataclass
 class _Local:
-    """Single-qubit superoperators on one qubit: constants ``[4, 4]`` and ``rz`` phases
-    (by the index of the ``rz`` angle), applied in order."""
+    """Single-qubit operations on one qubit, in order: ``("unitary", [2, 2])``,
+    ``("rz", r)`` (the ``r``-th ``rz`` angle) and ``("channel", Kraus [K, 2, 2])``; the
+    density path turns unitaries and channels into ``("const", superoperator [4, 4])``."""
 
     qubit: int
     items: list[tuple[str, Any]]
@@ -114,10 +117,12 @@ class _Local:
 
 @dataclasses.dataclass
 class _Two:
-    """A two-qubit gate and its noise as one ``[16, 16]`` superoperator on ``(a, b)``."""
+    """A two-qubit gate ``[4, 4]`` on ``(a, b)`` and its noise (Kraus ``[K, 4, 4]`` or None);
+    the density path stores the composed ``[16, 16]`` superoperator as ``unitary``."""
 
     qubits: tuple[int, int]
-    superop: torch.Tensor
+    unitary: torch.Tensor
+    kraus: torch.Tensor | None
 
 
 @dataclasses.dataclass
@@ -131,9 +136,10 @@ class TranspiledProgram:
         angle_gates: the logical angle gates, in the order of the parameters ``g[k]``.
         rz_constant: constant part of each ``rz`` angle ``[R]`` [rad].
         rz_matrix: ``[G, R]`` coefficients of the gate angles in each ``rz`` angle.
-        steps: fused superoperators in time order.
+        steps: gates and channels in time order (Kraus form).
         readout: per simulated qubit assignment matrix ``[m, 2, 2]`` (row read, column true).
         resources: gate counts, depth and schedule duration [s] of one execution.
+        jump_probability: upper bound of the probability of at least one noise jump [1].
     """
 
     circuit: Any
@@ -145,29 +151,59 @@ class TranspiledProgram:
     steps: list[_Local | _Two]
     readout: torch.Tensor
     resources: dict[str, float]
-    _cast: dict[tuple[torch.dtype, torch.device], Any] = dataclasses.field(default_factory=dict)
+    jump_probability: float
+    _cast: dict[tuple[bool, torch.dtype, torch.device], Any] = dataclasses.field(
+        default_factory=dict
+    )
 
-    def cast(self, dtype: torch.dtype, device: torch.device) -> Any:
-        """Superoperators, rz coefficients and readout in ``dtype`` on ``device`` (cached)."""
-        key = (dtype, device)
+    def cast(self, density: bool, dtype: torch.dtype, device: torch.device) -> Any:
+        """Steps (superoperators when ``density``), rz coefficients and readout in ``dtype``
+        on ``device`` (cached)."""
+        key = (density, dtype, device)
         if key not in self._cast:
             real = torch.float64 if dtype == torch.complex128 else torch.float32
-            steps = [
-                _Two(s.qubits, s.superop.to(device, dtype))
-                if isinstance(s, _Two)
-                else _Local(
-                    s.qubit,
-                    [(kind, v.to(device, dtype) if kind == "const" else v) for kind, v in s.items],
-                )
-                for s in self.steps
-            ]
+            steps = [_superoperators(s) if density else s for s in self.steps]
             self._cast[key] = (
-                steps,
+                [_to(s, dtype, device) for s in steps],
                 self.rz_constant.to(device, real),
                 self.rz_matrix.to(device, real),
                 self.readout.to(device, real),
             )
         return self._cast[key]
+
+
+def _superoperators(step: _Local | _Two) -> _Local | _Two:
+    """A step with unitaries and channels as (merged) superoperators."""
+    if isinstance(step, _Two):
+        sup = superoperator(step.unitary[None])
+        if step.kraus is not None:
+            sup = superoperator(step.kraus) @ sup
+        return _Two(step.qubits, sup, None)
+    items: list[tuple[str, Any]] = []
+    for kind, value in step.items:
+        if kind == "rz":
+            items.append((kind, value))
+            continue
+        sup = superoperator(value[None] if kind == "unitary" else value)
+        if items and items[-1][0] == "const":
+            items[-1] = ("const", sup @ items[-1][1])
+        else:
+            items.append(("const", sup))
+    return _Local(step.qubit, items)
+
+
+def _to(step: _Local | _Two, dtype: torch.dtype, device: torch.device) -> _Local | _Two:
+    if isinstance(step, _Two):
+        kraus = None if step.kraus is None else step.kraus.to(device, dtype)
+        return _Two(step.qubits, step.unitary.to(device, dtype), kraus)
+    items = [(k, v if k == "rz" else v.to(device, dtype)) for k, v in step.items]
+    return _Local(step.qubit, items)
+
+
+def _jump_loss(kraus: torch.Tensor) -> float:
+    """Largest probability of leaving the no-jump branch ``K_0``: ``1 - min eig K_0^H K_0``."""
+    k0 = kraus[0]
+    return float(1.0 - torch.linalg.eigvalsh(k0.mH @ k0).min())
 
 
 def _linear_angle(value: Any, index: dict[Any, int], size: int) -> tuple[float, list[float]]:
@@ -190,14 +226,10 @@ def _linear_angle(value: Any, index: dict[Any, int], size: int) -> tuple[float, 
     return constant, coeffs
 
 
-def _thermal(t1: float, t2: float, time: float) -> torch.Tensor:
-    return superoperator(thermal_relaxation_kraus(t1, t2, time))
-
-
 def _one_qubit_noise(
     cal: DeviceCalibration, q: int, config: QuantumConfig, error: float, time: float
-) -> torch.Tensor:
-    """Superoperator of the noise after a single-qubit gate on device qubit ``q``."""
+) -> torch.Tensor | None:
+    """Kraus set of the noise after a single-qubit gate on device qubit ``q`` (None: none)."""
     nc = config.noise
     t1 = None if cal.t1 is None else cal.t1[q]
     t2 = None if cal.t2 is None else cal.t2[q]
@@ -211,14 +243,13 @@ def _one_qubit_noise(
         kraus.append(phase_damping_kraus(nc.phase_damping))
     if t1 is not None and t2 is not None:
         kraus.append(thermal_relaxation_kraus(t1, t2, time))
-    composed = compose_kraus(kraus)
-    return torch.eye(4, dtype=torch.complex128) if composed is None else superoperator(composed)
+    return compose_kraus(kraus)
 
 
 def _two_qubit_noise(
     cal: DeviceCalibration, qs: tuple[int, int], config: QuantumConfig, edge: int
-) -> torch.Tensor:
-    """Superoperator ``[16, 16]`` of the noise after the two-qubit gate on edge ``edge``."""
+) -> torch.Tensor | None:
+    """Kraus set ``[K, 4, 4]`` of the noise after the two-qubit gate on edge ``edge``."""
     nc = config.noise
     a, b = qs
     time, error = cal.two_qubit_time[edge], cal.two_qubit_error[edge]
@@ -242,8 +273,7 @@ def _two_qubit_noise(
             kraus.append(
                 torch.stack([torch.kron(eye, m) if i == 0 else torch.kron(m, eye) for m in k])
             )
-    composed = compose_kraus(kraus)
-    return torch.eye(16, dtype=torch.complex128) if composed is None else superoperator(composed)
+    return compose_kraus(kraus)
 
 
 def _alap_gaps(ops: list[tuple[tuple[int, ...], float]]) -> tuple[list[dict[int, float]], float]:
@@ -322,26 +352,31 @@ def _program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledProgram:
                     "carry angles on the device basis"
                 )
             else:
-                items.append(("const", superoperator(torch.tensor(Operator(op).data)[None])))
+                items.append(("unitary", torch.tensor(Operator(op).data)))
             if name != "rz" or not hw.virtual_rz:
                 one += 1
                 error = cal.single_qubit_error[q]
-                items.append(("const", _one_qubit_noise(cal, q, config, error, duration(name, qs))))
+                kraus = _one_qubit_noise(cal, q, config, error, duration(name, qs))
+                if kraus is not None:
+                    items.append(("channel", kraus))
         elif len(qs) == 2:
             two += 1
             for q in qs:
                 flush(q)
             a, b = qs
-            unitary = superoperator(torch.tensor(Operator(op).data)[None])
+            unitary = torch.tensor(Operator(op).data)
             noise = _two_qubit_noise(cal, (a, b), config, _edge(edges, qs))
-            steps.append(_Two((compact[a], compact[b]), noise @ unitary))
+            steps.append(_Two((compact[a], compact[b]), unitary, noise))
         else:
             raise ValueError(f"the transpiler produced the {len(qs)}-qubit gate {name!r}")
         for q, idle in gap.items():
             if idle > 0 and cal.t1 is not None and cal.t2 is not None:
-                pending.setdefault(q, []).append(("const", _thermal(cal.t1[q], cal.t2[q], idle)))
+                idle_kraus = thermal_relaxation_kraus(cal.t1[q], cal.t2[q], idle)
+                pending.setdefault(q, []).append(("channel", idle_kraus))
     for q in sorted(pending):
         flush(q)
+    channels = [s.kraus for s in steps if isinstance(s, _Two) and s.kraus is not None]
+    channels += [v for s in steps if isinstance(s, _Local) for k, v in s.items if k == "channel"]
     readout = torch.stack(
         [
             torch.tensor(
@@ -369,6 +404,7 @@ def _program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledProgram:
             "depth": depth,
             "duration": total,
         },
+        jump_probability=1.0 - math.prod(1.0 - _jump_loss(k) for k in channels),
     )
 
 
@@ -381,11 +417,17 @@ def _edge(edges: dict[tuple[int, ...], int], qs: tuple[int, ...]) -> int:
 
 
 def _merge(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Multiply neighbouring constant superoperators (later ones on the left)."""
+    """Multiply neighbouring unitaries and compose neighbouring channels; a unitary
+    followed by a channel joins it (``K_k U``)."""
     out: list[tuple[str, Any]] = []
     for kind, value in items:
-        if kind == "const" and out and out[-1][0] == "const":
-            out[-1] = ("const", value @ out[-1][1])
+        last = out[-1][0] if out else None
+        if kind == "unitary" and last == "unitary":
+            out[-1] = ("unitary", value @ out[-1][1])
+        elif kind == "channel" and last in ("unitary", "channel"):
+            previous = out[-1][1][None] if last == "unitary" else out[-1][1]
+            composed = compose_kraus([previous, value])
+            out[-1] = ("channel", composed)
         else:
             out.append((kind, value))
     return out
@@ -445,6 +487,61 @@ def _angles(
     return torch.stack(columns, 1)
 
 
+def uses_density(spec: CircuitSpec, config: QuantumConfig) -> bool:
+    """Whether the transpiled circuit is simulated with a density matrix:
+    ``NoiseConfig.method``, with ``auto`` meaning up to ``max_density_qubits`` physical
+    qubits (routing may add qubits to the circuit's own)."""
+    method = config.noise.method
+    if method == "auto":
+        qubits = len(transpiled_program(spec, config).physical)
+        return qubits <= config.noise.max_density_qubits
+    return method == "density_matrix"
+
+
+def _phases(
+    program: TranspiledProgram,
+    spec: CircuitSpec,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    rz_constant: torch.Tensor,
+    rz_matrix: torch.Tensor,
+) -> torch.Tensor:
+    """The ``rz`` angles ``[B, R]`` [rad] for the bound gate angles."""
+    theta = _angles(program.angle_gates, spec, x, weights).to(rz_matrix.dtype)
+    return rz_constant + theta @ rz_matrix
+
+
+def _logical(
+    probs: torch.Tensor, program: TranspiledProgram, readout: torch.Tensor, n: int
+) -> torch.Tensor:
+    """Physical outcome probabilities ``[B, 2^m]`` -> logical ones ``[B, 2^n]``, each
+    measured qubit's assignment errors applied and routing-only qubits summed out."""
+    m = len(program.physical)
+    for q in range(m):
+        probs = _apply_flat(probs, m, (q,), readout[q])
+    view = probs.reshape(probs.shape[0], *([2] * m))
+    ancillas = [m - c for c in range(m) if c not in program.logical]
+    if ancillas:
+        view = view.sum(ancillas)
+    remaining = [c for c in range(m - 1, -1, -1) if c in program.logical]
+    order = [1 + remaining.index(program.logical[j]) for j in range(n - 1, -1, -1)]
+    return view.permute(0, *order).reshape(view.shape[0], 2**n)
+
+
+def _check(
+    program: TranspiledProgram, config: QuantumConfig, x: torch.Tensor, density: bool, cdtype: Any
+) -> None:
+    sim = config.simulation
+    check_memory(
+        len(program.physical),
+        x.shape[0],
+        memory_limit(sim.memory_limit, sim.memory_fraction, x.device),
+        density=density,
+        dtype=cdtype,
+        steps=len(program.steps) if torch.is_grad_enabled() else 0,
+    )
+
+
 def run_transpiled(
     spec: CircuitSpec,
     x: torch.Tensor,
@@ -454,7 +551,8 @@ def run_transpiled(
     dtype: torch.dtype = torch.complex64,
 ) -> torch.Tensor:
     """Outcome probabilities ``[B, 2^n]`` of the logical qubits of ``spec`` run on the device
-    as transpiled, gate noise, idle relaxation and readout errors included.
+    as transpiled, by density-matrix evolution: gate noise, idle relaxation and readout
+    errors included.
 
     Args:
         spec: the circuit.
@@ -465,62 +563,99 @@ def run_transpiled(
     """
     program = transpiled_program(spec, config)
     cdtype = _complex_dtype(dtype)
+    _check(program, config, x, True, cdtype)
     m = len(program.physical)
-    batch = x.shape[0]
-    sim = config.simulation
-    check_memory(
-        m,
-        batch,
-        memory_limit(sim.memory_limit, sim.memory_fraction, x.device),
-        density=True,
-        dtype=cdtype,
-        steps=len(program.steps) if torch.is_grad_enabled() else 0,
-    )
-    steps, rz_constant, rz_matrix, readout = program.cast(cdtype, x.device)
-    theta = _angles(program.angle_gates, spec, x, weights).to(rz_matrix.dtype)
-    phases = rz_constant + theta @ rz_matrix
-    rz_cache: dict[int, torch.Tensor] = {}
-
-    def rz_superop(r: int) -> torch.Tensor:
-        """``RZ(phi) (x) conj(RZ(phi))`` as its diagonal ``[B, 4]``: ``(1, e^-i phi,
-        e^i phi, 1)`` on ``vec(rho)[2 r + c]``."""
-        if r not in rz_cache:
-            phi = phases[:, r]
-            zero = torch.zeros_like(phi)
-            angle = torch.stack([zero, -phi, phi, zero], -1)
-            rz_cache[r] = torch.polar(torch.ones_like(angle), angle).to(cdtype)
-        return rz_cache[r]
-
+    steps, rz_constant, rz_matrix, readout = program.cast(True, cdtype, x.device)
+    phases = _phases(program, spec, x, weights, rz_constant, rz_matrix)
     size = 2**m
     vec = torch.zeros(1, size * size, dtype=cdtype, device=x.device)
     vec[:, 0] = 1
     for step in steps:
         if isinstance(step, _Two):
             a, b = step.qubits
-            vec = _apply_flat(vec, 2 * m, (a, b, a + m, b + m), step.superop)
+            vec = _apply_flat(vec, 2 * m, (a, b, a + m, b + m), step.unitary)
             continue
         total: torch.Tensor | None = None
         for kind, value in step.items:
             if kind == "const":
                 total = value if total is None else value @ total
-            else:
-                d = rz_superop(value)
-                total = torch.diag_embed(d) if total is None else d[..., :, None] * total
+                continue
+            # RZ(phi) (x) conj(RZ(phi)) is diag(1, e^-i phi, e^i phi, 1) on vec(rho)[2 r + c]
+            phi = phases[:, value]
+            zero = torch.zeros_like(phi)
+            d = torch.polar(
+                torch.ones_like(phi)[:, None].expand(-1, 4),
+                torch.stack([zero, -phi, phi, zero], -1),
+            )
+            d = d.to(cdtype)
+            total = torch.diag_embed(d) if total is None else d[..., :, None] * total
         assert total is not None
         q = step.qubit
         vec = _apply_flat(vec, 2 * m, (q, q + m), total)
     diag = torch.arange(size, device=x.device) * (size + 1)
-    probs = vec[:, diag].real
-    for q in range(m):
-        probs = _apply_flat(probs, m, (q,), readout[q])
-    view = probs.reshape(probs.shape[0], *([2] * m))
-    ancillas = [m - c for c in range(m) if c not in program.logical]
-    if ancillas:
-        view = view.sum(ancillas)
-    remaining = [c for c in range(m - 1, -1, -1) if c in program.logical]
-    order = [1 + remaining.index(program.logical[j]) for j in range(spec.n_qubits - 1, -1, -1)]
-    out = view.permute(0, *order).reshape(view.shape[0], 2**spec.n_qubits)
-    return out.expand(batch, -1) if out.shape[0] != batch else out
+    out = _logical(vec[:, diag].real, program, readout, spec.n_qubits)
+    return out.expand(x.shape[0], -1) if out.shape[0] != x.shape[0] else out
+
+
+def sample_transpiled(
+    spec: CircuitSpec,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    config: QuantumConfig,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One quantum-jump trajectory of the transpiled noisy circuit per row of ``x``.
+
+    Every channel (gate noise, idle relaxation) draws a Kraus branch from the state
+    (Dalibard, Castin & Molmer, PRL 68, 580 (1992)); the average of the returned
+    probabilities over trajectories is :func:`run_transpiled`'s.
+
+    Returns:
+        ``(logical outcome probabilities [B, 2^n] with readout errors, log-probability of
+        each trajectory's branches [B])``; the log-probability is differentiable (the
+        score-function term of an unbiased gradient).
+    """
+    from .sim.trajectories import _sample_kraus
+
+    program = transpiled_program(spec, config)
+    cdtype = _complex_dtype(dtype)
+    _check(program, config, x, False, cdtype)
+    m = len(program.physical)
+    steps, rz_constant, rz_matrix, readout = program.cast(False, cdtype, x.device)
+    phases = _phases(program, spec, x, weights, rz_constant, rz_matrix)
+    batch = x.shape[0]
+    flat = torch.zeros(batch, 2**m, dtype=cdtype, device=x.device)
+    flat[:, 0] = 1
+    log_prob = torch.zeros(batch, dtype=phases.dtype, device=x.device)
+    for step in steps:
+        if isinstance(step, _Two):
+            flat = _apply_flat(flat, m, step.qubits, step.unitary)
+            if step.kraus is not None:
+                flat, lp = _sample_kraus(flat, m, step.qubits, step.kraus, generator)
+                log_prob = log_prob + lp.to(log_prob.dtype)
+            continue
+        q = step.qubit
+        pending: torch.Tensor | None = None
+        for kind, value in step.items:
+            if kind == "channel":
+                if pending is not None:
+                    flat, pending = _apply_flat(flat, m, (q,), pending), None
+                flat, lp = _sample_kraus(flat, m, (q,), value, generator)
+                log_prob = log_prob + lp.to(log_prob.dtype)
+                continue
+            if kind == "rz":
+                half = phases[:, value] / 2
+                diag = torch.polar(
+                    torch.ones_like(half)[:, None].expand(-1, 2), torch.stack([-half, half], -1)
+                )
+                value = torch.diag_embed(diag.to(cdtype))
+            pending = value if pending is None else value @ pending
+        if pending is not None:
+            flat = _apply_flat(flat, m, (q,), pending)
+    probs = flat.real.square() + flat.imag.square()
+    return _logical(probs, program, readout, spec.n_qubits), log_prob
 
 
 def mitigate_transpiled(

@@ -278,16 +278,18 @@ def test_heron_preset_transpiled_equals_aer_with_published_medians() -> None:
     np.testing.assert_allclose(got, ref, atol=1e-10, rtol=0)
 
 
-def test_transpiled_training_step_has_gradients_and_shots() -> None:
+@pytest.mark.parametrize("qubits", [4, 6])  # density matrix, trajectories
+def test_transpiled_training_step_has_gradients_and_shots(qubits: int) -> None:
     config = presets.get("heron", seed=0)
     config = config.replace(hardware=config.hardware.replace(noise_layout="transpiled"))
-    layer = QuantumLinear(6, 3, config=config.replace(circuit=config.circuit.replace(qubits=4)))
-    y = layer(torch.rand(5, 6))
+    circuit = config.circuit.replace(qubits=qubits)
+    layer = QuantumLinear(8, 3, config=config.replace(circuit=circuit))
+    y = layer(torch.rand(5, 8))
     y.sum().backward()
     assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
     assert float(layer.weight.grad.abs().sum()) > 0
     # shots: outcomes on the 2/shots grid of <Z>
-    r = layer._measure(torch.rand(3, 4)).detach() * 1024
+    r = layer._measure(torch.rand(3, qubits)).detach() * 1024
     torch.testing.assert_close(r, r.round(), atol=1e-3, rtol=0)
 
 
@@ -325,9 +327,59 @@ def test_calibration_from_backend_keeps_every_qubit_and_edge() -> None:
         assert cal.t1 is not None and cal.t1[q] == target.qubit_properties[q].t1
     for e, err in zip(cal.edges, cal.two_qubit_error, strict=True):
         assert err == target[two][e].error
-    layer = QuantumCircuitLayer(
-        3, 3, config=config.replace(circuit=config.circuit.replace(qubits=3))
+    small = config.replace(circuit=config.circuit.replace(qubits=3))
+    with pytest.warns(UserWarning, match="relaxation over"):  # per-gate depolarising of 0
+        layer = QuantumCircuitLayer(3, 3, config=small)
+    assert layer(torch.rand(2, 3)).abs().max() <= 1
+
+
+@pytest.mark.slow
+def test_transpiled_trajectories_converge_to_aer_with_unbiased_gradients() -> None:
+    """Quantum-jump trajectories of the routed circuit: the mean over T trajectories is
+    within 5 standard errors of aer's density matrix (a trajectory's probability lies in
+    [0, 1], so its variance is at most p (1 - p)), and the gradient (score-function term
+    included) is within 5 standard errors of aer's central finite difference."""
+    qc, x, w = routed_circuit()
+    config = presets.get("heron", seed=4).replace(
+        hardware=HardwareConfig(
+            noise_layout="transpiled",
+            calibration=line_calibration(),
+            readout_time=READOUT_TIME,
+        ),
     )
-    with pytest.warns(UserWarning, match="relaxation over"):
-        out = layer(torch.rand(2, 3))
-    assert out.abs().max() <= 1
+    config = config.replace(noise=config.noise.replace(method="trajectories", trajectories=1000))
+    layer = QuantumCircuitLayer.from_qiskit(qc, x, w, config=config, dtype=torch.float64)
+    layer.eval()
+    xs = torch.tensor([[0.3, 2.1, -1.0]], dtype=torch.float64)
+    sx = list(zip(SX_TIME, SX_ERROR, strict=True))
+    edges = {e: (t, err) for e, t, err in zip(LINE, TWO_TIME, TWO_ERROR, strict=True)}
+    readout = [(a + b) / 2 for a, b in zip(P01, P10, strict=True)]
+    target = make_target(T1, T2, sx, edges, readout, "cz")
+    measured = qc.copy()
+    measured.measure_all()
+    tqc = transpile(measured, target=target, optimization_level=3, seed_transpiler=0)
+    weights = layer.weight.tolist()
+    sign = torch.tensor([1.0 - 2 * ((i >> 1) & 1) for i in range(8)], dtype=torch.float64)
+
+    def reference(ws: list[float]) -> np.ndarray:
+        values = dict(zip(x, xs[0].tolist(), strict=True)) | dict(zip(w, ws, strict=True))
+        return aer_probabilities(tqc, values, T1, T2, sx, edges, P01, P10, "cz")
+
+    exact = reference(weights)
+    chunks, grads = [], []
+    for _ in range(8):
+        layer.zero_grad()
+        probs = layer.outcome_probabilities(xs)[0]
+        (probs @ sign).backward()  # <Z_1>
+        chunks.append(probs.detach().numpy())
+        grads.append(float(layer.weight.grad[4]))
+    mean = np.mean(chunks, 0)
+    bound = 5 * np.sqrt(exact * (1 - exact) / 8000) + 1e-12
+    assert np.all(np.abs(mean - exact) <= bound), (mean - exact, bound)
+    h = 1e-4
+    up, down = list(weights), list(weights)
+    up[4] += h
+    down[4] -= h
+    fd = float((reference(up) - reference(down)) @ sign.numpy()) / (2 * h)
+    sem = np.std(grads, ddof=1) / np.sqrt(len(grads))
+    assert abs(np.mean(grads) - fd) <= 5 * sem + 1e-3, (np.mean(grads), fd, sem)
