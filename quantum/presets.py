@@ -5,8 +5,17 @@ backends (ANCHORS.md). A reported gate error is the average infidelity of the wh
 relaxation during it included, so the depolarising parameter carries only what T1/T2
 relaxation over the gate's duration does not explain
 (:func:`~physnn.quantum.noise.depolarizing_for_error`): the simulated gate's total
-infidelity equals the published one. Readout errors are taken as symmetric; idle qubits do
-not relax.
+infidelity equals the published one. Readout errors are taken as symmetric.
+
+The presets simulate the logical circuit (``HardwareConfig.noise_layout="all_to_all"``:
+medians on every qubit, no routing, idle qubits do not relax). The device as it runs the
+circuit, routed onto the heavy-hex coupling map in the native basis with idle relaxation
+(:mod:`~physnn.quantum.transpiled`), is one change away:
+``physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})``. It stays opt-in
+because it is slower to train above 4 qubits: a training step of the default
+``QuantumLinear(64, 10)`` at batch 32 took 6-8x the all-to-all step at 6 and 8 qubits
+(0.2-0.6 s against 30-100 ms on a loaded 2-core machine), while at 4 qubits it was faster
+(fused density matrix, 0.3-0.5x).
 """
 
 from __future__ import annotations

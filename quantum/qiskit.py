@@ -468,7 +468,10 @@ def config_from_backend(
 
 
 def aer_noise_model(config: QuantumConfig) -> Any:
-    """The qiskit-aer ``NoiseModel`` of ``config``'s gate noise (for cross-checks).
+    """The qiskit-aer ``NoiseModel`` of ``config``'s gate noise (for cross-checks) with
+    ``HardwareConfig.noise_layout="all_to_all"``: the same errors on every qubit, no idle
+    relaxation (the transpiled model's reference is built in
+    ``tests/quantum/test_transpiled_noise.py``).
 
     Gates ``rx ry h x`` get the single-qubit errors (``rz p sdg`` too when
     ``virtual_rz=False``), ``cx cz`` the two-qubit ones, composed in physnn's order;
