@@ -24,6 +24,7 @@ __all__ = [
     "gradient_shots",
     "input_shift_count",
     "training_circuits",
+    "weight_shift_count",
 ]
 
 
@@ -149,9 +150,18 @@ def input_shift_count(spec: CircuitSpec) -> int:
     return count
 
 
+def weight_shift_count(spec: CircuitSpec) -> int:
+    """Shifted circuit pairs for the gradient with respect to the weights: one per gate whose
+    angle is ``scale * w`` (a weight shared by ``k`` gates, as in imported circuits and
+    decomposed controlled rotations, needs ``k`` pairs by the product rule; the two-term
+    rule of ``exp(-i scale w P / 2)`` shifts ``w`` by ``pi / (2 scale)``)."""
+    return sum(1 for op in spec.ops for gate in expand(op) if gate.source == "weight")
+
+
 def training_circuits(n_weights: int, input_shifts: int) -> int:
     """Circuits per sample of one parameter-shift step: the forward, two shifted circuits
-    per angle (Mitarai et al., PRA 98, 032309 (2018)) and two per input-dependent gate."""
+    per weight-dependent gate ``n_weights`` (Mitarai et al., PRA 98, 032309 (2018)) and two
+    per input-dependent gate."""
     return 1 + 2 * n_weights + 2 * input_shifts
 
 

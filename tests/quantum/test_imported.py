@@ -207,3 +207,13 @@ def test_parameter_in_both_lists_and_mid_circuit_measurement_raise() -> None:
     qc.h(0)
     with pytest.raises(ValueError, match="after they were measured"):
         QuantumCircuitLayer.from_qiskit(qc, inputs=x)
+
+
+def test_training_cost_counts_every_weight_dependent_gate() -> None:
+    qc, x, w = every_gate_circuit()
+    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w)
+    # gates whose angle depends on a weight after the textbook decompositions: rz(x2 - w0),
+    # p(w1), u's ry(w2), crx(w3) 2, crz(w4/2 + x2) 2, cp(w5) 3, rxx(w0), ryy(x0 + w1),
+    # rzz(w2), u2's rz(-w3), u1(w4 - 0.2): 15 shifted pairs
+    step = layer.training_cost((4, 3), input_gradients=False)
+    assert step.resources["circuit_executions"] == 4 * (1 + 2 * 15)
