@@ -50,7 +50,6 @@ from .cost import (
     weight_shift_count,
 )
 from .noise import gate_noise
-from .sim.adjoint import ADJOINT_QUBITS, ADJOINT_STEPS, run_statevector_adjoint
 from .sim.memory import memory_limit
 from .sim.statevector import compiled_steps
 
@@ -323,10 +322,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         steps = 0
         if grad:
             gates = sum(len(expand(op)) for op in self.spec.ops) + 1
-            if density or self._noisy():
-                steps = 3 * gates
-            else:
-                steps = ADJOINT_STEPS if self._adjoint() else 2 * compiled_steps(self.spec)
+            steps = 3 * gates if (density or self._noisy()) else 2 * compiled_steps(self.spec)
         qf.check_memory(
             self.n_qubits,
             batch,
@@ -336,18 +332,6 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             steps=steps,
             trajectories=trajectories,
         )
-
-    def _adjoint(self) -> bool:
-        """Whether the exact path is differentiated by the adjoint method
-        (``SimulationConfig.gradient``)."""
-        mode = self.config.simulation.gradient
-        return mode == "adjoint" or (mode == "auto" and self.n_qubits >= ADJOINT_QUBITS)
-
-    def _statevector(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact final states ``[B, 2^n]`` for prepared inputs ``x``."""
-        run = run_statevector_adjoint if self._adjoint() else qf.run_statevector
-        fuse = self.config.simulation.fuse_qubits
-        return run(self.spec, x, self.weight, dtype=self.weight.dtype, fuse=fuse)
 
     def _simulate(self, x: torch.Tensor) -> torch.Tensor:
         """Outcome probabilities ``[B, T, 2^n]`` of ``T`` trajectories per sample (``T = 1``
@@ -377,7 +361,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             return _score_surrogate(probs.view(batch, count, -1), log_prob.view(batch, count))
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
-            probs = qf.probabilities(self._statevector(x))[:, None]
+            psi = qf.run_statevector(
+                self.spec, x, self.weight, dtype=dtype, fuse=cfg.simulation.fuse_qubits
+            )
+            probs = qf.probabilities(psi)[:, None]
         elif self._uses_density():
             self._check_memory(batch, density=True, device=x.device)
             probs = qf.run_density(self.spec, x, self.weight, self.gate_noise, dtype=dtype)
@@ -432,7 +419,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         dtype = self.weight.dtype
         inputs = self._prepare_inputs(x)
         if not self._noisy():
-            mean, var = qf.pauli_expectation(self._statevector(inputs), self.n_qubits, observable)
+            psi = qf.run_statevector(
+                self.spec, inputs, self.weight, dtype=dtype, fuse=self.config.simulation.fuse_qubits
+            )
+            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
         elif self.config.hardware.noise_layout == "transpiled":
             raise NotImplementedError(
                 f"{type(self).__name__}.expectation: the transpiled-noise path keeps only "
