@@ -22,6 +22,7 @@ copies) is reprogrammed from the current weights on its next read (see
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
@@ -49,6 +50,27 @@ __all__ = [
 ]
 
 _HALF = (torch.float16, torch.bfloat16)
+
+
+_CONVERTING = [0]
+"""Depth of :func:`_converting` blocks: inside one, constructors draw the chip's defects but
+leave programming to ``from_torch``, which programs the copied weights once."""
+
+
+@contextlib.contextmanager
+def _converting() -> Iterator[None]:
+    _CONVERTING[0] += 1
+    try:
+        yield
+    finally:
+        _CONVERTING[0] -= 1
+
+
+def _new_chip(tile: CrossbarTile, matrix: torch.Tensor) -> None:
+    """Draw a new tile's defects and program ``matrix`` (unless ``from_torch`` will)."""
+    tile.draw_defects()
+    if not _CONVERTING[0]:
+        tile.program(matrix)
 
 
 def _check_int(arg: str, value: object) -> None:
@@ -227,8 +249,7 @@ class PIMLinear(_PIMLayer, nn.Linear):
         self.tile = CrossbarTile(
             in_features, out_features, cfg, self.streams, device=device, dtype=self.weight.dtype
         )
-        self.tile.draw_defects()
-        self.tile.program(self.weight)
+        _new_chip(self.tile, self.weight)
 
     def _crossbars(self) -> Iterator[tuple[CrossbarTile, torch.Tensor, torch.Tensor]]:
         yield self.tile, self.weight, self.weight
@@ -240,15 +261,16 @@ class PIMLinear(_PIMLayer, nn.Linear):
         cls.check_module(module, nn.Linear)
         cls.check_config(config)
         assert isinstance(module, nn.Linear)
-        layer = cls(
-            module.in_features,
-            module.out_features,
-            module.bias is not None,
-            config=config,  # type: ignore[arg-type]
-            name=name,
-            device=module.weight.device,
-            dtype=module.weight.dtype,
-        )
+        with _converting():
+            layer = cls(
+                module.in_features,
+                module.out_features,
+                module.bias is not None,
+                config=config,  # type: ignore[arg-type]
+                name=name,
+                device=module.weight.device,
+                dtype=module.weight.dtype,
+            )
         with torch.no_grad():
             layer.weight.copy_(module.weight)
             if module.bias is not None and layer.bias is not None:
@@ -359,8 +381,7 @@ class _PIMConvNd(_PIMLayer):
         self.tile = CrossbarTile(
             n_in, self.out_channels, cfg, self.streams, device=device, dtype=self.weight.dtype
         )
-        self.tile.draw_defects()
-        self.tile.program(self._matrix())
+        _new_chip(self.tile, self._matrix())
 
     def _matrix(self) -> torch.Tensor:
         """The weight as one crossbar matrix ``[out, in_channels * prod(kernel)]``."""
@@ -379,21 +400,22 @@ class _PIMConvNd(_PIMLayer):
         cls.check_module(module, cls.torch_type, exact=True)
         cls.check_config(config)
         assert isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d)
-        layer = cls(
-            module.in_channels,
-            module.out_channels,
-            module.kernel_size,
-            stride=module.stride,
-            padding=module.padding,
-            dilation=module.dilation,
-            groups=module.groups,
-            bias=module.bias is not None,
-            padding_mode=module.padding_mode,
-            config=config,  # type: ignore[arg-type]
-            name=name,
-            device=module.weight.device,
-            dtype=module.weight.dtype,
-        )
+        with _converting():
+            layer = cls(
+                module.in_channels,
+                module.out_channels,
+                module.kernel_size,
+                stride=module.stride,
+                padding=module.padding,
+                dilation=module.dilation,
+                groups=module.groups,
+                bias=module.bias is not None,
+                padding_mode=module.padding_mode,
+                config=config,  # type: ignore[arg-type]
+                name=name,
+                device=module.weight.device,
+                dtype=module.weight.dtype,
+            )
         with torch.no_grad():
             layer.weight.copy_(module.weight)
             if module.bias is not None and layer.bias is not None:
@@ -620,8 +642,7 @@ class _PIMRecurrent(_PIMLayer):
                     device=device,
                     dtype=weight.dtype,
                 )
-                tile.draw_defects()
-                tile.program(weight)
+                _new_chip(tile, weight)
                 self.tiles[key] = tile
 
     def _suffixes(self) -> Iterator[tuple[int, str]]:
@@ -662,19 +683,20 @@ class _PIMRecurrent(_PIMLayer):
         if getattr(module, "proj_size", 0):
             raise TypeError(f"{cls.__name__}: LSTM proj_size > 0 is not supported")
         cls.check_config(config)
-        layer = cls(
-            module.input_size,
-            module.hidden_size,
-            module.num_layers,
-            module.bias,
-            module.batch_first,
-            float(module.dropout),
-            module.bidirectional,
-            config=config,  # type: ignore[arg-type]
-            name=name,
-            device=module.weight_ih_l0.device,
-            dtype=module.weight_ih_l0.dtype,
-        )
+        with _converting():
+            layer = cls(
+                module.input_size,
+                module.hidden_size,
+                module.num_layers,
+                module.bias,
+                module.batch_first,
+                float(module.dropout),
+                module.bidirectional,
+                config=config,  # type: ignore[arg-type]
+                name=name,
+                device=module.weight_ih_l0.device,
+                dtype=module.weight_ih_l0.dtype,
+            )
         with torch.no_grad():
             for key, p in layer.named_parameters(recurse=False):
                 p.copy_(getattr(module, key))

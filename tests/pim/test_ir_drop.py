@@ -189,6 +189,7 @@ def test_fast_model_within_2_percent_of_the_exact_effect_256x256() -> None:
         ideal = v @ g
         assert np.linalg.norm(exact - ideal) / np.linalg.norm(ideal) > 0.05  # a real effect
         overall, worst = relative_errors(v @ g_eff, exact, ideal)
+        print(f"256x256, {r_wire} ohm: error {overall:.4f}, worst column {worst:.4f}")
         assert overall < 0.02 and worst < 0.02, (overall, worst)
 
 
@@ -201,7 +202,8 @@ def test_fast_model_within_2_percent_of_the_exact_effect_512x512(r_wire: float) 
     for v in read_voltages(rng, 512):
         exact = nodal_currents(g, v, r_wire, r_wire)
         overall, worst = relative_errors(v @ g_eff, exact, v @ g)
-        assert overall < 0.02 and worst < 0.03, (overall, worst)
+        print(f"512x512, {r_wire} ohm: error {overall:.4f}, worst column {worst:.4f}")
+        assert overall < 0.02 and worst < 0.02, (overall, worst)
 
 
 # --------------------------------------------------------------------------- layouts
