@@ -14,7 +14,8 @@ Inputs are 16 signed read voltages uniform in +-0.2 V and the same 16 rectified 
 activations). Printed: the IR-drop effect (relative deviation of the exact outputs from the
 ideal ``v @ g``), the fast model's error relative to that effect (all outputs, and the worst
 output column), and the time of each model (the exact solver is SuperLU on the nodal
-system, the fast model four tridiagonal solves; their ratio is measured in this process).
+system, the fast model one factorisation of each wire's ladders and five ladder solves; their
+ratio is measured in this process).
 The wire resistances span the presets: 0.07 ohm per segment in ``hwa-rasch2023``, 1 ohm the
 ``CircuitConfig`` default.
 """

@@ -314,27 +314,26 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
     voltage of row node (i, j) per volt of input, and by reciprocity ``w[i, j]`` is the
     fraction of the current injected at column node (i, j) that reaches the column's
     ground. ``G h w`` is exact when either wire has no resistance. The two subsystems couple
-    through the column voltages: the current a row drives into column j' raises that
-    column's node voltages, which reduces the current other rows draw at j' and so raises
-    their voltage at every column j, and so on in round trips between the wires. With every
-    row at 1 V the first round trip is solved exactly: the column voltages ``u1`` of the
-    currents ``G h`` (column ladders) and the row-voltage rise ``dv1`` they cause (row
-    ladders) add ``d1_j = sum_i (G w dv1)[i, j]`` to column j. Every later round trip
-    applies the same positive operator to a similar profile, so they continue geometrically
-    with the ratio ``rho_j = d1_j / I0_j`` of the first one to the currents ``I0`` of
-    ``G h w`` (measured: within 7 % of the second round trip's ratio at 0.07-1 ohm), and add
-    ``d1 / (1 - rho)`` in all. That current is shared among the input rows k as the
-    second-order coupling shares it, with the row currents spread over the columns alike
-    (the rank-1 part): ``G_c[k, j] ~ (sum_j' (G h)[k, j']) sum_i Z_col,j(k, i)
-    (G w dv1)[i, j] / sum_j' u1[i, j']``, scaled to the column's total. The result is
-    ``G_eff = G h w + G_c`` from one factorisation and three solves of each wire's
-    ladders. Against the exact nodal solution (``benchmarks/pim_ir_drop.py``,
-    ``tests/pim/test_ir_drop.py``; devices uniform in 0-25 uS with half of them off) the
-    error of the column currents at 512x512 is 0.1-0.4 % of the IR-drop effect for 0.35-1
-    ohm per segment (effects 27-51 %; worst column 0.4-0.7 %, signed and rectified inputs);
-    the second-order coupling alone was 2.4 % in the worst column at 1 ohm, a first-order
-    model ``G / (1 + a)`` 10 %. Computed in float64 on the CPU: the row ladders with LAPACK
-    (``dpttrf``/``dpttrs``, contiguous along the rows), the column ladders by eliminating
+    through the column voltages: the current a row drives into column j' raises that column's
+    node voltages, which reduces the current other rows draw at j' and so raises their voltage
+    at every column j, and so on in round trips between the wires. With every row at 1 V the
+    first round trip is solved exactly: the column voltages ``u1`` of the currents ``G h``
+    (column ladders) and the row-voltage rise ``dv1`` they cause (row ladders) add ``d1_j =
+    sum_i (G w dv1)[i, j]`` to column j. Every later round trip applies the same positive
+    operator to a similar profile, so they continue geometrically with the ratio ``rho_j = d1_j
+    / I0_j`` of the first one to the currents ``I0`` of ``G h w`` (measured: within 7 % of the
+    second round trip's ratio at 0.07-1 ohm), and add ``d1 / (1 - rho)`` in all. That current is
+    shared among the input rows k as the second-order coupling shares it, with the row currents
+    spread over the columns alike (the rank-1 part): ``G_c[k, j] ~ (sum_j' (G h)[k, j']) sum_i
+    Z_col,j(k, i) (G w dv1)[i, j] / sum_j' u1[i, j']``, scaled to the column's total. The result
+    is ``G_eff = G h w + G_c`` from one factorisation of each wire's ladders and five ladder
+    solves (two along the rows, three along the columns). Against the exact nodal solution
+    (``benchmarks/pim_ir_drop.py``, ``tests/pim/test_ir_drop.py``; devices uniform in 0-25 uS
+    with half of them off) the error of the column currents at 512x512 is at most 0.4 % of the
+    IR-drop effect for 0.07-1 ohm per segment (worst column 0.7 %, at 1 ohm, signed and
+    rectified inputs); the second-order coupling alone was 2.4 % in the worst column at 1 ohm, a
+    first-order model ``G / (1 + a)`` 10 %. Computed in float64 on the CPU: the row ladders with
+    LAPACK (``dpttrf``/``dpttrs``, contiguous along the rows), the column ladders by eliminating
     row by row with all columns at once (no transposed copies): 50-60 ms of CPU time for a
     512x1024 array on a loaded 2-core machine (measured).
 
