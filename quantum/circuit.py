@@ -32,6 +32,7 @@ __all__ = [
     "entangling_pairs",
     "expand",
     "features_per_encoder",
+    "gate_level_weights",
     "preparation_gates",
     "user_circuit",
 ]
@@ -384,3 +385,26 @@ def user_circuit(build: object, n_qubits: int, n_features: int, readout: str = "
     builder = CircuitBuilder(n_qubits, n_features)
     build(builder)
     return CircuitSpec(n_qubits, n_features, builder.n_weights, tuple(builder.ops), readout)
+
+
+def gate_level_weights(spec: CircuitSpec) -> tuple[CircuitSpec, list[tuple[int, float]]]:
+    """``spec`` with one weight per weight-dependent gate, and where each comes from.
+
+    Gate ``j`` of the result reads weight ``j`` with scale 1; its angle is
+    ``scale_j * w[index_j]`` for the ``(index_j, scale_j)`` returned. Every gate-level angle
+    then sits in exactly one rotation, so the two-term parameter-shift rule is exact for it,
+    and ``dF/dw_i = sum_{j: index_j = i} scale_j dF/dtheta_j`` (the chain rule for weights
+    shared by several gates or scaled, as in imported circuits).
+    """
+    ops: list[Op] = []
+    sources: list[tuple[int, float]] = []
+    for op in spec.ops:
+        if isinstance(op, Gate) and op.source == "weight":
+            assert isinstance(op.index, int)
+            ops.append(Gate(op.name, op.qubits, "weight", len(sources), 1.0))
+            sources.append((op.index, op.scale))
+        else:
+            ops.append(op)
+    lifted = dataclasses.replace(spec, ops=tuple(ops), n_weights=len(sources))
+    return lifted, sources
+

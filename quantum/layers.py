@@ -39,7 +39,7 @@ from ..common.cost import Cost
 from ..common.layer import PhysicalModule, WeightsMode
 from ..common.rng import is_ideal
 from . import functional as qf
-from .circuit import AmplitudeEncoding, build_circuit, expand, user_circuit
+from .circuit import AmplitudeEncoding, build_circuit, expand, gate_level_weights, user_circuit
 from .config import CircuitConfig, QuantumConfig
 from .cost import (
     CircuitResources,
@@ -606,20 +606,32 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             shots: measure every shifted circuit ``shots`` times (the layer's ``shots``
                 stream), as hardware does; None uses exact expectations. Each entry is then
                 unbiased with variance at most ``1 / (2 shots)`` for ``<Z>`` readouts.
+
+        Each weight-dependent gate is shifted on its own and the columns are summed with
+        the gates' scales (chain rule), so weights shared by several gates or scaled (user
+        and imported circuits) are exact too
+        (:func:`~physnn.quantum.circuit.gate_level_weights`).
         """
         x = _check_input(type(self).__name__, x, self.circuit_inputs)
         x = self._prepare_inputs(x.reshape(-1, self.circuit_inputs))
         fuse = self.config.simulation.fuse_qubits
         gen = self.streams.dynamic("shots", x.device) if shots is not None else None
+        spec, sources = gate_level_weights(self.spec)
+        weight = self.weight.detach()
+        lift = torch.zeros(len(sources), weight.numel(), dtype=weight.dtype, device=weight.device)
+        for row, (index, scale) in enumerate(sources):
+            lift[row, index] = scale  # gate angles = lift @ weight
 
-        def readout(weights: torch.Tensor) -> torch.Tensor:
-            psi = qf.run_statevector(self.spec, x, weights, dtype=weights.dtype, fuse=fuse)
+        def readout(angles: torch.Tensor) -> torch.Tensor:
+            psi = qf.run_statevector(spec, x, angles, dtype=angles.dtype, fuse=fuse)
             probs = qf.probabilities(psi)
             if shots is not None:
                 probs = qf.sample_frequencies(probs, shots, gen)
             return self._readout(probs)
 
-        return qf.parameter_shift(readout, self.weight.detach())
+        if not sources:
+            return readout(lift @ weight)[..., None] * weight[:0]
+        return qf.parameter_shift(readout, lift @ weight) @ lift
 
     # -- interop ----------------------------------------------------------------------------
 

@@ -217,3 +217,21 @@ def test_training_cost_counts_every_weight_dependent_gate() -> None:
     # rzz(w2), u2's rz(-w3), u1(w4 - 0.2): 15 shifted pairs
     step = layer.training_cost((4, 3), input_gradients=False)
     assert step.resources["circuit_executions"] == 4 * (1 + 2 * 15)
+
+
+def test_parameter_shift_jacobian_of_shared_and_scaled_weights() -> None:
+    """Weights shared by several gates and scaled (``w0`` in ``rz(x2 - w0)`` and ``rxx``;
+    ``w4 / 2`` in ``crz``): the gate-by-gate parameter shift equals the central finite
+    difference of qiskit's Statevector."""
+    qc, x, w = every_gate_circuit()
+    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
+    xs = torch.tensor([[0.7, -0.4, 1.9]], dtype=torch.float64)
+    jac = layer.parameter_shift_jacobian(xs)[0].numpy()  # [readout, weights]
+    xv, wv = xs[0].tolist(), layer.weight.detach().tolist()
+    h = 1e-5
+    for k in range(len(wv)):
+        up, down = list(wv), list(wv)
+        up[k] += h
+        down[k] -= h
+        fd = (z_expectations(qc, x, w, xv, up) - z_expectations(qc, x, w, xv, down)) / (2 * h)
+        np.testing.assert_allclose(jac[:, k], fd, atol=1e-7, rtol=0)
