@@ -423,3 +423,28 @@ def test_per_qubit_readout_mitigation_recovers_the_ideal_readout() -> None:
     )
     layer.reconfigure(unmitigated)
     assert np.abs(layer(xs)[0].detach().numpy() - want).max() > 1e-3
+
+
+def test_reconfigure_to_the_transpiled_device_and_reload() -> None:
+    """The way a user switches a trained model to the routed device: physnn.reconfigure
+    with a nested change, then a state-dict round trip (config restored) and a copy."""
+    from torch import nn
+
+    from physnn.common.testing import assert_state_dict_roundtrip
+
+    base = presets.get("heron", seed=3)
+    config = base.replace(circuit=base.circuit.replace(qubits=3))
+    model = nn.Sequential(QuantumLinear(5, 3, config=config, name="q"))
+    routed = physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})
+    layer = routed[0]
+    assert layer.config.hardware.noise_layout == "transpiled"
+    assert model[0].config.hardware.noise_layout == "all_to_all"
+    assert layer.circuit_resources()["two_qubit_gates"] == transpile_report(layer).two_qubit_gates
+    xs = torch.rand(4, 5)
+    assert not torch.allclose(layer(xs), model[0](xs))
+
+    def rebuild() -> nn.Module:
+        fresh = nn.Sequential(QuantumLinear(5, 3, config=config.replace(seed=9), name="q"))
+        return physnn.reconfigure(fresh, {"hardware.noise_layout": "transpiled"})
+
+    assert_state_dict_roundtrip(routed, rebuild, xs)
