@@ -407,4 +407,3 @@ def gate_level_weights(spec: CircuitSpec) -> tuple[CircuitSpec, list[tuple[int, 
             ops.append(op)
     lifted = dataclasses.replace(spec, ops=tuple(ops), n_weights=len(sources))
     return lifted, sources
-

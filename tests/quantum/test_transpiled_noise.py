@@ -437,6 +437,7 @@ def test_reconfigure_to_the_transpiled_device_and_reload() -> None:
     model = nn.Sequential(QuantumLinear(5, 3, config=config, name="q"))
     routed = physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})
     layer = routed[0]
+    assert isinstance(layer, QuantumLinear)
     assert layer.config.hardware.noise_layout == "transpiled"
     assert model[0].config.hardware.noise_layout == "all_to_all"
     assert layer.circuit_resources()["two_qubit_gates"] == transpile_report(layer).two_qubit_gates
