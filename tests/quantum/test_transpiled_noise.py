@@ -434,15 +434,16 @@ def test_reconfigure_to_the_transpiled_device_and_reload() -> None:
 
     base = presets.get("heron", seed=3)
     config = base.replace(circuit=base.circuit.replace(qubits=3))
-    model = nn.Sequential(QuantumLinear(5, 3, config=config, name="q"))
+    original = QuantumLinear(5, 3, config=config, name="q")
+    model = nn.Sequential(original)
     routed = physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})
     layer = routed[0]
     assert isinstance(layer, QuantumLinear)
     assert layer.config.hardware.noise_layout == "transpiled"
-    assert model[0].config.hardware.noise_layout == "all_to_all"
+    assert original.config.hardware.noise_layout == "all_to_all"
     assert layer.circuit_resources()["two_qubit_gates"] == transpile_report(layer).two_qubit_gates
     xs = torch.rand(4, 5)
-    assert not torch.allclose(layer(xs), model[0](xs))
+    assert not torch.allclose(layer(xs), original(xs))
 
     def rebuild() -> nn.Module:
         fresh = nn.Sequential(QuantumLinear(5, 3, config=config.replace(seed=9), name="q"))
