@@ -13,9 +13,10 @@ circuit, routed onto the heavy-hex coupling map in the native basis with idle re
 (:mod:`~physnn.quantum.transpiled`), is one change away:
 ``physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})``. It stays opt-in
 because it is slower to train above 4 qubits: a training step of the default
-``QuantumLinear(64, 10)`` at batch 32 took 6-8x the all-to-all step at 6 and 8 qubits
-(0.2-0.6 s against 30-100 ms on a loaded 2-core machine), while at 4 qubits it was faster
-(fused density matrix, 0.3-0.5x).
+``QuantumLinear(64, 10)`` at batch 32 took 6-9x the all-to-all step at 6 and 8 qubits on
+heron and eagle (trajectories through 2-3x more physical gates plus idle channels; min of
+3 steps, same process, loaded 2-core machine), while at 4 qubits it took 0.3-0.5x (the
+fused density matrix).
 """
 
 from __future__ import annotations
