@@ -9,7 +9,7 @@ With ``HardwareConfig.noise_layout="transpiled"`` a circuit is
    routing with SWAPs included. The transpiled gate list does not depend on the parameter
    values, so it is cached; every ``rz`` angle of the result is linear in the gate angles
    (``c + sum_k a_k theta_k``), evaluated from the bound values on each forward;
-2. scheduled as late as possible (ALAP, the scheduling IBM's runtime uses): between two
+2. scheduled as late as possible (ALAP, as qiskit's ``ALAPScheduleAnalysis``): between two
    gates on a qubit, and after its last gate until the simultaneous final measurement, the
    qubit idles and relaxes with its own T1/T2 (thermal relaxation, Nielsen & Chuang,
    Sec. 8.3); a qubit still in ``|0>`` before its first gate is left alone (``|0>`` is the
@@ -20,8 +20,11 @@ With ``HardwareConfig.noise_layout="transpiled"`` a circuit is
    so that the gate's total average infidelity equals the calibrated one
    (:func:`~physnn.quantum.noise.depolarizing_for_error`); virtual ``rz`` gates are
    noiseless and take no time (``HardwareConfig.virtual_rz``); each measured qubit has its
-   own assignment errors. Runs of single-qubit gates and channels on a qubit are fused into
-   one 4x4 superoperator.
+   own assignment errors (``NoiseConfig.amplitude_damping``/``phase_damping``, when set,
+   are added after every physical gate on top of the calibration). Runs of single-qubit
+   gates and channels on a qubit are fused into one 4x4 superoperator; above
+   ``NoiseConfig.max_density_qubits`` physical qubits (``method="auto"``) the circuit is
+   sampled by quantum-jump trajectories instead (:func:`sample_transpiled`).
 
 The outcome probabilities are those of the logical qubits (the final layout is read from
 the measurements), so the layer's readout, shots and mitigation work unchanged. qiskit is
