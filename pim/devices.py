@@ -217,7 +217,7 @@ class PCMDevice(DeviceModel):
         noise: torch.Tensor,
     ) -> torch.Tensor:
         sigma = pcm_programming_sigma(target / g_max, g_max)
-        return (target + sigma * noise).clamp_min(0.0)
+        return torch.addcmul(target, sigma, noise).clamp_min(0.0)
 
 
 class ReRAMDevice(DeviceModel):

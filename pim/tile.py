@@ -390,7 +390,7 @@ class CrossbarTile(nn.Module):
             rel = PF.pcm_read_noise_scale(g0 / m.g_max, t, cfg.drift.t0, cfg.read.t_read)
             gen = self._gen(f"read_1f@{t!r}")
             noise = torch.randn(g.shape, generator=gen, device=g.device).to(work)
-            g = (g + g.abs() * rel * self._share_reference(noise)).clamp_min(0.0)
+            g = torch.addcmul(g, g.abs() * rel, self._share_reference(noise)).clamp_min(0.0)
         if cfg.circuit.ir_drop == "fast":
             g = self._ir_drop(g)
         norm = m.devices_per_polarity * (m.g_max - m.g_min)
