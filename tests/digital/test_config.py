@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -46,3 +48,13 @@ def test_every_allowed_precision_runs_finite(bits: int) -> None:
 def test_unit_slips_name_the_field_and_the_fix(field: str, value: object, hint: str) -> None:
     with pytest.raises((ValueError, TypeError), match=hint):
         DigitalConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_throughput_that_underflows_is_refused() -> None:
+    """peak * utilization below 1 MAC/s would make the latency infinite (the thorough config
+    fuzz found 1e-300 * 1e-300 dividing the latency by zero)."""
+    with pytest.raises(ValueError, match="utilization"):
+        DigitalConfig(peak_macs_per_second=2.0, utilization=1e-3)
+    slow = DigitalConfig(peak_macs_per_second=1e3, utilization=1e-3)  # 1 MAC/s: allowed
+    latency = DigitalLinear(4, 2, config=slow).cost((1, 4)).latency
+    assert math.isfinite(latency) and latency >= 8.0  # 8 MACs at 1 MAC/s
