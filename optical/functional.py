@@ -35,7 +35,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -577,20 +577,52 @@ def transfer_function(
     )
 
 
+def _padded_product(field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+    n1, n2 = field.shape[-2:]
+    spectrum = torch.fft.fft2(field, s=transfer.shape[-2:])
+    # In place: the product's backward needs only ``transfer``, never the spectrum.
+    spectrum.mul_(transfer)
+    return torch.fft.ifft2(spectrum)[..., :n1, :n2]
+
+
+class _Transfer(torch.autograd.Function):
+    """``crop(ifft2(H fft2(pad(u))))`` whose backward is the same product with ``conj(H)``.
+
+    The padded product is linear and its adjoint is ``crop(ifft2(conj(H) fft2(pad(g))))``
+    (``fft2`` and ``M1 M2 ifft2`` are adjoint), so the gradient costs the two FFTs of the
+    forward and none of the zero-filled ``M1 x M2`` buffers and conjugated copies that
+    autograd's chain of pad, FFT, product, FFT and crop builds. Calling itself in the
+    backward keeps higher derivatives.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(transfer)
+        return _padded_product(field, transfer)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (transfer,) = ctx.saved_tensors
+        return _Transfer.apply(grad, torch.conj_physical(transfer)), None
+
+
 def apply_transfer(field: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
     """Propagate ``field`` ``[..., N1, N2]`` with a transfer function on its padded grid.
 
     The field is zero-padded at the end of each axis by ``torch.fft.fft2(s=...)``, the
-    spectrum multiplied in place and the result cropped back to ``[..., N1, N2]``.
+    spectrum multiplied in place and the result cropped back to ``[..., N1, N2]``. For a
+    constant ``[M1, M2]`` transfer function the backward pass is the adjoint propagation
+    (two FFTs, see :class:`_Transfer`); a transfer function that requires a gradient or
+    carries batch dimensions goes through autograd.
     """
     n1, n2 = field.shape[-2:]
     if field.numel() == 0:
         # An empty batch: MKL's FFT refuses zero-sized transforms (issue 15, item 9).
         return field * transfer[..., :n1, :n2]
-    spectrum = torch.fft.fft2(field, s=transfer.shape[-2:])
-    # In place: the product's backward needs only ``transfer``, never the spectrum.
-    spectrum.mul_(transfer)
-    return torch.fft.ifft2(spectrum)[..., :n1, :n2]
+    if transfer.dim() == 2 and not transfer.requires_grad:
+        out: torch.Tensor = _Transfer.apply(field, transfer)
+        return out
+    return _padded_product(field, transfer)
 
 
 def propagate(
