@@ -3,11 +3,15 @@
 Exact fused statevector simulation (``physnn.quantum.sim``, facade
 ``physnn.quantum.functional``), density-matrix and trajectory noise, shots, readout
 mitigation, observables, qiskit export and transpilation to the preset's device
-(``physnn.quantum.qiskit``, the only module importing qiskit), a hardware cost model and
-the ablations of ``physnn.quantum.ablation``. Qubit order is qiskit's little-endian one.
+(``physnn.quantum.qiskit``), noise on the routed circuit with per-qubit and per-edge
+calibration (``physnn.quantum.transpiled``, ``physnn.quantum.calibration``), layers from
+users' qiskit circuits (``physnn.quantum.imported``; qiskit is imported lazily in all three),
+a hardware cost model and the ablations of ``physnn.quantum.ablation``. Qubit order is
+qiskit's little-endian one.
 """
 
 from . import functional, presets
+from .calibration import DeviceCalibration
 from .circuit import CircuitSpec, build_circuit
 from .config import (
     CircuitConfig,
@@ -18,6 +22,7 @@ from .config import (
     SimulationConfig,
 )
 from .cost import CircuitResources, circuit_resources
+from .imported import ImportedCircuitLayer, from_qiskit
 from .layers import VQC, QuantumCircuitLayer, QuantumLinear
 
 __all__ = [
@@ -25,7 +30,9 @@ __all__ = [
     "CircuitConfig",
     "CircuitResources",
     "CircuitSpec",
+    "DeviceCalibration",
     "HardwareConfig",
+    "ImportedCircuitLayer",
     "MeasurementConfig",
     "NoiseConfig",
     "QuantumCircuitLayer",
@@ -34,6 +41,7 @@ __all__ = [
     "SimulationConfig",
     "build_circuit",
     "circuit_resources",
+    "from_qiskit",
     "functional",
     "presets",
 ]

@@ -6,20 +6,16 @@ native two-qubit gate's error and duration). Gate errors are average gate infide
 the whole gate, relaxation during it included. The transpiled noise model
 (:mod:`physnn.quantum.transpiled`) routes the circuit onto its coupling map and applies
 these numbers gate by gate; without one (``HardwareConfig.calibration=None``) the config's
-medians are put on every qubit and edge (:func:`median_calibration`).
+medians are put on every qubit and edge (:func:`~physnn.quantum.noise.median_calibration`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from ..common.config import ConfigBlock, check_probability, check_range
 
-if TYPE_CHECKING:
-    from .config import QuantumConfig
-
-__all__ = ["DeviceCalibration", "median_calibration"]
+__all__ = ["DeviceCalibration"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -114,53 +110,3 @@ class DeviceCalibration(ConfigBlock):
     def n_qubits(self) -> int:
         """Physical qubits of the device."""
         return len(self.single_qubit_error)
-
-
-def _coupling_edges(coupling: str, n_qubits: int) -> tuple[int, list[tuple[int, int]]]:
-    """Qubit count and directed edges of IBM's heavy-hex lattice of the smallest odd
-    distance that holds ``n_qubits``, or of all-to-all coupling."""
-    from qiskit.transpiler import CouplingMap
-
-    if coupling == "heavy_hex":
-        distance = 3
-        while CouplingMap.from_heavy_hex(distance).size() < n_qubits:
-            distance += 2
-        cmap = CouplingMap.from_heavy_hex(distance)
-    else:
-        cmap = CouplingMap.from_full(max(n_qubits, 2))
-    return cmap.size(), [(int(a), int(b)) for a, b in cmap.get_edges()]
-
-
-def median_calibration(config: QuantumConfig, n_qubits: int) -> DeviceCalibration:
-    """The config's calibration, or its medians on every qubit and edge of the coupling
-    map ``HardwareConfig.coupling`` sized for ``n_qubits``.
-
-    Gate errors are the total infidelities of the config's gates (depolarising plus
-    relaxation over the gate, :func:`~physnn.quantum.noise.gate_infidelity`), i.e. the
-    published medians the presets were built from.
-    """
-    from .noise import gate_infidelity
-
-    hw, nc, m = config.hardware, config.noise, config.measurement
-    if hw.calibration is not None:
-        if hw.calibration.n_qubits < n_qubits:
-            raise ValueError(
-                f"HardwareConfig.calibration describes {hw.calibration.n_qubits} qubits, the "
-                f"circuit needs {n_qubits}; use a larger device or fewer qubits"
-            )
-        return hw.calibration
-    size, edges = _coupling_edges(hw.coupling, n_qubits)
-    relax = {"t1": nc.t1, "t2": nc.t2}
-    one = gate_infidelity(nc.depolarizing_1q, 1, time=hw.single_qubit_gate_time, **relax)
-    two = gate_infidelity(nc.depolarizing_2q, 2, time=hw.two_qubit_gate_time, **relax)
-    return DeviceCalibration(
-        edges=tuple(edges),
-        t1=None if nc.t1 is None else (nc.t1,) * size,
-        t2=None if nc.t2 is None else (nc.t2,) * size,
-        single_qubit_error=(min(one, 1.0),) * size,
-        single_qubit_time=(hw.single_qubit_gate_time,) * size,
-        two_qubit_error=(min(two, 1.0),) * len(edges),
-        two_qubit_time=(hw.two_qubit_gate_time,) * len(edges),
-        p01=(m.p01,) * size,
-        p10=(m.p10,) * size,
-    )

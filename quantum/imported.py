@@ -314,7 +314,7 @@ def with_constant(x: torch.Tensor, spec: CircuitSpec) -> torch.Tensor:
 def from_qiskit(
     circuit: Any,
     inputs: Any,
-    weights: Any,
+    weights: Any = (),
     *,
     readout: str = "z",
     config: Any = None,
@@ -322,8 +322,21 @@ def from_qiskit(
     device: Any = None,
     dtype: Any = None,
 ) -> ImportedCircuitLayer:
-    """An :class:`ImportedCircuitLayer` of ``circuit`` (see
-    :meth:`~physnn.quantum.layers.QuantumCircuitLayer.from_qiskit`)."""
+    """A layer from a parametrised ``qiskit.QuantumCircuit`` whose parameters are split
+    into ``inputs`` (bound to the layer input, angles [rad]) and trainable ``weights``
+    (lists of ``Parameter`` or ``ParameterVector``), with the config's simulator, noise,
+    shots, cost and export (see this module's docstring for the gate set).
+
+    Example:
+        >>> from qiskit import QuantumCircuit
+        >>> from qiskit.circuit import ParameterVector
+        >>> x, w = ParameterVector("x", 2), ParameterVector("w", 2)
+        >>> qc = QuantumCircuit(2)
+        >>> _ = qc.ry(x[0], 0), qc.rx(2 * x[1] + 0.1, 1), qc.cx(0, 1), qc.rzz(w[0], 0, 1)
+        >>> _ = qc.ry(w[1] - x[0], 1)
+        >>> from_qiskit(qc, inputs=x, weights=w).weight.shape
+        torch.Size([2])
+    """
     from .config import QuantumConfig
 
     spec, ins, ws = spec_from_qiskit(circuit, inputs, weights, readout)
@@ -344,7 +357,7 @@ def from_qiskit(
 class ImportedCircuitLayer(QuantumCircuitLayer):
     """A layer whose circuit is a parametrised ``qiskit.QuantumCircuit``.
 
-    Built by :meth:`QuantumCircuitLayer.from_qiskit`. Inputs are the angles bound to the
+    Built by :func:`from_qiskit`. Inputs are the angles bound to the
     circuit's input parameters [rad] (``CircuitConfig.input_scale`` is not applied); the
     simulator, noise, shots, cost and transpilation are the ones of every quantum layer.
 

@@ -241,47 +241,6 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         )
         return layer
 
-    @classmethod
-    def from_qiskit(
-        cls,
-        circuit: Any,
-        inputs: Any,
-        weights: Any = (),
-        *,
-        readout: str = "z",
-        config: QuantumConfig | None = None,
-        name: str = "",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> QuantumCircuitLayer:
-        """A layer from a parametrised ``qiskit.QuantumCircuit`` whose parameters are split
-        into ``inputs`` (bound to the layer input, angles [rad]) and trainable ``weights``
-        (lists of ``Parameter`` or ``ParameterVector``), with the config's simulator, noise,
-        shots, cost and export (see :mod:`physnn.quantum.imported` for the gate set).
-
-        Example:
-            >>> from qiskit import QuantumCircuit
-            >>> from qiskit.circuit import ParameterVector
-            >>> x, w = ParameterVector("x", 2), ParameterVector("w", 2)
-            >>> qc = QuantumCircuit(2)
-            >>> _ = qc.ry(x[0], 0), qc.rx(2 * x[1] + 0.1, 1), qc.cx(0, 1), qc.rzz(w[0], 0, 1)
-            >>> _ = qc.ry(w[1] - x[0], 1)
-            >>> QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w).weight.shape
-            torch.Size([2])
-        """
-        from .imported import from_qiskit
-
-        return from_qiskit(
-            circuit,
-            inputs,
-            weights,
-            readout=readout,
-            config=config,
-            name=name,
-            device=device,
-            dtype=dtype,
-        )
-
     # -- simulation -------------------------------------------------------------------------
 
     def _noisy(self) -> bool:

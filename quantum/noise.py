@@ -17,6 +17,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
+from .calibration import DeviceCalibration
 from .config import QuantumConfig
 from .sim.channels import GateNoise, build_noise
 
@@ -25,6 +26,7 @@ __all__ = [
     "depolarizing_for_error",
     "gate_infidelity",
     "gate_noise",
+    "median_calibration",
     "relaxation_ptm_trace",
 ]
 
@@ -125,4 +127,52 @@ def gate_noise(config: QuantumConfig) -> GateNoise:
         single_qubit_gate_time=hw.single_qubit_gate_time,
         two_qubit_gate_time=hw.two_qubit_gate_time,
         virtual_rz=hw.virtual_rz,
+    )
+
+
+def _coupling_edges(coupling: str, n_qubits: int) -> tuple[int, list[tuple[int, int]]]:
+    """Qubit count and directed edges of IBM's heavy-hex lattice of the smallest odd
+    distance that holds ``n_qubits``, or of all-to-all coupling."""
+    from qiskit.transpiler import CouplingMap
+
+    if coupling == "heavy_hex":
+        distance = 3
+        while CouplingMap.from_heavy_hex(distance).size() < n_qubits:
+            distance += 2
+        cmap = CouplingMap.from_heavy_hex(distance)
+    else:
+        cmap = CouplingMap.from_full(max(n_qubits, 2))
+    return cmap.size(), [(int(a), int(b)) for a, b in cmap.get_edges()]
+
+
+def median_calibration(config: QuantumConfig, n_qubits: int) -> DeviceCalibration:
+    """The config's calibration, or its medians on every qubit and edge of the coupling
+    map ``HardwareConfig.coupling`` sized for ``n_qubits``.
+
+    Gate errors are the total infidelities of the config's gates (depolarising plus
+    relaxation over the gate, :func:`gate_infidelity`), i.e. the
+    published medians the presets were built from.
+    """
+    hw, nc, m = config.hardware, config.noise, config.measurement
+    if hw.calibration is not None:
+        if hw.calibration.n_qubits < n_qubits:
+            raise ValueError(
+                f"HardwareConfig.calibration describes {hw.calibration.n_qubits} qubits, the "
+                f"circuit needs {n_qubits}; use a larger device or fewer qubits"
+            )
+        return hw.calibration
+    size, edges = _coupling_edges(hw.coupling, n_qubits)
+    relax = {"t1": nc.t1, "t2": nc.t2}
+    one = gate_infidelity(nc.depolarizing_1q, 1, time=hw.single_qubit_gate_time, **relax)
+    two = gate_infidelity(nc.depolarizing_2q, 2, time=hw.two_qubit_gate_time, **relax)
+    return DeviceCalibration(
+        edges=tuple(edges),
+        t1=None if nc.t1 is None else (nc.t1,) * size,
+        t2=None if nc.t2 is None else (nc.t2,) * size,
+        single_qubit_error=(min(one, 1.0),) * size,
+        single_qubit_time=(hw.single_qubit_gate_time,) * size,
+        two_qubit_error=(min(two, 1.0),) * len(edges),
+        two_qubit_time=(hw.two_qubit_gate_time,) * len(edges),
+        p01=(m.p01,) * size,
+        p10=(m.p10,) * size,
     )

@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .calibration import DeviceCalibration, median_calibration
+from .calibration import DeviceCalibration
 from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .config import HardwareConfig, MeasurementConfig, NoiseConfig, QuantumConfig
-from .noise import depolarizing_for_error
+from .noise import depolarizing_for_error, median_calibration
+from .transpiled import (
+    OPTIMIZATION_LEVEL,
+    SEED,
+    parametrised_circuit,
+    target_from_calibration,
+    transpiled_program,
+)
 
 if TYPE_CHECKING:
     from .layers import QuantumCircuitLayer
@@ -157,59 +164,10 @@ def preset_target(config: QuantumConfig, n_qubits: int) -> Any:
     The device is ``HardwareConfig.calibration`` when set, otherwise the config's medians on
     every qubit and edge of ``HardwareConfig.coupling`` (IBM's heavy-hex lattice of the
     smallest odd distance that holds the circuit, or all-to-all;
-    :func:`~physnn.quantum.calibration.median_calibration`); see
+    :func:`~physnn.quantum.noise.median_calibration`); see
     :func:`target_from_calibration`.
     """
     return target_from_calibration(median_calibration(config, n_qubits), config)
-
-
-def target_from_calibration(calibration: DeviceCalibration, config: QuantumConfig) -> Any:
-    """The qiskit ``Target`` of a calibrated device.
-
-    Basis ``rz`` (virtual when ``HardwareConfig.virtual_rz``), ``sx``, ``x`` with each
-    qubit's duration and error, the native two-qubit gate (``HardwareConfig.two_qubit_gate``)
-    on every calibrated edge with its duration and error, ``measure`` with the readout
-    time and the mean assignment error of each qubit, and each qubit's T1/T2 as its
-    ``QubitProperties``.
-    """
-    from qiskit.circuit import Measure, Parameter
-    from qiskit.circuit.library import CXGate, CZGate, ECRGate, RZGate, SXGate, XGate
-    from qiskit.providers import QubitProperties
-    from qiskit.transpiler import InstructionProperties, Target
-
-    hw, cal = config.hardware, calibration
-    size = cal.n_qubits
-    props = None
-    if cal.t1 is not None and cal.t2 is not None:
-        props = [QubitProperties(t1=a, t2=b) for a, b in zip(cal.t1, cal.t2, strict=True)]
-    target = Target(num_qubits=size, dt=None, qubit_properties=props)
-    one = {
-        (q,): InstructionProperties(cal.single_qubit_time[q], cal.single_qubit_error[q])
-        for q in range(size)
-    }
-    target.add_instruction(SXGate(), one)
-    target.add_instruction(XGate(), dict(one))
-    target.add_instruction(
-        RZGate(Parameter("theta")),
-        {
-            (q,): InstructionProperties(0.0, 0.0) if hw.virtual_rz else one[(q,)]
-            for q in range(size)
-        },
-    )
-    gate = {"cz": CZGate(), "ecr": ECRGate(), "cx": CXGate()}[hw.two_qubit_gate]
-    edges = {
-        (a, b): InstructionProperties(time, error)
-        for (a, b), time, error in zip(
-            cal.edges, cal.two_qubit_time, cal.two_qubit_error, strict=True
-        )
-    }
-    target.add_instruction(gate, edges)
-    readout = {
-        (q,): InstructionProperties(hw.readout_time, (cal.p01[q] + cal.p10[q]) / 2)
-        for q in range(size)
-    }
-    target.add_instruction(Measure(), readout)
-    return target
 
 
 def transpile_report(
@@ -236,8 +194,6 @@ def transpile_report(
         seed: transpiler seed (default :data:`~physnn.quantum.transpiled.SEED`).
     """
     from qiskit import transpile
-
-    from .transpiled import OPTIMIZATION_LEVEL, SEED, parametrised_circuit, transpiled_program
 
     level = OPTIMIZATION_LEVEL if optimization_level is None else optimization_level
     seed = SEED if seed is None else seed

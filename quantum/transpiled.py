@@ -40,10 +40,10 @@ from typing import Any
 
 import torch
 
-from .calibration import DeviceCalibration, median_calibration
+from .calibration import DeviceCalibration
 from .circuit import AmplitudeEncoding, CircuitSpec, Gate, expand, preparation_gates
 from .config import QuantumConfig
-from .noise import depolarizing_for_error
+from .noise import depolarizing_for_error, median_calibration
 from .sim.channels import (
     amplitude_damping_kraus,
     compose_kraus,
@@ -76,6 +76,55 @@ routing, gate cancellation)."""
 
 SEED = 0
 """``seed_transpiler`` of the transpilation (the routed circuit is reproducible)."""
+
+
+def target_from_calibration(calibration: DeviceCalibration, config: QuantumConfig) -> Any:
+    """The qiskit ``Target`` of a calibrated device.
+
+    Basis ``rz`` (virtual when ``HardwareConfig.virtual_rz``), ``sx``, ``x`` with each
+    qubit's duration and error, the native two-qubit gate (``HardwareConfig.two_qubit_gate``)
+    on every calibrated edge with its duration and error, ``measure`` with the readout
+    time and the mean assignment error of each qubit, and each qubit's T1/T2 as its
+    ``QubitProperties``.
+    """
+    from qiskit.circuit import Measure, Parameter
+    from qiskit.circuit.library import CXGate, CZGate, ECRGate, RZGate, SXGate, XGate
+    from qiskit.providers import QubitProperties
+    from qiskit.transpiler import InstructionProperties, Target
+
+    hw, cal = config.hardware, calibration
+    size = cal.n_qubits
+    props = None
+    if cal.t1 is not None and cal.t2 is not None:
+        props = [QubitProperties(t1=a, t2=b) for a, b in zip(cal.t1, cal.t2, strict=True)]
+    target = Target(num_qubits=size, dt=None, qubit_properties=props)
+    one = {
+        (q,): InstructionProperties(cal.single_qubit_time[q], cal.single_qubit_error[q])
+        for q in range(size)
+    }
+    target.add_instruction(SXGate(), one)
+    target.add_instruction(XGate(), dict(one))
+    target.add_instruction(
+        RZGate(Parameter("theta")),
+        {
+            (q,): InstructionProperties(0.0, 0.0) if hw.virtual_rz else one[(q,)]
+            for q in range(size)
+        },
+    )
+    gate = {"cz": CZGate(), "ecr": ECRGate(), "cx": CXGate()}[hw.two_qubit_gate]
+    edges = {
+        (a, b): InstructionProperties(time, error)
+        for (a, b), time, error in zip(
+            cal.edges, cal.two_qubit_time, cal.two_qubit_error, strict=True
+        )
+    }
+    target.add_instruction(gate, edges)
+    readout = {
+        (q,): InstructionProperties(hw.readout_time, (cal.p01[q] + cal.p10[q]) / 2)
+        for q in range(size)
+    }
+    target.add_instruction(Measure(), readout)
+    return target
 
 
 def angle_gates(spec: CircuitSpec) -> list[Gate]:
@@ -297,8 +346,6 @@ def _alap_gaps(ops: list[tuple[tuple[int, ...], float]]) -> tuple[list[dict[int,
 def _program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledProgram:
     from qiskit import transpile
     from qiskit.quantum_info import Operator
-
-    from .qiskit import target_from_calibration
 
     cal = median_calibration(config, spec.n_qubits)
     hw = config.hardware

@@ -13,7 +13,7 @@ from qiskit.circuit.library import U1Gate, U2Gate, real_amplitudes
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 import physnn
-from physnn.quantum import QuantumCircuitLayer, presets
+from physnn.quantum import from_qiskit, presets
 
 N = 3
 
@@ -71,7 +71,7 @@ def z_expectations(
 
 def test_imported_circuit_equals_statevector() -> None:
     qc, x, w = every_gate_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
+    layer = from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
     assert layer.weight.numel() == 6 and layer.in_features == 3 and layer.out_features == N
     gen = torch.Generator().manual_seed(0)
     xs = torch.rand(5, 3, generator=gen, dtype=torch.float64) * 6 - 3
@@ -86,9 +86,7 @@ def test_imported_circuit_equals_statevector() -> None:
 
 def test_imported_probabilities_equal_statevector() -> None:
     qc, x, w = every_gate_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(
-        qc, inputs=x, weights=w, readout="probs", dtype=torch.float64
-    )
+    layer = from_qiskit(qc, inputs=x, weights=w, readout="probs", dtype=torch.float64)
     xs = torch.tensor([[0.3, -1.2, 2.0]], dtype=torch.float64)
     probs = layer(xs)[0].detach().numpy()
     values = {**dict(zip(x, xs[0].tolist(), strict=True))}
@@ -99,7 +97,7 @@ def test_imported_probabilities_equal_statevector() -> None:
 
 def test_imported_gradients_equal_finite_differences_of_statevector() -> None:
     qc, x, w = every_gate_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
+    layer = from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
     xs = torch.tensor([[0.7, -0.4, 1.9]], dtype=torch.float64, requires_grad=True)
     coeff = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
     (layer(xs)[0] * coeff).sum().backward()
@@ -131,9 +129,7 @@ def test_composite_library_circuit_is_decomposed() -> None:
     for q in range(N):
         qc.ry(x[q], q)
     qc.append(ansatz.to_gate(), range(N))
-    layer = QuantumCircuitLayer.from_qiskit(
-        qc, inputs=x, weights=list(ansatz.parameters), dtype=torch.float64
-    )
+    layer = from_qiskit(qc, inputs=x, weights=list(ansatz.parameters), dtype=torch.float64)
     assert layer.weight.numel() == ansatz.num_parameters
     xs = torch.tensor([[0.1, 1.2, -0.8]], dtype=torch.float64)
     ref = z_expectations(qc, x, ansatz.parameters, xs[0].tolist(), layer.weight.tolist())
@@ -147,7 +143,7 @@ def test_instructions_with_a_definition_are_decomposed() -> None:
     qc.rx(x[1], 1)
     qc.ecr(0, 1)
     qc.rzx(w[0], 1, 0)
-    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
+    layer = from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
     xs = torch.tensor([[0.4, -2.1]], dtype=torch.float64)
     ref = z_expectations(qc, x, w, xs[0].tolist(), layer.weight.tolist())
     np.testing.assert_allclose(layer(xs)[0].detach().numpy(), ref, atol=1e-12, rtol=0)
@@ -155,9 +151,7 @@ def test_instructions_with_a_definition_are_decomposed() -> None:
 
 def test_imported_layer_under_noise_cost_export_and_reload() -> None:
     qc, x, w = every_gate_circuit()
-    noisy = QuantumCircuitLayer.from_qiskit(
-        qc, inputs=x, weights=w, config=presets.get("heron", seed=1)
-    )
+    noisy = from_qiskit(qc, inputs=x, weights=w, config=presets.get("heron", seed=1))
     xs = torch.rand(4, 3)
     out = noisy(xs)
     assert torch.isfinite(out).all() and out.abs().max() <= 1
@@ -193,7 +187,7 @@ def test_unsupported_circuits_raise_naming_the_problem(build: object, message: s
     qc.rz(w[0], 1)
     build(qc, x, w)  # type: ignore[operator]
     with pytest.raises(ValueError, match=message):
-        QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w)
+        from_qiskit(qc, inputs=x, weights=w)
 
 
 def test_parameter_in_both_lists_and_mid_circuit_measurement_raise() -> None:
@@ -202,16 +196,16 @@ def test_parameter_in_both_lists_and_mid_circuit_measurement_raise() -> None:
     qc.rx(x[0], 0)
     qc.rx(x[1], 1)
     with pytest.raises(ValueError, match="both inputs and weights"):
-        QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=[x[1]])
+        from_qiskit(qc, inputs=x, weights=[x[1]])
     qc.measure(0, 0)
     qc.h(0)
     with pytest.raises(ValueError, match="after they were measured"):
-        QuantumCircuitLayer.from_qiskit(qc, inputs=x)
+        from_qiskit(qc, inputs=x)
 
 
 def test_training_cost_counts_every_weight_dependent_gate() -> None:
     qc, x, w = every_gate_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w)
+    layer = from_qiskit(qc, inputs=x, weights=w)
     # gates whose angle depends on a weight after the textbook decompositions: rz(x2 - w0),
     # p(w1), u's ry(w2), crx(w3) 2, crz(w4/2 + x2) 2, cp(w5) 3, rxx(w0), ryy(x0 + w1),
     # rzz(w2), u2's rz(-w3), u1(w4 - 0.2): 15 shifted pairs
@@ -224,7 +218,7 @@ def test_parameter_shift_jacobian_of_shared_and_scaled_weights() -> None:
     ``w4 / 2`` in ``crz``): the gate-by-gate parameter shift equals the central finite
     difference of qiskit's Statevector."""
     qc, x, w = every_gate_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
+    layer = from_qiskit(qc, inputs=x, weights=w, dtype=torch.float64)
     xs = torch.tensor([[0.7, -0.4, 1.9]], dtype=torch.float64)
     jac = layer.parameter_shift_jacobian(xs)[0].numpy()  # [readout, weights]
     xv, wv = xs[0].tolist(), layer.weight.detach().tolist()

@@ -29,7 +29,7 @@ from qiskit.transpiler import (
 from qiskit.transpiler.passes import ALAPScheduleAnalysis
 
 import physnn
-from physnn.quantum import HardwareConfig, QuantumCircuitLayer, QuantumLinear, presets
+from physnn.quantum import HardwareConfig, QuantumCircuitLayer, QuantumLinear, from_qiskit, presets
 from physnn.quantum.calibration import DeviceCalibration
 from physnn.quantum.qiskit import transpile_report
 
@@ -218,7 +218,7 @@ def test_transpiled_noise_equals_aer_on_a_calibrated_line(gate: str) -> None:
             readout_time=READOUT_TIME,
         )
     )
-    layer = QuantumCircuitLayer.from_qiskit(qc, x, w, config=config, dtype=torch.float64)
+    layer = from_qiskit(qc, x, w, config=config, dtype=torch.float64)
     xs = torch.tensor([[0.3, 2.1, -1.0], [1.7, -0.4, 0.9]], dtype=torch.float64)
     with torch.no_grad():
         got = layer.outcome_probabilities(xs).numpy()
@@ -348,7 +348,7 @@ def test_transpiled_trajectories_converge_to_aer_with_unbiased_gradients() -> No
         ),
     )
     config = config.replace(noise=config.noise.replace(method="trajectories", trajectories=1000))
-    layer = QuantumCircuitLayer.from_qiskit(qc, x, w, config=config, dtype=torch.float64)
+    layer = from_qiskit(qc, x, w, config=config, dtype=torch.float64)
     layer.eval()
     xs = torch.tensor([[0.3, 2.1, -1.0]], dtype=torch.float64)
     sx = list(zip(SX_TIME, SX_ERROR, strict=True))
@@ -407,7 +407,7 @@ def test_per_qubit_readout_mitigation_recovers_the_ideal_readout() -> None:
         measurement=config.measurement.replace(shots=None, mitigate_readout=True)
     )
     qc, x, w = routed_circuit()
-    layer = QuantumCircuitLayer.from_qiskit(qc, x, w, config=config, dtype=torch.float64)
+    layer = from_qiskit(qc, x, w, config=config, dtype=torch.float64)
     xs = torch.tensor([[0.3, 2.1, -1.0]], dtype=torch.float64)
     got = layer(xs)[0].detach().numpy()
     values = dict(zip(x, xs[0].tolist(), strict=True)) | dict(
