@@ -75,6 +75,11 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 _NUMPY = (torch.float32, torch.float64, torch.float16)
 
 
+def _scaled(y: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
+    """``y * factor``, without a pass over ``y`` when the factor is the number 1."""
+    return y if not isinstance(factor, torch.Tensor) and factor == 1.0 else y * factor
+
+
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     """Chip arithmetic runs in float32 at least (conductances of 25e-6 S underflow fp16)."""
     return dtype if dtype == torch.float64 else torch.float32
@@ -615,12 +620,11 @@ class CrossbarTile(nn.Module):
             unit = 1.0
         y = self._products(xp, w)
         step = 1.0 if adc.bits is None else adc.output_bound / (2 ** (adc.bits - 1) - 1)
-        to_steps = col_gain * (unit / step)
-        if isinstance(to_steps, torch.Tensor) or to_steps != 1.0:
-            y = y * to_steps  # ADC-step units from here to the ADC
+        to_steps = col_gain * (unit / step)  # to ADC-step units, from here to the ADC
         gain = self.adc_gain.to(y.dtype) if chip and self.adc_gain.numel() else None
         if gain is not None:
-            y = torch.addcmul(self.adc_offset.to(y.dtype) / step, y, gain)
+            y = torch.addcmul(self.adc_offset.to(y.dtype) / step, _scaled(y, to_steps), gain)
+            to_steps = 1.0
         var: float | torch.Tensor = (math.hypot(cfg.read.output_noise, adc.noise) / step) ** 2
         if chip and cfg.read.weight_noise > 0:
             t_rows, rows, _, _ = self.grid
@@ -630,18 +634,25 @@ class CrossbarTile(nn.Module):
             x_tiles = x_tiles.reshape(xp.shape[0], 1, xp.shape[1], t_rows, rows).transpose(2, 3)
             read = periphery.read_noise_variance(x_tiles, cfg.read.weight_noise * unit / step)
             var = read * gain.square() + var if gain is not None else read + var
-        if isinstance(var, torch.Tensor) or var > 0:
+        if isinstance(var, torch.Tensor):
             noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-            if isinstance(var, torch.Tensor):
-                y = torch.addcmul(y, noise, var.sqrt())
+            y = torch.addcmul(_scaled(y, to_steps), noise, var.sqrt())
+        elif var > 0:  # scaling and noise in one pass
+            noise = torch.empty_like(y).normal_(0.0, math.sqrt(var), generator=generator)
+            if isinstance(to_steps, torch.Tensor):
+                y = torch.addcmul(noise, y, to_steps)
             else:
-                y = torch.add(y, noise, alpha=math.sqrt(var))
+                y = torch.add(noise, y, alpha=to_steps)
+        else:
+            y = _scaled(y, to_steps)
         if adc.bits is not None:
             y = periphery.adc_codes(y, adc.bits)
         # digital shift-and-add of planes, slices (the chip's coefficients) and tiles
         coeff = self.slice_coeff.to(y.dtype) * step if chip else y.new_full((1,), step)
         if y.shape[:3] == (1, 1, 1):
             return y[0, 0, 0] * (coeff[0] * r)
+        if y.shape[:2] == (1, 1):  # tiles only: their sum, scaled once
+            return y[0, 0].sum(0) * (coeff[0] * r)
         weights = coeff[:, None, None, None]
         if plane_w is not None:
             weights = plane_w.to(y.dtype)[:, None, None, None, None] * weights
