@@ -32,6 +32,7 @@ __all__ = [
     "COUPLINGS",
     "ENCODERS",
     "ENTANGLEMENTS",
+    "GRADIENTS",
     "METHODS",
     "NOISE_LAYOUTS",
     "OVERFLOWS",
@@ -43,6 +44,7 @@ __all__ = [
     "CouplingName",
     "EncoderName",
     "EntanglementName",
+    "GradientName",
     "HardwareConfig",
     "MeasurementConfig",
     "MethodName",
@@ -115,6 +117,10 @@ NOISE_LAYOUTS = literal_choices(NoiseLayoutName)
 MethodName = Literal["auto", "density_matrix", "trajectories"]
 """Noisy simulation method (see :class:`NoiseConfig`)."""
 METHODS = literal_choices(MethodName)
+
+GradientName = Literal["auto", "autograd", "adjoint"]
+"""How the exact statevector path is differentiated (see :class:`SimulationConfig`)."""
+GRADIENTS = literal_choices(GradientName)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -410,10 +416,19 @@ class SimulationConfig(MemoryConfig):
     """Single-qubit gates on up to this many neighbouring qubits are fused into one
     2^k x 2^k matrix in exact simulation [qubits]."""
 
+    gradient: GradientName = "auto"
+    """Differentiation of the exact (noiseless) statevector, one of :data:`GRADIENTS`:
+    ``autograd`` records the fused simulation (fastest; keeps one state per fused step),
+    ``adjoint`` recomputes the states backwards from the final one (Jones & Gacon,
+    arXiv:2009.02823 (2020); a few states whatever the depth, about 4x slower at 20
+    qubits), ``auto`` the adjoint method when the recorded simulation would exceed the
+    memory budget (``memory_limit`` / ``memory_fraction``)."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         owner = type(self).__name__
         check_int(owner, "fuse_qubits", self.fuse_qubits, 1, 8)
+        check_choice(owner, "gradient", self.gradient, GRADIENTS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

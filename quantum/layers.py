@@ -50,8 +50,9 @@ from .cost import (
     weight_shift_count,
 )
 from .noise import gate_noise
+from .sim.adjoint import ADJOINT_STEPS, run_statevector_adjoint
 from .sim.memory import memory_limit
-from .sim.statevector import compiled_steps
+from .sim.statevector import recorded_states
 
 __all__ = ["VQC", "QuantumCircuitLayer", "QuantumLinear"]
 
@@ -281,7 +282,11 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         steps = 0
         if grad:
             gates = sum(len(expand(op)) for op in self.spec.ops) + 1
-            steps = 3 * gates if (density or self._noisy()) else 2 * compiled_steps(self.spec)
+            if density or self._noisy():
+                steps = 3 * gates
+            else:
+                adjoint = self._adjoint(batch, device)
+                steps = ADJOINT_STEPS if adjoint else recorded_states(self.spec, sim.fuse_qubits)
         qf.check_memory(
             self.n_qubits,
             batch,
@@ -291,6 +296,26 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             steps=steps,
             trajectories=trajectories,
         )
+
+    def _adjoint(self, batch: int, device: torch.device) -> bool:
+        """Whether the exact path is differentiated by the adjoint method: as configured
+        (``SimulationConfig.gradient``), with ``"auto"`` when the recorded simulation of
+        ``batch`` samples would exceed the memory budget."""
+        sim = self.config.simulation
+        if sim.gradient != "auto":
+            return sim.gradient == "adjoint"
+        if not torch.is_grad_enabled():
+            return False
+        steps = recorded_states(self.spec, sim.fuse_qubits)
+        need = qf.forward_bytes(self.n_qubits, batch, dtype=self.weight.dtype, steps=steps)
+        return need > memory_limit(sim.memory_limit, sim.memory_fraction, device)
+
+    def _statevector(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact final states ``[B, 2^n]`` for prepared inputs ``x``."""
+        adjoint = self._adjoint(x.shape[0], x.device)
+        run = run_statevector_adjoint if adjoint else qf.run_statevector
+        fuse = self.config.simulation.fuse_qubits
+        return run(self.spec, x, self.weight, dtype=self.weight.dtype, fuse=fuse)
 
     def _simulate(self, x: torch.Tensor) -> torch.Tensor:
         """Outcome probabilities ``[B, T, 2^n]`` of ``T`` trajectories per sample (``T = 1``
@@ -320,10 +345,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             return _score_surrogate(probs.view(batch, count, -1), log_prob.view(batch, count))
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
-            psi = qf.run_statevector(
-                self.spec, x, self.weight, dtype=dtype, fuse=cfg.simulation.fuse_qubits
-            )
-            probs = qf.probabilities(psi)[:, None]
+            probs = qf.probabilities(self._statevector(x))[:, None]
         elif self._uses_density():
             self._check_memory(batch, density=True, device=x.device)
             probs = qf.run_density(self.spec, x, self.weight, self.gate_noise, dtype=dtype)
@@ -378,10 +400,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         dtype = self.weight.dtype
         inputs = self._prepare_inputs(x)
         if not self._noisy():
-            psi = qf.run_statevector(
-                self.spec, inputs, self.weight, dtype=dtype, fuse=self.config.simulation.fuse_qubits
-            )
-            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
+            mean, var = qf.pauli_expectation(self._statevector(inputs), self.n_qubits, observable)
         elif self.config.hardware.noise_layout == "transpiled":
             raise NotImplementedError(
                 f"{type(self).__name__}.expectation: the transpiled-noise path keeps only "

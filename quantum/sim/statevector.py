@@ -177,9 +177,31 @@ def _compile(spec: CircuitSpec) -> tuple[_Segment, ...]:
     return tuple(segments)
 
 
-def compiled_steps(spec: CircuitSpec) -> int:
-    """State-producing steps of the exact simulation of ``spec`` (compiled segments)."""
-    return len(_compile(spec))
+def recorded_states(spec: CircuitSpec, fuse: int = 4) -> int:
+    """Full states autograd keeps for the backward pass of :func:`run_statevector`.
+
+    While the state is a product state nothing of full size is kept; afterwards each
+    fused chunk of shared gates keeps its input, per-sample gates (data encoding) keep one
+    input per qubit, a ZZ phase keeps the state and the phases, an amplitude encoding its
+    amplitudes; CX/CZ permutations keep only indices.
+    """
+    count, product = 0, True
+    for seg in _compile(spec):
+        if seg.kind == "local":
+            if product:
+                continue
+            touched = sorted({q for st in seg.stages for q in st.qubits})
+            if any(st.source not in ("weight", "none") for st in seg.stages):
+                count += len(touched)
+            else:
+                while touched:
+                    touched = [q for q in touched if q >= touched[0] + fuse]
+                    count += 1
+            continue
+        if product:
+            count, product = count + 1, False
+        count += {"perm": 0, "zz": 2, "amplitude": 1}[seg.kind]
+    return count
 
 
 @functools.lru_cache(maxsize=1024)
