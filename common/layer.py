@@ -230,6 +230,13 @@ class PhysicalModule(nn.Module, abc.ABC, Generic[ConfigT]):
             "classical": 0,
         }
 
+    def param_groups(self, lr: float, classical_lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimizer parameter groups of this layer (used by
+        :func:`physnn.common.train.fit`): one group at ``lr`` by default; layers with
+        classical pre/post-processing put it in a group at ``classical_lr`` (default ``lr``).
+        """
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def resample_noise(self) -> None:
         """Redraw static randomness; layers without static randomness restart their streams."""
         self.streams.reset()

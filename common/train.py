@@ -91,6 +91,27 @@ def evaluate(
     return float((logits.argmax(-1) == y).float().mean())
 
 
+def _param_groups(model: nn.Module, lr: float, classical_lr: float | None) -> list[dict[str, Any]]:
+    """Trainable parameters in optimizer groups: each outermost physical layer's own
+    (:meth:`PhysicalModule.param_groups`), then everything else at ``lr``."""
+    groups: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    outer: list[str] = []
+    for name, module in model.named_modules():
+        if not isinstance(module, PhysicalModule) or any(name.startswith(f"{o}.") for o in outer):
+            continue
+        outer.append(name)
+        for group in module.param_groups(lr, classical_lr):
+            params = [p for p in group["params"] if p.requires_grad and id(p) not in seen]
+            seen.update(id(p) for p in params)
+            if params:
+                groups.append({**group, "params": params})
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+    if rest:
+        groups.append({"params": rest, "lr": lr})
+    return groups
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -98,6 +119,7 @@ def fit(
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     epochs: int = 10,
     lr: float = 1e-2,
+    classical_lr: float | None = None,
     batch_size: int = 64,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
@@ -116,6 +138,9 @@ def fit(
         test: optional ``(x, y)`` evaluated after every epoch.
         epochs: number of passes over ``train`` (>= 1).
         lr: learning rate (> 0).
+        classical_lr: learning rate of the classical parameters inside physical layers
+            (a ``QuantumLinear``'s ``pre``/``post`` maps, scale and bias; see
+            :meth:`~physnn.common.layer.PhysicalModule.param_groups`); None uses ``lr``.
         batch_size: mini-batch size (>= 1).
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
         weight_decay: L2 penalty (>= 0).
@@ -138,8 +163,9 @@ def fit(
         raise ValueError(f"epochs={epochs!r} must be an int >= 1")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be an int >= 1")
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr={lr!r} must be a finite number > 0")
+    for name, rate in (("lr", lr), ("classical_lr", lr if classical_lr is None else classical_lr)):
+        if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
+            raise ValueError(f"{name}={rate!r} must be a finite number > 0")
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r}; choose one of {', '.join(_OPTIMIZERS)}")
     x, y = train
@@ -159,10 +185,10 @@ def fit(
     generator = torch.Generator()
     generator.manual_seed(shuffle_seed)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    groups = _param_groups(model, lr, classical_lr)
+    if not groups:
         raise ValueError("model has no trainable parameters")
-    opt = _OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay)
+    opt = _OPTIMIZERS[optimizer](groups, lr=lr, weight_decay=weight_decay)
     physical = [m for m in model.modules() if isinstance(m, PhysicalModule)]
     history = History()
     n_batches = math.ceil(len(x) / batch_size)

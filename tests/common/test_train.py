@@ -66,6 +66,7 @@ def test_after_step_hook_runs_once_per_optimizer_step() -> None:
         ({"epochs": 0}, "epochs=0"),
         ({"batch_size": 0}, "batch_size"),
         ({"lr": -1.0}, "lr=-1.0"),
+        ({"classical_lr": 0.0}, "classical_lr=0.0"),
         ({"optimizer": "lbfgs"}, "choose one of adam"),
     ],
 )
@@ -150,3 +151,39 @@ def test_fit_under_torchrun_ddp_matches_one_process(tmp_path: Path) -> None:
     for key, value in single.items():
         assert torch.equal(ddp["rank0"][key], ddp["rank1"][key]), key
         torch.testing.assert_close(ddp["rank0"][key], value, rtol=0, atol=1e-6)
+
+
+def test_fit_gives_classical_parameters_of_physical_layers_their_learning_rate() -> None:
+    """One plain SGD step: the gate angles move by ``lr * grad``, the QuantumLinear's
+    classical pre/post maps, scale and bias and the plain torch layer by their own rates."""
+    from physnn.quantum import CircuitConfig, QuantumConfig, QuantumLinear
+
+    torch.manual_seed(0)
+    quantum = QuantumLinear(10, 6, config=QuantumConfig(circuit=CircuitConfig(qubits=3)))
+    model = nn.Sequential(quantum, nn.Linear(6, 3))
+    x, y = torch.rand(16, 10), torch.randint(0, 3, (16,))
+    reference = copy.deepcopy(model)
+    torch.nn.functional.cross_entropy(reference(x), y).backward()
+    lr, classical_lr = 0.01, 0.3
+    fit(
+        model,
+        (x, y),
+        epochs=1,
+        lr=lr,
+        classical_lr=classical_lr,
+        batch_size=16,
+        optimizer="sgd",
+        progress=False,
+    )
+    assert quantum.pre is not None and quantum.post is not None
+    for (name, after), before in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert before.grad is not None
+        rate = lr if name in ("0.weight", "1.weight", "1.bias") else classical_lr
+        torch.testing.assert_close(after, before - rate * before.grad, atol=1e-6, rtol=0)
+
+
+def test_physical_layers_default_to_one_parameter_group() -> None:
+    layer = DigitalLinear(4, 2)
+    (group,) = layer.param_groups(0.1, classical_lr=0.5)
+    assert group["lr"] == 0.1
+    assert {id(p) for p in group["params"]} == {id(p) for p in layer.parameters()}
