@@ -4,9 +4,11 @@ The ``lin2018-thz`` preset: 0.4 THz, 400 um pitch, 5 phase-only layers of 200 x 
 3 cm apart, 10 detector regions, images amplitude-encoded on the central 100 x 100 neurons.
 Lin et al. report 91.75 % numerical test accuracy after training on 55,000 MNIST images
 (MSE loss, ``--loss mse``); Mengu et al. (IEEE JSTQE 2020) report 97.18 % with softmax
-cross-entropy (``--loss ce``, the default). The simulation uses the library's default
-oversampling (3 x 3 samples per neuron: a 600 x 600 plane on a 1200 x 1200 FFT grid);
-``--oversample 1`` reproduces the old one-sample-per-neuron model (14-23 % field error).
+cross-entropy (``--loss ce``, the default). The simulation uses the library's defaults:
+3 x 3 samples per neuron (a 600 x 600 plane on a 1200 x 1200 FFT grid) and the ``auto``
+method (Rayleigh-Sommerfeld on this grid; 2.3 % field error against the converged
+integral); ``--oversample 1`` reproduces the old one-sample-per-neuron model (about 30 %
+field error).
 After training the script reports the accuracy on ``--chips`` freshly drawn devices (mean
 +- std, "realistic": never the chip trained on), and the ideal accuracy. ``--vaccinate``
 draws the fabrication error afresh at every training step.
@@ -17,8 +19,11 @@ Usage::
 
 ``--data`` is a folder of IDX files (or an ``.npz``) read by
 :func:`physnn.common.data.load_mnist`; a folder with only the 10k test files is split
-stratified 8k/2k (seed 0), and the split is printed with the result. One epoch over 8k
-images at this geometry takes roughly 10-30 CPU minutes; ``--limit`` trains on fewer images.
+stratified 8k/2k (seed 0) inside the benchmark, and the split is printed with the result.
+At the ``lin2018-thz`` geometry one forward+backward pass of a batch of 64 costs about a
+minute on 2 CPU cores (``benchmarks/optical_speed.py``), so an epoch over 8k images takes
+hours; ``--preset thz-compact`` (24 x 24 neurons, 3 layers) trains at about 2 s per batch
+and ``--limit`` trains on fewer images.
 """
 
 from __future__ import annotations

@@ -76,8 +76,8 @@ registry.register(
     ),
     "A reflective phase-SLM cascade at 532 nm: 8 um pixels and 8-bit phase (Holoeye PLUTO-2 "
     "class, about 2 W per panel), a DMD input at 32.5 kHz, a scientific CMOS camera "
-    "(QE 0.7, 1.5 e- read noise); layer spacing 10 mm keeps the angular spectrum exact on "
-    "the 2x-padded grid",
+    "(QE 0.7, 1.5 e- read noise); at layer spacing 10 mm the sampled propagation (auto: "
+    "Rayleigh-Sommerfeld) is in its regime on the 2x-padded grid",
 )
 registry.register(
     "ideal",
