@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..common.quant import quantize, quantize_codes
+from ..common.quant import quantize, quantize_codes, round_ste
 
 __all__ = ["adc", "adc_codes", "bit_planes", "dac", "dac_codes", "read_noise_variance", "sinh_iv"]
 
@@ -24,7 +24,13 @@ def dac(x: torch.Tensor, bits: int) -> torch.Tensor:
     return quantize(x, bits, 1.0)
 
 
-def dac_codes(x: torch.Tensor, bits: int, input_range: float | torch.Tensor = 1.0) -> torch.Tensor:
+def dac_codes(
+    x: torch.Tensor,
+    bits: int,
+    input_range: float | torch.Tensor = 1.0,
+    *,
+    inside: bool = False,
+) -> torch.Tensor:
     """Integer DAC codes of inputs ``x`` for the range ``input_range``: clip ``x / input_range``
     to ``[-1, 1]``, ``2**(bits-1) - 1`` levels per sign (straight-through gradient inside the
     range).
@@ -34,13 +40,17 @@ def dac_codes(x: torch.Tensor, bits: int, input_range: float | torch.Tensor = 1.
         bits: DAC resolution including the sign [bit].
         input_range: the input mapped to full scale (a tensor broadcasts against ``x``: one
             range per input vector).
+        inside: the caller guarantees ``|x| <= input_range`` (a dynamic range, each
+            vector's largest ``|x|``), so the clipping pass is skipped (it would change
+            nothing: a value a rounding error above full scale still rounds to the top code).
 
     Returns:
         Codes in ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]`` (integer-valued floats).
     """
     levels = 2 ** (bits - 1) - 1
     # x / (range / levels), not x * (levels / range): levels / tiny overflows to inf
-    return quantize_codes(x / (input_range / levels), levels)
+    scaled = x / (input_range / levels)
+    return round_ste(scaled) if inside else quantize_codes(scaled, levels)
 
 
 def bit_planes(codes: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:

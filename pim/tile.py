@@ -562,8 +562,8 @@ class CrossbarTile(nn.Module):
         """Per-tile array products ``[P, S, T, N, out]`` of the inputs ``xp [P, N, in]``.
 
         ``w`` is the chip's tiled ``[S, T, R, out]`` or, in training, the matrix
-        ``[out, in]``. Each tile multiplies only its own rows (views, no padded or
-        transposed copies: the zero rows of a partial last tile would cost matmul work).
+        ``[out, in]``. The inputs of the tiles are strided views (no copies) unless a partial
+        last tile needs zero rows.
         """
         t_rows, rows, _, _ = self.grid
         if w.dim() == 2:
@@ -571,6 +571,14 @@ class CrossbarTile(nn.Module):
                 return F.linear(xp, w).unsqueeze(1).unsqueeze(1)
             parts = zip(xp.split(rows, -1), w.split(rows, -1), strict=True)
             return torch.stack([F.linear(a, b) for a, b in parts], 1).unsqueeze(1)
+        p, n, _ = xp.shape
+        if p == 1 and w.shape[0] == 1:  # one read of one slice: one batched matmul of tiles
+            x = (
+                xp[0]
+                if t_rows * rows == self.n_in
+                else F.pad(xp[0], (0, t_rows * rows - self.n_in))
+            )
+            return torch.bmm(x.reshape(n, t_rows, rows).transpose(0, 1), w[0])[None, None]
         if w.shape[0] == 1:  # one slice: a plain (batched over planes) matmul per tile
             tiles = [a @ w[0, t, : a.shape[-1]] for t, a in enumerate(xp.split(rows, -1))]
             return torch.stack(tiles, 1).unsqueeze(1)
@@ -606,7 +614,7 @@ class CrossbarTile(nn.Module):
         plane_w: torch.Tensor | None = None
         unit = 1.0  # normalised input per unit of xp
         if dac.bits is not None:
-            codes = periphery.dac_codes(x, dac.bits, r)
+            codes = periphery.dac_codes(x, dac.bits, r, inside=dac.range_mode == "dynamic")
             levels = 2 ** (dac.bits - 1) - 1
             if dac.bit_serial and chip:
                 xp, plane_w = periphery.bit_planes(codes, dac.bits)  # [P, N, in]
