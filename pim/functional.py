@@ -469,7 +469,8 @@ def ir_drop_crossbar(
             raise ValueError(f"{name}={value!r} must be a positive number of rows or columns")
     n_in, n_out = g.shape[-2:]
     t_rows, t_cols = math.ceil(n_in / tile_rows), math.ceil(n_out / tile_cols)
-    padded = F.pad(g, (0, t_cols * tile_cols - n_out, 0, t_rows * tile_rows - n_in))
+    pad = (0, t_cols * tile_cols - n_out, 0, t_rows * tile_rows - n_in)
+    padded = F.pad(g, pad) if any(pad) else g
     flat = padded.reshape(-1, *padded.shape[-4:])  # [B, 2, D, T R, Tc C]
     tiles = flat.unflatten(4, (t_cols, tile_cols)).unflatten(3, (t_rows, tile_rows))
     tiles = tiles.permute(0, 3, 5, 1, 2, 4, 6)  # [B, T, Tc, 2, D, R, C]

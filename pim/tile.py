@@ -314,7 +314,7 @@ class CrossbarTile(nn.Module):
                     f"weight matrix of shape {tuple(w.shape)} does not fit the "
                     f"{self.n_in}x{self.n_out} crossbar; rebuild the layer for the new shape"
                 )
-            if not torch.isfinite(w).all():
+            if not (torch.isfinite(w.sum()) or torch.isfinite(w).all()):
                 raise ValueError("weights contain NaN or inf; the chip cannot be programmed")
             check_program(self)
             work = _work_dtype(self.conductance.dtype)
@@ -395,7 +395,8 @@ class CrossbarTile(nn.Module):
             rel = PF.pcm_read_noise_scale(g0 / m.g_max, t, cfg.drift.t0, cfg.read.t_read)
             gen = self._gen(f"read_1f@{t!r}")
             noise = torch.randn(g.shape, generator=gen, device=g.device).to(work)
-            g = torch.addcmul(g, g.abs() * rel, self._share_reference(noise)).clamp_min(0.0)
+            # |G| = G: conductances here are >= 0 (programming and faults clamp at 0)
+            g = torch.addcmul(g, g * rel, self._share_reference(noise)).clamp_min(0.0)
         if cfg.circuit.ir_drop == "fast":
             g = self._ir_drop(g)
         norm = m.devices_per_polarity * (m.g_max - m.g_min)
