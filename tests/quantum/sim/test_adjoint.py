@@ -131,12 +131,10 @@ def test_adjoint_keeps_one_state_for_backward_whatever_the_depth(n: int) -> None
 def test_auto_uses_the_adjoint_method_when_recording_exceeds_the_budget() -> None:
     n = 14
     state = state_bytes(n, 1)
-    spec = build_circuit(CircuitConfig(qubits=n, layers=2), n, n)
+    circuit = CircuitConfig(qubits=n, layers=4)
     limit = (3 + ADJOINT_STEPS + 1) * state
-    assert forward_bytes(n, 1, steps=recorded_states(spec)) > limit
-    config = QuantumConfig(
-        circuit=CircuitConfig(qubits=n), simulation=SimulationConfig(memory_limit=limit)
-    )
+    assert forward_bytes(n, 1, steps=recorded_states(build_circuit(circuit, n, n))) > limit
+    config = QuantumConfig(circuit=circuit, simulation=SimulationConfig(memory_limit=limit))
     layer = QuantumCircuitLayer(n, n, config=config)
     out = layer(torch.rand(1, n))
     assert _has_adjoint(out)
