@@ -436,9 +436,9 @@ class CrossbarTile(nn.Module):
     def _tiled(self, w: torch.Tensor) -> torch.Tensor:
         """``[S, in, out] -> [S, T, R, out]`` (rows zero-padded to whole tiles)."""
         t_rows, rows, _, _ = self.grid
-        return F.pad(w, (0, 0, 0, t_rows * rows - self.n_in)).reshape(
-            w.shape[0], t_rows, rows, self.n_out
-        )
+        if t_rows * rows != self.n_in:
+            w = F.pad(w, (0, 0, 0, t_rows * rows - self.n_in))
+        return w.reshape(w.shape[0], t_rows, rows, self.n_out)
 
     def _calibration_response(self, w: torch.Tensor) -> torch.Tensor:
         """Mean absolute output per column on the fixed calibration inputs, read through the
