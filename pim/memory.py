@@ -60,9 +60,9 @@ _PROGRAM_COPIES = 8
 device model output, variation minimum, fault selection, drift exponents and temporaries)."""
 
 _IR_DROP_ARRAYS = 16
-"""Tiled float64 arrays of the fast IR-drop model alive at once (conductances, transposed
-copy, two ladder factorisations of two arrays each, drive, row and column solutions, the
-product, the coupling terms), plus the float32 tiled and rebuilt device planes."""
+"""Tiled float64 arrays of the fast IR-drop model alive at once (about 12: conductances, the
+row and column ladder eliminations, drive, row and column solutions, the round-trip and
+coupling terms), plus the float32 tiled and rebuilt device planes; 16 is an upper bound."""
 
 
 def _itemsize(dtype: torch.dtype) -> int:
