@@ -4,25 +4,30 @@ Workload (ANCHORS.md, quantum): angle encoding RY(x_i) of n features on n qubits
 of RY/RZ on every qubit + a CNOT ring, <Z_i> on every qubit, batch 256, one CPU thread;
 "forward" is a no-grad forward pass, "train" is forward + backward to the angles.
 
-Every number is a ratio to the reference measured in the same process (median of repeats):
+Every number is a ratio to the reference measured in the same process (the minimum of the
+repeats, which is the least disturbed by other load on the machine):
 the reference below fuses each qubit's RZ*RY of a layer into one 2x2 matrix applied by an
 einsum on its tensor axis, and applies each CNOT as a basis-state gather (complex64).
 
 Anchors are imported when available and skipped otherwise; install them only in the
-benchmark's own environment, e.g.::
+benchmark's own environment (the CPU torch first, so that pip keeps it), e.g.::
 
     python -m venv benchmarks/.venv-quantum
-    benchmarks/.venv-quantum/bin/pip install pennylane pennylane-lightning qiskit-machine-learning
-    echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" > \\
-        benchmarks/.venv-quantum/lib/python3.11/site-packages/physnn-main.pth
+    benchmarks/.venv-quantum/bin/pip install torch==2.13.0
+    benchmarks/.venv-quantum/bin/pip install pennylane pennylane-lightning
+    benchmarks/.venv-quantum/bin/pip install --no-deps -e .
     benchmarks/.venv-quantum/bin/python benchmarks/quantum_speed.py
+
+Each PennyLane model gets the physnn layer's angles and must reproduce the reference's
+outputs before it is timed.
 
 TorchQuantum pins qiskit < 1 and needs its own environment
 (``benchmarks/.venv-torchquantum`` with ``pip install torchquantum "qiskit-ibm-runtime<0.21"
 "qiskit-aer<0.14" "setuptools<70"`` and the same ``.pth`` line; it pulls its own torch).
 
 Usage: ``python benchmarks/quantum_speed.py [--sizes 4 8 12] [--batch 256] [--repeats 7]``;
-the large rows against PennyLane ``lightning.qubit`` adjoint are
+the large rows against PennyLane ``lightning.qubit`` adjoint (and physnn's adjoint
+differentiation, ``SimulationConfig.gradient="adjoint"``) are
 ``--sizes 16 20 --batch 8 --repeats 3``;
 ``--memory`` adds the peak resident-memory growth of one training step (fresh subprocess).
 """
@@ -30,14 +35,18 @@ the large rows against PennyLane ``lightning.qubit`` adjoint are
 from __future__ import annotations
 
 import argparse
+import functools
 import math
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from physnn.quantum import QuantumCircuitLayer
 
 LAYERS = 3
 
@@ -78,7 +87,7 @@ class Reference(torch.nn.Module):
         idx = torch.arange(2**n)
         self.signs = (1 - 2 * ((idx[:, None] >> torch.arange(n)) & 1)).float()
 
-    def _apply(self, flat: torch.Tensor, u: torch.Tensor, q: int) -> torch.Tensor:
+    def _gate(self, flat: torch.Tensor, u: torch.Tensor, q: int) -> torch.Tensor:
         view = flat.view(flat.shape[0], 2 ** (self.n - 1 - q), 2, 2**q)
         spec = "ij,bljr->blir" if u.dim() == 2 else "bij,bljr->blir"
         return torch.einsum(spec, u, view).reshape(flat.shape[0], -1)
@@ -88,11 +97,11 @@ class Reference(torch.nn.Module):
         flat = torch.zeros(batch, 2**n, dtype=torch.complex64)
         flat[:, 0] = 1
         for q in range(n):
-            flat = self._apply(flat, _ry(x[:, q]), q)
+            flat = self._gate(flat, _ry(x[:, q]), q)
         for layer in range(LAYERS):
             for q in range(n):
                 u = _rz(self.weight[layer, q, 1]) @ _ry(self.weight[layer, q, 0])
-                flat = self._apply(flat, u, q)
+                flat = self._gate(flat, u, q)
             for idx in self.cnots:
                 flat = flat.index_select(1, idx)
         probs = flat.real.square() + flat.imag.square()
@@ -102,8 +111,9 @@ class Reference(torch.nn.Module):
 # -- the models ------------------------------------------------------------------------------
 
 
-def physnn_model(n: int) -> torch.nn.Module:
+def physnn_model(n: int, gradient: str = "auto") -> QuantumCircuitLayer:
     from physnn.quantum import CircuitConfig, QuantumCircuitLayer, QuantumConfig
+    from physnn.quantum.config import SimulationConfig
 
     circuit = CircuitConfig(
         qubits=n,
@@ -113,12 +123,15 @@ def physnn_model(n: int) -> torch.nn.Module:
         entanglement="ring",
         input_scale=1.0,
     )
-    return QuantumCircuitLayer(n, n, config=QuantumConfig(circuit=circuit))
+    simulation = SimulationConfig(gradient=gradient)
+    return QuantumCircuitLayer(n, n, config=QuantumConfig(circuit=circuit, simulation=simulation))
 
 
 def pennylane_model(
-    n: int, device: str = "default.qubit", diff_method: str = "backprop"
+    n: int, weights: torch.Tensor, device: str = "default.qubit", diff_method: str = "backprop"
 ) -> torch.nn.Module | None:
+    """The workload as a PennyLane ``TorchLayer`` with the angles ``weights`` (physnn's
+    order: per layer, per qubit RY then RZ)."""
     try:
         import pennylane as qml
 
@@ -137,7 +150,8 @@ def pennylane_model(
                 qml.CNOT(wires=[q, (q + 1) % n])
         return [qml.expval(qml.PauliZ(q)) for q in range(n)]
 
-    return qml.qnn.TorchLayer(circuit, {"weights": (LAYERS, n, 2)})
+    init = {"weights": weights.detach().reshape(LAYERS, n, 2).clone()}
+    return qml.qnn.TorchLayer(circuit, {"weights": (LAYERS, n, 2)}, init_method=init)
 
 
 def torchquantum_model(n: int) -> torch.nn.Module | None:
@@ -204,14 +218,14 @@ def qiskit_ml_model(n: int) -> torch.nn.Module | None:
 # -- timing ----------------------------------------------------------------------------------
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
+def _min_time(fn: Callable[[], object], repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def _timings(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
@@ -223,7 +237,7 @@ def _timings(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[flo
         model.zero_grad(set_to_none=True)
         model(x).sum().backward()
 
-    return _median_time(forward, repeats), _median_time(train, repeats)
+    return _min_time(forward, repeats), _min_time(train, repeats)
 
 
 def _status_kib(field: str) -> int:
@@ -277,7 +291,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     print(
-        f"quantum speed: batch {args.batch}, {args.threads} thread(s), median of {args.repeats}; "
+        f"quantum speed: batch {args.batch}, {args.threads} thread(s), min of {args.repeats}; "
         "ratio = time / reference time (same process); < 1 is faster than the reference"
     )
     header = (
@@ -297,12 +311,26 @@ def main() -> None:
         rows = [("reference (pure torch)", ref_f, ref_t, 1.0, 1.0)]
         f, t = _timings(phys, x, args.repeats)
         rows.append(("physnn QuantumCircuitLayer", f, t, f / ref_f, t / ref_t))
-        anchors = [
+        adjoint = physnn_model(n, "adjoint")
+        with torch.no_grad():
+            adjoint.weight.copy_(phys.weight)
+        f, t = _timings(adjoint, x, args.repeats)
+        rows.append(("physnn, adjoint gradient", f, t, f / ref_f, t / ref_t))
+        anchors: list[tuple[str, Callable[[int], torch.nn.Module | None], int]] = [
             ("TorchQuantum", torchquantum_model, args.batch),
-            ("PennyLane default.qubit backprop", pennylane_model, args.batch),
+            (
+                "PennyLane default.qubit backprop",
+                functools.partial(pennylane_model, weights=phys.weight),
+                args.batch,
+            ),
             (
                 "PennyLane lightning.qubit adjoint",
-                lambda n: pennylane_model(n, "lightning.qubit", "adjoint"),
+                functools.partial(
+                    pennylane_model,
+                    weights=phys.weight,
+                    device="lightning.qubit",
+                    diff_method="adjoint",
+                ),
                 args.batch,
             ),
         ]
@@ -314,6 +342,11 @@ def main() -> None:
                 rows.append((f"{label}: not installed", math.nan, math.nan, math.nan, math.nan))
                 continue
             xb = x[:batch]
+            if label.startswith("PennyLane"):
+                with torch.no_grad():
+                    err = (model(xb).to(torch.float32) - ref(xb)).abs().max().item()
+                if err > 1e-4:
+                    raise AssertionError(f"{label} and the reference disagree by {err:.2e}")
             bf, bt = (ref_f, ref_t) if batch == args.batch else _timings(ref, xb, args.repeats)
             f, t = _timings(model, xb, max(1, args.repeats // 3))
             rows.append((label, f, t, f / bf, t / bt))
