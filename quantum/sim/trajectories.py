@@ -326,6 +326,45 @@ def _phase_covariant(kraus: torch.Tensor) -> bool:
     return bool(torch.allclose(channel @ rotation, rotation @ channel, atol=1e-12))
 
 
+_Channels = dict[int, tuple[torch.Tensor | None, "_Monomial | None", bool]]
+
+
+def _channels(noise: GateNoise, cdtype: torch.dtype, device: torch.device) -> _Channels:
+    """The composed channel after a single-qubit gate (key 1) and after a CX/CZ (key 2):
+    ``(Kraus operators, monomial tables, phase covariant)``, cached per noise model."""
+    sets = (*noise.one_qubit, *noise.two_qubit, *noise.two_qubit_each)
+    key = (
+        tuple((k.shape, k.detach().cpu().numpy().tobytes()) for k in sets),
+        (len(noise.one_qubit), len(noise.two_qubit)),
+        cdtype,
+        device,
+    )
+    if key not in _CHANNEL_CACHE:
+        if len(_CHANNEL_CACHE) >= 32:
+            _CHANNEL_CACHE.pop(next(iter(_CHANNEL_CACHE)))
+        _CHANNEL_CACHE[key] = _build_channels(noise, cdtype, device)
+    return _CHANNEL_CACHE[key]
+
+
+_CHANNEL_CACHE: dict[object, _Channels] = {}
+
+
+def _build_channels(noise: GateNoise, cdtype: torch.dtype, device: torch.device) -> _Channels:
+    eye = torch.eye(2, dtype=torch.complex128)
+    per_qubit = [torch.kron(eye, k) for k in noise.two_qubit_each]
+    per_qubit += [torch.kron(k, eye) for k in noise.two_qubit_each]
+    one = compose_kraus(noise.one_qubit)
+    two = compose_kraus([*noise.two_qubit, *per_qubit])
+    out: _Channels = {}
+    for size, k in ((1, one), (2, two)):
+        if k is None:
+            out[size] = (None, None, True)
+        else:
+            covariant = size == 2 or _phase_covariant(k)
+            out[size] = (k.to(cdtype).to(device), _monomial(k, cdtype, device), covariant)
+    return out
+
+
 def _gate_matrices(
     gates: list[Gate],
     x: torch.Tensor,
@@ -398,19 +437,8 @@ def sample_trajectories(
     batch = x.shape[0]
     flat = torch.zeros(batch, 2**n, dtype=cdtype, device=x.device)
     flat[:, 0] = 1
-    eye = torch.eye(2, dtype=torch.complex128)
-    per_qubit = [torch.kron(eye, k) for k in noise.two_qubit_each]
-    per_qubit += [torch.kron(k, eye) for k in noise.two_qubit_each]
-    one, two = (
-        compose_kraus(noise.one_qubit),
-        compose_kraus([*noise.two_qubit, *per_qubit]),
-    )
-    channels = {
-        size: (None, None)
-        if k is None
-        else (k.to(cdtype).to(x.device), _monomial(k, cdtype, x.device))
-        for size, k in ((1, one), (2, two))
-    }
+    channels = _channels(noise, cdtype, x.device)
+    one = channels[1][0]
     log_prob = torch.zeros(batch, dtype=weights.dtype, device=x.device)
     run = _Run(n, generator)
     # gates ready to be applied (their qubits untouched by the run queued before them)
@@ -428,7 +456,7 @@ def sample_trajectories(
 
     def channel(state: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
         nonlocal log_prob
-        kraus, monomial = channels[len(qubits)]
+        kraus, monomial, _ = channels[len(qubits)]
         if kraus is None:
             return state
         if monomial is not None:
@@ -443,7 +471,7 @@ def sample_trajectories(
     # gates become one matrix. A virtual RZ/P after a noisy gate joins it before the channel
     # when the channel commutes with Z rotations (phase covariance: depolarising, amplitude
     # and phase damping, relaxation to |0>), which leaves the channel unchanged.
-    covariant = one is None or _phase_covariant(one)
+    covariant = channels[1][2]
     pending: dict[int, tuple[torch.Tensor, bool]] = {}
 
     def flush(state: torch.Tensor, q: int) -> torch.Tensor:
