@@ -34,6 +34,11 @@ BACKEND = Backend(
         "fit=True)); nn.Linear becomes a spatially incoherent diffractive processor"
     ),
     default_preset="thz-compact",
+    # Adam moves a phase by about lr [rad] per step: in the 52 steps of a quick study 0.01
+    # travels half a radian of a 2 pi period. Measured after 52 steps on 400 digits: one
+    # OpticalLinear(64, 10) reaches 0.53 at lr 0.01 and 0.81 at 0.05; an optical 32 -> 10
+    # output layer trained on the ideal chip 0.81 (0.01), 0.87 (0.05) and 0.43 (0.2).
+    default_lr=5e-2,
     stress=StressTest(
         name="misalignment",
         unit="m",

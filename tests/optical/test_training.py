@@ -1,0 +1,60 @@
+"""Training an ``OpticalLinear`` behind a ReLU on the default preset, the way ``physnn
+compare --quick`` trains its optical MLP row (4 epochs of 400 digits, batch 32: 52 Adam
+steps at lr 0.05).
+
+The output layer of a 64-32-10 MLP reads ReLU activations: per sample the input is scaled by
+its largest value, so the mean input is small, and an untrained random-phase stack sends
+only a fraction of a percent of each emitter's power to the detector regions. The THz power
+detectors' source is sized for ``detector.optical_efficiency`` of the light to reach the
+regions (every region can reach the ADC's full scale, noise = 1 LSB); with thz-compact's
+0.1 the regions of a 32 -> 10 layer receive about one ADC step, its outputs are mostly
+detector noise and ADC rounding, and the layer does not learn. A budget sized for the light
+the stack delivers (0.5 %) trains to the ideal chip's accuracy.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import physnn.optical as po
+from physnn.common.data import load_digits
+from physnn.common.train import evaluate, fit
+
+pytestmark = pytest.mark.slow  # 52 training steps through a 24 x 24, 3-layer stack: ~20 s
+
+TRAIN, TEST = 400, 200
+THRESHOLD = 0.7
+"""Chip accuracy the output layer must reach; chance is 0.1, a digital MLP reaches ~0.85
+and the ideal chip trained in ``physnn.ideal()`` ~0.87 in the same 52 steps."""
+
+
+def chip_accuracy(config: po.OpticalConfig) -> float:
+    """Test accuracy, on the chip it was trained on (detector noise and ADC in force), of
+    a digital 64 -> 32 layer, a ReLU and an optical 32 -> 10 layer trained on ``config``."""
+    data = load_digits()
+    x, y = data.x_train[:TRAIN].flatten(1), data.y_train[:TRAIN]
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 32), nn.ReLU(), po.OpticalLinear(32, 10, config=config, name="out")
+    )
+    fit(model, (x, y), epochs=4, lr=0.05, batch_size=32, seed=1, progress=False)
+    return evaluate(model, data.x_test[:TEST].flatten(1), data.y_test[:TEST])
+
+
+def test_output_layer_trains_with_a_source_sized_for_the_delivered_light() -> None:
+    cfg = po.presets.get("thz-compact", seed=0)
+    cfg = cfg.replace(detector=cfg.detector.replace(optical_efficiency=0.005))
+    assert chip_accuracy(cfg) > THRESHOLD
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="thz-compact sizes its source for optical_efficiency=0.1 while the untrained "
+    "stack delivers ~0.2 % to a 32 -> 10 layer's regions: about one ADC step of signal "
+    "(measured chip accuracy 0.3, and 0.89 at 0.005); passes once the preset's photon "
+    "budget matches the light the stack delivers",
+)
+def test_output_layer_trains_on_the_default_preset() -> None:
+    assert chip_accuracy(po.presets.get("thz-compact", seed=0)) > THRESHOLD
