@@ -283,6 +283,12 @@ def main() -> None:
     parser.add_argument(
         "--qiskit-ml-max", type=int, default=4, help="largest n for the slow qiskit-ml anchor"
     )
+    parser.add_argument(
+        "--backprop-max",
+        type=int,
+        default=16,
+        help="largest n for PennyLane default.qubit backprop (n = 20, batch 8 took > 17 GB)",
+    )
     parser.add_argument("--memory-child", nargs=3, metavar=("KIND", "N", "BATCH"))
     args = parser.parse_args()
     if args.memory_child:
@@ -317,12 +323,17 @@ def main() -> None:
         f, t = _timings(adjoint, x, args.repeats)
         rows.append(("physnn, adjoint gradient", f, t, f / ref_f, t / ref_t))
         anchors: list[tuple[str, Callable[[int], torch.nn.Module | None], int]] = [
-            ("TorchQuantum", torchquantum_model, args.batch),
-            (
-                "PennyLane default.qubit backprop",
-                functools.partial(pennylane_model, weights=phys.weight),
-                args.batch,
-            ),
+            ("TorchQuantum", torchquantum_model, args.batch)
+        ]
+        if n <= args.backprop_max:
+            anchors.append(
+                (
+                    "PennyLane default.qubit backprop",
+                    functools.partial(pennylane_model, weights=phys.weight),
+                    args.batch,
+                )
+            )
+        anchors += [
             (
                 "PennyLane lightning.qubit adjoint",
                 functools.partial(
