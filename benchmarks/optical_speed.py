@@ -3,29 +3,34 @@
 Geometry (Lin et al., Science 2018; ANCHORS.md optical targets): 5 phase-only layers of
 200 x 200 neurons, batch 64, complex64, on the simulation grid the library's defaults use:
 ``geometry.samples`` (3) samples per neuron per side, so 600 x 600 padded to 1200 x 1200
-(issue 12: one sample per neuron errs by 14-23 % in the field). The floor is the same number
-of padded fft2/ifft2 pairs alone on that same grid (6 forward); forward+backward floors
+(issue 12: one sample per neuron errs by about 30 % in the field; the default method,
+``auto``, is Rayleigh-Sommerfeld on this grid). The floor is the same number of padded
+fft2/ifft2 pairs alone on that same grid (6 forward); forward+backward floors
 backpropagate through them. Rows:
 
 - ``stack``: physnn's propagation through the 5 masks to the detector intensity with the
   library defaults (cached transfer functions, ``fft2(s=...)`` padding, in-place spectrum
-  multiply);
+  multiply, the adjoint propagation as backward);
 - ``network``: the whole ``DiffractiveNetwork`` forward (image resampling, encoding,
   detector regions, readout) with the ``lin2018-thz`` preset under ``physnn.ideal()``;
 - ``naive``: a plain-torch implementation that rebuilds the transfer function per call,
   pads with ``F.pad`` and multiplies out of place (the common hand-written baseline);
-- ``svetlanna``: the fastest anchor, SVETlANNa 2.0 (zero-padded ASM, ``zpASM``, which pads to
-  2N like physnn) with the same masks, when it is installed in this interpreter; skipped
-  otherwise. Install it only in the benchmark's own environment::
+- ``svetlanna-rsc`` / ``svetlanna-asm``: the fastest anchor, SVETlANNa 2.0 (its
+  zero-padded Rayleigh-Sommerfeld convolution ``zpRSC``, the method physnn uses here, and
+  its zero-padded angular spectrum ``zpASM``) with the same masks, when it is installed in
+  this interpreter; skipped otherwise. Install it only in the benchmark's own environment::
 
-      python3 -m venv benchmarks/.venv-optical
-      benchmarks/.venv-optical/bin/pip install torch==2.13.0 svetlanna scipy tqdm
-      benchmarks/.venv-optical/bin/pip install --no-deps -e .
+      python3 -m venv benchmarks/.venv-optics
+      benchmarks/.venv-optics/bin/pip install torch==2.13.0
+      benchmarks/.venv-optics/bin/pip install svetlanna scipy tqdm
+      benchmarks/.venv-optics/bin/pip install --no-deps -e .
 
-Usage: ``.venv/bin/python benchmarks/optical_speed.py [--repeats 7] [--batch 64]``
-(or ``benchmarks/.venv-optical/bin/python ...`` for the anchor row).
-Prints the median time of each and its ratio to the floor. Uses torch's default thread
-count (printed).
+Usage: ``.venv/bin/python benchmarks/optical_speed.py [--repeats 3] [--batch 64] [--rows
+floor,stack,svetlanna-rsc]`` (or ``benchmarks/.venv-optics/bin/python ...`` for the anchor
+rows). Each row is warmed up once at ``--warmup-batch`` (transfer-function caches, kernel
+set-up), then timed ``--repeats`` times, interleaved so that load drifts hit all rows;
+prints the minimum (the least disturbed run on a shared machine) and the median, each with
+its ratio to the floor. Uses torch's default thread count (printed).
 """
 
 from __future__ import annotations
@@ -50,17 +55,17 @@ CONFIG = po.presets.get("lin2018-thz", seed=0)
 N, (M, _) = simulation_grid(CONFIG.geometry, CONFIG.geometry.size)
 
 
-def timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each run; repeats are interleaved so that load drifts hit all."""
-    for fn in runs.values():
-        fn()  # warm-up (caches, allocator)
+def timed(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of each run; repeats are interleaved so that load drifts hit all."""
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            # a partial record survives an interrupted run on a loaded machine
+            print(f"  {name}: {samples[name][-1]:.3f} s", flush=True)
+    return samples
 
 
 def floor(field: torch.Tensor) -> torch.Tensor:
@@ -88,8 +93,11 @@ def naive(
     return field
 
 
-def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> torch.nn.Module:
-    """The same D2NN in SVETlANNa: 6 zero-padded ASM gaps around 5 phase masks."""
+def svetlanna_stack(
+    phases: list[torch.Tensor], geometry: po.GeometryConfig, method: str
+) -> torch.nn.Module:
+    """The same D2NN in SVETlANNa: 6 zero-padded gaps (``zpRSC`` or ``zpASM``) around 5
+    phase masks."""
     import svetlanna as sv
     from svetlanna import elements
 
@@ -97,7 +105,7 @@ def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> 
     params = sv.SimulationParameters(x=axis, y=axis, wavelength=geometry.wavelength)
 
     def gap() -> torch.nn.Module:
-        return elements.FreeSpace(params, distance=geometry.distance, method="zpASM")
+        return elements.FreeSpace(params, distance=geometry.distance, method=method)
 
     modules = [gap()]
     for phase in phases:
@@ -108,21 +116,25 @@ def svetlanna_stack(phases: list[torch.Tensor], geometry: po.GeometryConfig) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--warmup-batch", type=int, default=1)
+    parser.add_argument(
+        "--rows",
+        default="floor,stack,network,naive,svetlanna-rsc,svetlanna-asm",
+        help="comma-separated rows to time (floor is always timed)",
+    )
     args = parser.parse_args()
+    wanted = {"floor", *args.rows.split(",")}
     torch.manual_seed(0)
     config = CONFIG
     net = po.DiffractiveNetwork(10, config=config)
-    images = torch.rand(args.batch, 28, 28)
-    field = torch.randn(args.batch, N, N, dtype=torch.complex64)
     phases = [layer.phase for layer in net.layers]
     print(
         f"D2NN {LAYERS} phase layers, {config.geometry.size}^2 neurons x "
         f"{config.geometry.samples}^2 samples = {N}x{N} padded to {M}x{M}, batch {args.batch}, "
-        "complex64, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads (default), median of "
-        f"{args.repeats}"
+        f"complex64, torch {torch.__version__}, {torch.get_num_threads()} threads (default), "
+        f"{args.repeats} repeats after a warm-up at batch {args.warmup_batch}"
     )
 
     def fwd(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], None]:
@@ -151,9 +163,11 @@ def main() -> None:
             training=False,
         )
 
-    leaf = field.clone().requires_grad_(True)
-    with physnn.ideal():
-        rows = {
+    def rows(batch: int) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+        images = torch.rand(batch, 28, 28)
+        field = torch.randn(batch, N, N, dtype=torch.complex64)
+        leaf = field.clone().requires_grad_(True)
+        table = {
             "floor": (fwd(floor, field), train(floor, leaf)),
             "stack": (fwd(stack, field), train(stack, field)),
             "network": (fwd(net, images), train(net, images)),
@@ -162,26 +176,51 @@ def main() -> None:
                 train(lambda u: naive(u, phases, config.geometry), field),
             ),
         }
+        for name, (anchor, wavefront) in anchors.items():
+            wave = wavefront(field)
+            table[name] = (fwd(anchor, wave), train(anchor, wave))
+        return {name: pair for name, pair in table.items() if name in wanted}
+
+    anchors: dict[str, tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]] = {}
+    if wanted & {"svetlanna-rsc", "svetlanna-asm"}:
         try:
             import svetlanna as sv
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # its zpASM sampling notes
-                anchor = svetlanna_stack(phases, config.geometry)
-            wave = sv.Wavefront(field)
-            rows["svetlanna"] = (fwd(anchor, wave), train(anchor, wave))
+            for name, method in (("svetlanna-rsc", "zpRSC"), ("svetlanna-asm", "zpASM")):
+                if name in wanted:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)  # its sampling notes
+                        anchors[name] = (
+                            svetlanna_stack(phases, config.geometry, method),
+                            sv.Wavefront,
+                        )
         except ImportError:
             print(
                 "anchor svetlanna: not installed in this interpreter, skipped "
-                "(ANCHORS.md: 1.51x floor forward, 1.35x fwd+bwd)"
+                "(ANCHORS.md: zpASM 1.51x floor forward, 1.35x fwd+bwd)"
             )
-        forward = timed({name: pair[0] for name, pair in rows.items()}, args.repeats)
-        backward = timed({name: pair[1] for name, pair in rows.items()}, args.repeats)
-    results = {name: (forward[name], backward[name]) for name in rows}
-    base_f, base_b = results["floor"]
-    print(f"{'':10s} {'forward [s]':>12s} {'x floor':>8s} {'fwd+bwd [s]':>12s} {'x floor':>8s}")
-    for name, (tf, tb) in results.items():
-        print(f"{name:10s} {tf:12.4f} {tf / base_f:8.2f} {tb:12.4f} {tb / base_b:8.2f}")
+    with physnn.ideal():
+        for forward_run, train_run in rows(args.warmup_batch).values():
+            forward_run()  # warm-up: transfer functions, kernels, allocator
+            train_run()
+        timed_rows = rows(args.batch)
+        print("forward:", flush=True)
+        forward = timed({name: pair[0] for name, pair in timed_rows.items()}, args.repeats)
+        print("forward+backward:", flush=True)
+        backward = timed({name: pair[1] for name, pair in timed_rows.items()}, args.repeats)
+    base_f, base_b = min(forward["floor"]), min(backward["floor"])
+    med_f, med_b = statistics.median(forward["floor"]), statistics.median(backward["floor"])
+    print(
+        f"{'':14s} {'fwd min [s]':>11s} {'x floor':>8s} {'(median)':>8s} "
+        f"{'f+b min [s]':>11s} {'x floor':>8s} {'(median)':>8s}"
+    )
+    for name in timed_rows:
+        tf, tb = min(forward[name]), min(backward[name])
+        mf, mb = statistics.median(forward[name]), statistics.median(backward[name])
+        print(
+            f"{name:14s} {tf:11.3f} {tf / base_f:8.2f} {mf / med_f:8.2f} "
+            f"{tb:11.3f} {tb / base_b:8.2f} {mb / med_b:8.2f}"
+        )
 
 
 if __name__ == "__main__":
