@@ -703,7 +703,13 @@ class OpticalLinear(_OpticalModule):
         emitter's field through the stack. Per sample the input is scaled by its largest
         magnitude (digital pre-scale, undone after detection), split into ``x+`` and
         ``x-`` frames, detected with noise, and combined as ``gain * ((D+ - D-) of x+ -
-        (D+ - D-) of x-) + bias``; ``gain`` and ``bias`` are digital.
+        (D+ - D-) of x- - c sum(u)) - common_mode * mean(x) + bias``; ``gain``, the
+        common-mode terms and ``bias`` are digital. ``c [out]`` is the mean over the inputs
+        of the differential transmission (the chip's response to a uniform frame): the two
+        regions of an output receive unequal shares of a random stack's light, so without
+        it every output carries ``c sum(u)``, which dominates for nonnegative inputs (pixels,
+        ReLU activations) and switches off the ReLUs after the layer. The trained
+        ``common_mode [out]`` (initially 0) gives back that direction of the weights.
     """
 
     def __init__(
@@ -735,6 +741,7 @@ class OpticalLinear(_OpticalModule):
         real = _real_dtype(dtype)
         self.layers = _make_layers(cfg, self.size, name, device, real)
         self.gain = nn.Parameter(torch.ones((), device=device, dtype=real))
+        self.common_mode = nn.Parameter(torch.zeros(out_features, device=device, dtype=real))
         self.bias = (
             nn.Parameter(torch.zeros(out_features, device=device, dtype=real)) if bias else None
         )
@@ -755,7 +762,8 @@ class OpticalLinear(_OpticalModule):
         with torch.no_grad(), ideal():
             w = self._weights(self.transmission_matrix())
             scale = 1.0 / math.sqrt(3 * self.in_features)
-            self.gain.copy_(scale / w.std().clamp_min(torch.finfo(w.dtype).tiny))
+            self.gain.copy_(scale / (w - w.mean(0)).std().clamp_min(torch.finfo(w.dtype).tiny))
+            self.common_mode.zero_()
             if self.bias is not None:
                 bound = 1.0 / math.sqrt(self.in_features)
                 b = self.bias
@@ -837,7 +845,8 @@ class OpticalLinear(_OpticalModule):
 
     def effective_weight(self) -> torch.Tensor:
         """The ``[out, in]`` weight the chip computes without detector noise or ADC."""
-        return self.gain * self._weights(self.transmission_matrix()).T
+        w = self._weights(self.transmission_matrix())
+        return self.gain * (w - w.mean(0)).T - self.common_mode[:, None] / self.in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -859,7 +868,8 @@ class OpticalLinear(_OpticalModule):
         pixels = self.detector_masks(x.device).flatten(1).sum(1)
         detected = read_out(frames @ t, full, self.config, self.streams, pixels)
         y = self._weights(detected[0]) - self._weights(detected[1])
-        y = self.gain * y * scale
+        y = y - u.sum(-1, keepdim=True) * self._weights(t).mean(0)
+        y = self.gain * y * scale - x.mean(-1, keepdim=True) * self.common_mode
         return y + self.bias if self.bias is not None else y
 
     @classmethod
@@ -923,7 +933,8 @@ class OpticalLinear(_OpticalModule):
             raise ValueError(f"steps={steps!r} must be an int >= 1")
         target = weight.to(self.gain.dtype)
         norm = target.square().sum().clamp_min(torch.finfo(target.dtype).tiny)
-        params = [p for layer in self.layers for p in layer.parameters()] + [self.gain]
+        params = [p for layer in self.layers for p in layer.parameters()]
+        params += [self.gain, self.common_mode]
         opt = torch.optim.Adam(params, lr=lr)
         was_training = self.training
         self.eval()
@@ -987,8 +998,9 @@ class OpticalLinear(_OpticalModule):
             macs=samples * self.in_features * self.out_features,
             connections=samples * (len(self.layers) + 1) * self.size**4,
             frames=2,
-            # pre-scale, two differential subtractions, the frame subtraction, gain, rescale, bias
-            digital_ops=self.in_features + 6 * self.out_features,
+            # pre-scale, input sum, two differential subtractions, the frame subtraction, gain,
+            # rescale, common mode (multiply, subtract), bias
+            digital_ops=2 * self.in_features + 8 * self.out_features,
         )
 
     def extra_repr(self) -> str:
