@@ -74,7 +74,9 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-size", type=int, default=None, help="training samples used")
     p.add_argument("--test-size", type=int, default=None, help="test samples used")
     p.add_argument("--image-size", type=int, default=None, help="resample images to N x N")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="mini-batch size (default 64 quick / 32)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads per trial")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     p.add_argument(
@@ -87,7 +89,9 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (--executor ray)")
     p.add_argument(
-        "--quick", action="store_true", help="small: 4 epochs, 400 samples, 2 seeds x 2 devices"
+        "--quick",
+        action="store_true",
+        help="small: 4 epochs of batch 64 on 400 samples, 2 seeds x 2 devices",
     )
     p.add_argument("--resume", action="store_true", help="reuse finished trials (fingerprinted)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -231,7 +231,7 @@ def sweep(
     train_size: int | None = None,
     test_size: int | None = None,
     image_size: int | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str = "cpu",
     threads: int | None = None,
     executor: str = "auto",
