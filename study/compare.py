@@ -231,7 +231,7 @@ def run_study(
     *,
     out: Path | None,
     resume: bool,
-    executor: str = "auto",
+    executor: str = "serial",
     workers: int | None = None,
     threads: int | None = None,
     ray_address: str | None = None,
@@ -340,7 +340,7 @@ def compare(
     stress_values: Sequence[float] | None = None,
     device: str = "cpu",
     threads: int | None = None,
-    executor: str = "auto",
+    executor: str = "serial",
     workers: int | None = None,
     ray_address: str | None = None,
     out: str | Path | None = "physnn-results",
@@ -366,8 +366,10 @@ def compare(
         stress_values: stress values to sweep instead of each backend's defaults.
         device: torch device string (``"cpu"``, ``"cuda:1"``).
         threads: torch threads per trial (default: torch's; 1 per parallel worker).
-        executor: ``"auto"`` (a process pool on several cores), ``"serial"``, ``"process"``
-            or ``"ray"``.
+        executor: ``"serial"`` (default here), ``"auto"`` (a process pool on several
+            cores; the command line's default), ``"process"`` or ``"ray"``. The pool starts
+            workers with ``spawn``, which re-imports the calling script: call it under
+            ``if __name__ == "__main__":``.
         workers: parallel workers of the process pool or local Ray (default: all cores).
         ray_address: join this running Ray cluster (``executor="ray"``).
         out: output folder for CSV/JSON/markdown/PNG and checkpoints (None writes nothing).

@@ -234,7 +234,7 @@ def sweep(
     batch_size: int | None = None,
     device: str = "cpu",
     threads: int | None = None,
-    executor: str = "auto",
+    executor: str = "serial",
     workers: int | None = None,
     ray_address: str | None = None,
     out: str | Path | None = "physnn-sweep",
