@@ -197,8 +197,7 @@ def _estimate(
         counts[task.row.label] = counts.get(task.row.label, 0) + 1
     for label, row in rows.items():
         step, evaluation = estimate_step_seconds(settings, row)
-        stress = None if row.baseline else get_backend(row.config).stress
-        n_stress = len(swept_stress_values(settings, stress))
+        n_stress = len(swept_stress_values(settings, row.stress()))
         evaluations = 1 + settings.devices * (1 + n_stress)
         per_trial[label] = (
             step * settings.epochs * batches + evaluation * eval_batches * evaluations

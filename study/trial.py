@@ -75,6 +75,23 @@ class RowSpec:
     config: BackendConfig
     baseline: bool = False
 
+    def baseline_model(self) -> Baseline | None:
+        """The classical baseline this row trains (None for a backend's own row).
+
+        Raises:
+            ValueError: the row asks for a baseline its backend does not have.
+        """
+        if not self.baseline:
+            return None
+        backend = get_backend(self.config)
+        if backend.baseline is None:
+            raise ValueError(f"row {self.label!r}: backend {backend.name!r} has no baseline")
+        return backend.baseline
+
+    def stress(self) -> StressTest | None:
+        """The stress test this row sweeps (a baseline row sweeps none)."""
+        return None if self.baseline else get_backend(self.config).stress
+
     def to_dict(self) -> dict[str, Any]:
         data = {"label": self.label, "backend": self.config.backend, **self.config.to_dict()}
         if self.baseline:
@@ -294,9 +311,7 @@ def run_trial(
     if threads is not None:
         torch.set_num_threads(threads)
     backend = get_backend(row.config)
-    baseline = backend.baseline if row.baseline else None
-    if row.baseline and baseline is None:
-        raise ValueError(f"row {row.label!r}: backend {backend.name!r} has no classical baseline")
+    baseline = row.baseline_model()
     plan = schedule(backend, settings.epochs)
     data = load_data(settings)
     config = row.config.replace(seed=stream_seed(seed, "chip"))
@@ -343,7 +358,7 @@ def run_trial(
     torch.manual_seed(stream_seed(seed, "evaluation"))
     with ideal():
         ideal_acc = evaluate(model, *data.test, device=settings.device)
-    stress = backend.stress if baseline is None else None
+    stress = row.stress()
     values = swept_stress_values(settings, stress)
     realistic: list[float] = []
     stressed: list[list[float]] = [[] for _ in values]
@@ -424,8 +439,7 @@ def estimate_step_seconds(settings: StudySettings, row: RowSpec) -> tuple[float,
     data = load_data(settings)
     factory = model_factory(settings.model, data.image_shape)
     base = build_model(factory, data.n_features, data.n_classes, seed=0)
-    baseline = backend.baseline if row.baseline else None
-    model = _convert(base, row.config.replace(seed=0), data.n_features, baseline)
+    model = _convert(base, row.config.replace(seed=0), data.n_features, row.baseline_model())
     model = model.to(settings.device)
     xb = data.x_train[: settings.batch_size].to(settings.device)
     yb = data.y_train[: settings.batch_size].to(settings.device)
