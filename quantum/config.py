@@ -118,8 +118,8 @@ MethodName = Literal["auto", "density_matrix", "trajectories"]
 """Noisy simulation method (see :class:`NoiseConfig`)."""
 METHODS = literal_choices(MethodName)
 
-GradientName = Literal["auto", "autograd", "adjoint"]
-"""How the exact statevector path is differentiated (see :class:`SimulationConfig`)."""
+GradientName = Literal["auto", "autograd", "adjoint", "parameter_shift"]
+"""How a layer is differentiated (see :class:`SimulationConfig`)."""
 GRADIENTS = literal_choices(GradientName)
 
 
@@ -417,12 +417,18 @@ class SimulationConfig(MemoryConfig):
     2^k x 2^k matrix in exact simulation [qubits]."""
 
     gradient: GradientName = "auto"
-    """Differentiation of the exact (noiseless) statevector, one of :data:`GRADIENTS`:
-    ``autograd`` records the fused simulation (fastest; keeps one state per fused step),
-    ``adjoint`` recomputes the states backwards from the final one (Jones & Gacon,
-    arXiv:2009.02823 (2020); a few states whatever the depth, about 4x slower at 20
+    """Differentiation of a layer, one of :data:`GRADIENTS`. For the exact (noiseless)
+    statevector: ``autograd`` records the fused simulation (fastest; keeps one state per
+    fused step), ``adjoint`` recomputes the states backwards from the final one (Jones &
+    Gacon, arXiv:2009.02823 (2020); a few states whatever the depth, about 4x slower at 20
     qubits), ``auto`` the adjoint method when the recorded simulation would exceed the
-    memory budget (``memory_limit`` / ``memory_fraction``)."""
+    memory budget (``memory_limit`` / ``memory_fraction``); noisy paths are recorded.
+    ``parameter_shift`` is the gradient hardware measures: the backward pass runs two
+    shifted circuits per weight-dependent gate and sample (and two per input-dependent
+    gate when the inputs need a gradient; amplitude encoding then raises), each simulated
+    like the forward, with the same noise and its own ``MeasurementConfig.shots``, so the
+    gradient is unbiased with shot noise (Mitarai et al., PRA 98, 032309 (2018)); what it
+    costs on hardware is ``training_cost``."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

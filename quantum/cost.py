@@ -127,9 +127,13 @@ def execution_cost(
 def input_shift_count(spec: CircuitSpec) -> int:
     """Shifted circuit pairs for the gradient with respect to the circuit inputs.
 
-    Every gate whose angle depends on an input needs its own pair of shifted circuits per
-    input it depends on (a re-uploaded feature once per upload; a ZZ-feature-map phase
-    ``(pi - x_i)(pi - x_j)`` once for ``x_i`` and once for ``x_j``).
+    Every gate whose angle depends on an input needs its own pair of shifted circuits (a
+    re-uploaded feature once per upload): the pair gives the derivative with respect to the
+    gate's angle, and the chain rule, computed classically, the derivatives with respect to
+    every input the angle depends on (a ZZ-feature-map phase ``2 (pi - x_i)(pi - x_j)`` is
+    one pair for both ``x_i`` and ``x_j``). These are the circuits
+    ``SimulationConfig.gradient="parameter_shift"`` runs
+    (:func:`~physnn.quantum.sim.gradients.gate_level_inputs`).
 
     Raises:
         ValueError: with amplitude encoding, whose state preparation has no
@@ -146,7 +150,7 @@ def input_shift_count(spec: CircuitSpec) -> int:
         for gate in expand(op):
             if gate.source == "feature" and gate.index == spec.constant_feature:
                 continue
-            count += {"feature": 1, "pair": 2}.get(gate.source, 0)
+            count += gate.source in ("feature", "pair")
     return count
 
 

@@ -20,7 +20,10 @@ physics is in :mod:`physnn.quantum.sim`. What happens on a forward pass:
 5. Pauli expectations or probabilities are read out; with finite ``shots`` (spread over the
    trajectories) the value is a multinomial sample, while the gradient is that of the
    expectation (what the parameter-shift rule estimates on hardware); with
-   ``MeasurementConfig.mitigate_readout`` the confusion matrix is inverted first.
+   ``MeasurementConfig.mitigate_readout`` the confusion matrix is inverted first. With
+   ``SimulationConfig.gradient="parameter_shift"`` the backward pass instead runs the
+   shifted circuits through steps 3-5 with their own noise and shots
+   (:func:`~physnn.quantum.sim.gradients.shift_gradient`): the gradient hardware measures.
 
 Inside :func:`physnn.ideal` steps 3-5 are exact and noiseless.
 """
@@ -39,7 +42,13 @@ from ..common.cost import Cost
 from ..common.layer import PhysicalModule, WeightsMode
 from ..common.rng import is_ideal
 from . import functional as qf
-from .circuit import AmplitudeEncoding, build_circuit, expand, gate_level_weights, user_circuit
+from .circuit import (
+    AmplitudeEncoding,
+    CircuitSpec,
+    build_circuit,
+    expand,
+    user_circuit,
+)
 from .config import CircuitConfig, QuantumConfig
 from .cost import (
     CircuitResources,
@@ -51,6 +60,7 @@ from .cost import (
 )
 from .noise import gate_noise
 from .sim.adjoint import ADJOINT_STEPS, run_statevector_adjoint
+from .sim.gradients import shift_gradient, weight_lift
 from .sim.memory import memory_limit
 from .sim.statevector import recorded_states
 
@@ -310,34 +320,42 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         need = qf.forward_bytes(self.n_qubits, batch, dtype=self.weight.dtype, steps=steps)
         return need > memory_limit(sim.memory_limit, sim.memory_fraction, device)
 
-    def _statevector(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact final states ``[B, 2^n]`` for prepared inputs ``x``."""
+    def _statevector(
+        self, x: torch.Tensor, spec: CircuitSpec, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """Exact final states ``[B, 2^n]`` of ``spec`` for prepared inputs ``x``."""
         adjoint = self._adjoint(x.shape[0], x.device)
         run = run_statevector_adjoint if adjoint else qf.run_statevector
         fuse = self.config.simulation.fuse_qubits
-        return run(self.spec, x, self.weight, dtype=self.weight.dtype, fuse=fuse)
+        return run(spec, x, weight, dtype=weight.dtype, fuse=fuse)
 
     def _simulate(self, x: torch.Tensor) -> torch.Tensor:
+        """Outcome probabilities ``[B, T, 2^n]`` of the layer's circuit for circuit inputs
+        ``x`` (see :meth:`_run`)."""
+        return self._run(self._prepare_inputs(x), self.spec, self.weight)
+
+    def _run(self, x: torch.Tensor, spec: CircuitSpec, weight: torch.Tensor) -> torch.Tensor:
         """Outcome probabilities ``[B, T, 2^n]`` of ``T`` trajectories per sample (``T = 1``
-        for exact and density-matrix simulation), readout error included unless ideal.
+        for exact and density-matrix simulation) of ``spec`` with angles ``weight`` for
+        prepared inputs ``x`` (the layer's own circuit, or a shifted copy of it), readout
+        error included unless ideal.
 
         Trajectory probabilities carry the score-function surrogate: their values are the
         trajectories' own, their gradient averages to the exact one.
         """
         cfg = self.config
-        dtype = self.weight.dtype
-        x = self._prepare_inputs(x)
+        dtype = weight.dtype
         batch = x.shape[0]
         if cfg.hardware.noise_layout == "transpiled" and not is_ideal():
             from .transpiled import run_transpiled, sample_transpiled, uses_density
 
-            if uses_density(self.spec, cfg):
-                return run_transpiled(self.spec, x, self.weight, cfg, dtype=dtype)[:, None]
+            if uses_density(spec, cfg):
+                return run_transpiled(spec, x, weight, cfg, dtype=dtype)[:, None]
             count = self.trajectory_count()
             probs, log_prob = sample_transpiled(
-                self.spec,
+                spec,
                 x.repeat_interleave(count, 0),
-                self.weight,
+                weight,
                 cfg,
                 dtype=dtype,
                 generator=self.streams.dynamic("noise", x.device),
@@ -345,19 +363,19 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             return _score_surrogate(probs.view(batch, count, -1), log_prob.view(batch, count))
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
-            probs = qf.probabilities(self._statevector(x))[:, None]
+            probs = qf.probabilities(self._statevector(x, spec, weight))[:, None]
         elif self._uses_density():
             self._check_memory(batch, density=True, device=x.device)
-            probs = qf.run_density(self.spec, x, self.weight, self.gate_noise, dtype=dtype)
+            probs = qf.run_density(spec, x, weight, self.gate_noise, dtype=dtype)
             probs = probs[:, None]
         else:
             count = self.trajectory_count()
             self._check_memory(batch, density=False, device=x.device, trajectories=count)
             gen = self.streams.dynamic("noise", x.device)
             psi, log_prob = qf.sample_trajectories(
-                self.spec,
+                spec,
                 x.repeat_interleave(count, 0),
-                self.weight,
+                weight,
                 self.gate_noise,
                 dtype=dtype,
                 generator=gen,
@@ -400,7 +418,8 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         dtype = self.weight.dtype
         inputs = self._prepare_inputs(x)
         if not self._noisy():
-            mean, var = qf.pauli_expectation(self._statevector(inputs), self.n_qubits, observable)
+            psi = self._statevector(inputs, self.spec, self.weight)
+            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
         elif self.config.hardware.noise_layout == "transpiled":
             raise NotImplementedError(
                 f"{type(self).__name__}.expectation: the transpiled-noise path keeps only "
@@ -445,9 +464,20 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         return qf.mitigate_readout_error(probs, self.n_qubits, m.p01, m.p10)
 
     def _measure(self, x: torch.Tensor) -> torch.Tensor:
+        """The readout ``[B, readout_features]`` for (unscaled) circuit inputs ``x``,
+        differentiated as ``SimulationConfig.gradient`` says."""
         if x.shape[0] == 0:
             return x.new_zeros(0, self.readout_features, dtype=self.weight.dtype)
-        per_trajectory = self._simulate(x)
+        x = self._prepare_inputs(x)
+        if self.config.simulation.gradient == "parameter_shift":
+            return shift_gradient(self._estimate, self.spec, x, self.weight)
+        return self._estimate(self.spec, x, self.weight)
+
+    def _estimate(self, spec: CircuitSpec, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The readout of ``spec`` for prepared inputs ``x`` as measured: exact values, or
+        with finite shots a sample of them (the gradient then flows through the exact
+        values)."""
+        per_trajectory = self._run(x, spec, weight)
         values = self._readout(self._mitigate(per_trajectory.mean(1)))
         shots = self.config.measurement.shots
         if shots is not None and not is_ideal():
@@ -540,7 +570,8 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         Hardware has no backpropagation: per sample the step runs the forward circuit, two
         shifted circuits per angle and, when the gradient must reach what feeds the circuit
         (a classical ``pre`` or a quantum layer below), two per input-dependent gate
-        (:func:`~physnn.quantum.cost.training_circuits`).
+        (:func:`~physnn.quantum.cost.training_circuits`): the circuits a backward pass with
+        ``SimulationConfig.gradient="parameter_shift"`` simulates.
 
         Args:
             input_shape: batch shape ``(*, in_features)``.
@@ -594,11 +625,8 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         x = self._prepare_inputs(x.reshape(-1, self.circuit_inputs))
         fuse = self.config.simulation.fuse_qubits
         gen = self.streams.dynamic("shots", x.device) if shots is not None else None
-        spec, sources = gate_level_weights(self.spec)
         weight = self.weight.detach()
-        lift = torch.zeros(len(sources), weight.numel(), dtype=weight.dtype, device=weight.device)
-        for row, (index, scale) in enumerate(sources):
-            lift[row, index] = scale  # gate angles = lift @ weight
+        spec, lift = weight_lift(self.spec, weight)
 
         def readout(angles: torch.Tensor) -> torch.Tensor:
             psi = qf.run_statevector(spec, x, angles, dtype=angles.dtype, fuse=fuse)
@@ -607,7 +635,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
                 probs = qf.sample_frequencies(probs, shots, gen)
             return self._readout(probs)
 
-        if not sources:
+        if not lift.shape[0]:
             return readout(lift @ weight)[..., None] * weight[:0]
         return qf.parameter_shift(readout, lift @ weight) @ lift
 
