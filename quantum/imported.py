@@ -316,7 +316,7 @@ def from_qiskit(
     inputs: Any,
     weights: Any = (),
     *,
-    readout: str = "z",
+    readout: str | Sequence[object] = "z",
     config: Any = None,
     name: str = "",
     device: Any = None,
@@ -326,6 +326,11 @@ def from_qiskit(
     into ``inputs`` (bound to the layer input, angles [rad]) and trainable ``weights``
     (lists of ``Parameter`` or ``ParameterVector``), with the config's simulator, noise,
     shots, cost and export (see this module's docstring for the gate set).
+
+    ``readout`` is ``"z"`` (``<Z_q>`` of every qubit), ``"probs"`` or a list of observables
+    (Pauli strings, ``(label, coefficient)`` lists or ``SparsePauliOp``, in the circuit's
+    qubit order): the layer then outputs one ``<H_k>`` per observable
+    (:mod:`physnn.quantum.observables`).
 
     Example:
         >>> from qiskit import QuantumCircuit
@@ -339,14 +344,24 @@ def from_qiskit(
     """
     from .config import QuantumConfig
 
-    spec, ins, ws = spec_from_qiskit(circuit, inputs, weights, readout)
+    observables = None if isinstance(readout, str) else readout
+    spec, ins, ws = spec_from_qiskit(
+        circuit, inputs, weights, readout if isinstance(readout, str) else "z"
+    )
     cfg = config if config is not None else QuantumConfig()
     ImportedCircuitLayer.check_config(cfg)
     cfg = cfg.replace(circuit=cfg.circuit.replace(qubits=max(cfg.circuit.qubits, spec.n_qubits)))
     layer = ImportedCircuitLayer.__new__(ImportedCircuitLayer)
     layer.__dict__["_user_spec_pending"] = spec
     QuantumCircuitLayer.__init__(
-        layer, len(ins), spec.n_qubits, config=cfg, name=name, device=device, dtype=dtype
+        layer,
+        len(ins),
+        spec.n_qubits,
+        config=cfg,
+        name=name,
+        device=device,
+        dtype=dtype,
+        observables=observables,
     )
     layer.qiskit_circuit = circuit
     layer.qiskit_inputs = tuple(ins)

@@ -31,7 +31,7 @@ Inside :func:`physnn.ideal` steps 3-5 are exact and noiseless.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import torch
@@ -59,6 +59,7 @@ from .cost import (
     weight_shift_count,
 )
 from .noise import gate_noise
+from .observables import measured_observables, with_basis
 from .sim.adjoint import ADJOINT_STEPS, run_statevector_adjoint
 from .sim.gradients import shift_gradient, weight_lift
 from .sim.memory import memory_limit
@@ -110,10 +111,16 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         device: torch device.
         dtype: real dtype of the angles (float32 simulates in complex64, float64 in
             complex128).
+        observables: a list of observables read instead of ``CircuitConfig.readout``
+            (which must stay ``"z"``): Pauli strings such as ``"ZZI"`` (qiskit order: the
+            rightmost letter is qubit 0; ``I`` elsewhere selects a subset of wires), lists
+            of ``(label, coefficient)`` or qiskit ``SparsePauliOp`` (Hamiltonians); see
+            :mod:`physnn.quantum.observables` for how they are measured.
 
     Shape:
         ``(*, in_features) -> (*, out_features)`` with ``out_features = n_qubits`` for Pauli
-        readouts (``out[..., j] = <P_j>``) and ``2**n_qubits`` for ``probs``.
+        readouts (``out[..., j] = <P_j>``), ``2**n_qubits`` for ``probs`` and the number of
+        observables for ``observables`` (``out[..., k] = <H_k>``).
 
     Example:
         >>> import torch
@@ -135,6 +142,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         name: str = "",
         device: Any = None,
         dtype: Any = None,
+        observables: Sequence[object] | None = None,
     ) -> None:
         super().__init__()
         cfg = self._init_physical(config, name)
@@ -144,10 +152,19 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         self.n_qubits = cfg.circuit.qubits if n_qubits is None else n_qubits
         self._check_sizes()
         self._user_spec = self.__dict__.pop("_user_spec_pending", None)
+        self.observables = (
+            None if observables is None else measured_observables(observables, self.n_qubits)
+        )
+        """The observables read out, grouped for measurement (None: the config's readout)."""
         self._rebuild()
         sim = cfg.simulation
         qf.check_memory(self.n_qubits, 1, memory_limit(sim.memory_limit, sim.memory_fraction))
-        self.readout_features = 2**self.n_qubits if self.spec.readout == "probs" else self.n_qubits
+        if self.observables is not None:
+            self.readout_features = self.observables.count
+        elif self.spec.readout == "probs":
+            self.readout_features = 2**self.n_qubits
+        else:
+            self.readout_features = self.n_qubits
         self.out_features = self.readout_features
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype={dtype} must be a real floating dtype, e.g. torch.float32")
@@ -203,6 +220,12 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
                 "hardware and simulation, not the ansatz layout (qubits, ansatz, layers): "
                 "build a new layer for another circuit"
             )
+        if self.__dict__.get("observables") is not None and spec.readout != "z":
+            raise ValueError(
+                f"{type(self).__name__}: observables replace the readout, but "
+                f"CircuitConfig.readout={spec.readout!r} adds its own basis change; leave "
+                "readout='z' (an X or Y readout is the observables 'X'/'Y' on each wire)"
+            )
         self._physnn_config = cfg
         self.spec = spec
         self.gate_noise = gate_noise(cfg)
@@ -223,7 +246,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         n_qubits: int,
         n_features: int,
         *,
-        readout: str = "z",
+        readout: str | Sequence[object] = "z",
         config: QuantumConfig | None = None,
         name: str = "",
         device: Any = None,
@@ -231,7 +254,8 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
     ) -> QuantumCircuitLayer:
         """A layer from a user-written circuit ``build(builder)`` (see
         :class:`~physnn.quantum.circuit.CircuitBuilder`), with the config's simulator,
-        noise, shots, cost and qiskit export.
+        noise, shots, cost and qiskit export; ``readout`` is ``"z"``, ``"probs"`` or a list
+        of observables (see the class's ``observables``).
 
         Example:
             >>> def circuit(b):
@@ -241,14 +265,23 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             >>> QuantumCircuitLayer.from_circuit(circuit, 2, 1).weight.shape
             torch.Size([1])
         """
-        spec = user_circuit(build, n_qubits, n_features, readout)
+        observables = None if isinstance(readout, str) else readout
+        basis = readout if isinstance(readout, str) else "z"
+        spec = user_circuit(build, n_qubits, n_features, basis)
         cfg = config if config is not None else QuantumConfig()
         cls.check_config(cfg)
         cfg = cfg.replace(circuit=cfg.circuit.replace(qubits=max(cfg.circuit.qubits, n_qubits)))
         layer = cls.__new__(cls)
         layer.__dict__["_user_spec_pending"] = spec
         QuantumCircuitLayer.__init__(
-            layer, n_features, n_qubits, config=cfg, name=name, device=device, dtype=dtype
+            layer,
+            n_features,
+            n_qubits,
+            config=cfg,
+            name=name,
+            device=device,
+            dtype=dtype,
+            observables=observables,
         )
         return layer
 
@@ -448,6 +481,10 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         return (mean, var) if variance else mean
 
     def _readout(self, probs: torch.Tensor) -> torch.Tensor:
+        """The configured readout from outcome probabilities; with observables the
+        probabilities themselves (each group's parities are read from them)."""
+        if self.observables is not None:
+            return probs
         if self.spec.readout == "probs":
             k = min(self.n_qubits, max(1, math.ceil(math.log2(self.readout_features))))
             return qf.marginal_probabilities(probs, self.n_qubits, k)[:, : self.readout_features]
@@ -469,9 +506,36 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         if x.shape[0] == 0:
             return x.new_zeros(0, self.readout_features, dtype=self.weight.dtype)
         x = self._prepare_inputs(x)
+        estimate = self._estimate if self.observables is None else self._observe
         if self.config.simulation.gradient == "parameter_shift":
-            return shift_gradient(self._estimate, self.spec, x, self.weight)
-        return self._estimate(self.spec, x, self.weight)
+            return shift_gradient(estimate, self.spec, x, self.weight)
+        return estimate(self.spec, x, self.weight)
+
+    def _observe(self, spec: CircuitSpec, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``<H_k>`` ``[B, n_observables]`` of ``spec`` for prepared inputs ``x``.
+
+        Exact, noiseless and without shots: ``<psi|H_k|psi>`` from one state simulation per
+        input whatever the number of observables. Otherwise as hardware measures them: one
+        circuit per qubit-wise commuting group (its basis change appended), simulated with
+        its gate noise and readout error and measured with its own shots; each term is a
+        parity of the group's (mitigated) outcomes.
+        """
+        obs = self.observables
+        assert obs is not None
+        m = self.config.measurement
+        exact = not self._noisy() and self.config.hardware.noise_layout != "transpiled"
+        if is_ideal() or (exact and m.shots is None and m.p01 == 0 and m.p10 == 0):
+            self._check_memory(x.shape[0], density=False, device=x.device)
+            psi = self._statevector(x, spec, weight)
+            terms = [qf.pauli_expectation(psi, self.n_qubits, label)[0] for label in obs.labels]
+            stacked = torch.stack(terms, 1) if terms else psi.real.new_zeros(x.shape[0], 0)
+            return obs.combine(stacked)
+        parts = [
+            self._estimate(with_basis(spec, basis), x, weight)
+            @ obs.parities(g, weight.dtype, weight.device)
+            for g, basis in enumerate(obs.bases)
+        ]
+        return obs.combine(torch.cat(parts, 1) if parts else x.new_zeros(x.shape[0], 0))
 
     def _estimate(self, spec: CircuitSpec, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The readout of ``spec`` for prepared inputs ``x`` as measured: exact values, or
@@ -546,14 +610,43 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
         return batch * self._classical_macs()
 
+    def measured_circuits(self) -> list[CircuitSpec]:
+        """The circuits hardware runs per input: the layer's, or with ``observables`` one per
+        qubit-wise commuting group, its basis change appended."""
+        if self.observables is None:
+            return [self.spec]
+        return [with_basis(self.spec, basis) for basis in self.observables.bases]
+
+    def _executions(
+        self,
+        circuits: int,
+        *,
+        macs: int,
+        classical_macs: int,
+        shots: int | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> Cost:
+        """Cost of ``circuits`` executions of each of :meth:`measured_circuits`."""
+        total = Cost()
+        for k, spec in enumerate(self.measured_circuits()):
+            total = total + execution_cost(
+                self.config,
+                circuit_resources(spec, self.config),
+                circuits=circuits,
+                macs=macs if k == 0 else 0,
+                classical_macs=classical_macs if k == 0 else 0,
+                shots=shots,
+                notes=notes,
+            )
+        return total
+
     def cost(self, input_shape: tuple[int, ...]) -> Cost:
         """Hardware cost of one forward pass on a batch shaped ``input_shape``: one circuit
-        per sample (see :func:`~physnn.quantum.cost.execution_cost`)."""
+        per sample, or one per sample and group of ``observables`` (see
+        :func:`~physnn.quantum.cost.execution_cost`)."""
         batch = math.prod(input_shape[:-1]) if len(input_shape) > 1 else 1
-        return execution_cost(
-            self.config,
-            self.circuit_resources(),
-            circuits=batch,
+        return self._executions(
+            batch,
             macs=batch * self.in_features * self.out_features,
             classical_macs=self.classical_macs(input_shape),
         )
@@ -571,7 +664,8 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         shifted circuits per angle and, when the gradient must reach what feeds the circuit
         (a classical ``pre`` or a quantum layer below), two per input-dependent gate
         (:func:`~physnn.quantum.cost.training_circuits`): the circuits a backward pass with
-        ``SimulationConfig.gradient="parameter_shift"`` simulates.
+        ``SimulationConfig.gradient="parameter_shift"`` simulates, each once per group of
+        ``observables``.
 
         Args:
             input_shape: batch shape ``(*, in_features)``.
@@ -588,12 +682,9 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         if input_gradients is None:
             input_gradients = getattr(self, "pre", None) is not None
         shifts = input_shift_count(self.spec) if input_gradients else 0
-        res = self.circuit_resources()
         forward = self.cost(input_shape)
-        gradient = execution_cost(
-            self.config,
-            res,
-            circuits=batch * (training_circuits(weight_shift_count(self.spec), shifts) - 1),
+        gradient = self._executions(
+            batch * (training_circuits(weight_shift_count(self.spec), shifts) - 1),
             macs=0,
             classical_macs=2 * batch * self._classical_macs(),
             shots=gradient_shots,
@@ -621,6 +712,12 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         and imported circuits) are exact too
         (:func:`~physnn.quantum.circuit.gate_level_weights`).
         """
+        if self.observables is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.parameter_shift_jacobian reads the config's readout; "
+                "for observables use SimulationConfig(gradient='parameter_shift') and "
+                "torch.autograd (the backward pass is the parameter-shift rule)"
+            )
         x = _check_input(type(self).__name__, x, self.circuit_inputs)
         x = self._prepare_inputs(x.reshape(-1, self.circuit_inputs))
         fuse = self.config.simulation.fuse_qubits
