@@ -68,8 +68,10 @@ def pcm_programming_sigma(g: torch.Tensor, g_max: float) -> torch.Tensor:
         g: normalised target conductance.
         g_max: largest conductance [S].
     """
+    s = 1e-6 * g_max / PCM_G_MAX_FIT
     gc = g.clamp(0.0, 1.0)
-    return (0.26348 + 1.9650 * gc - 1.1731 * gc * gc) * 1e-6 * (g_max / PCM_G_MAX_FIT)
+    # Horner form, in place on the one fresh tensor: ((c2 g + c1) g + c0) s
+    return gc.mul(-1.1731 * s).add_(1.9650 * s).mul_(gc).add_(0.26348 * s)
 
 
 RERAM_G_MAX_FIT = 40e-6
@@ -217,7 +219,7 @@ class PCMDevice(DeviceModel):
         noise: torch.Tensor,
     ) -> torch.Tensor:
         sigma = pcm_programming_sigma(target / g_max, g_max)
-        return torch.addcmul(target, sigma, noise).clamp_min(0.0)
+        return torch.addcmul(target, sigma, noise).clamp_min_(0.0)
 
 
 class ReRAMDevice(DeviceModel):

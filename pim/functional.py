@@ -49,11 +49,11 @@ def pcm_drift_exponents(g: torch.Tensor, generator: torch.Generator | None = Non
         g: normalised target conductance ``G_target / g_max``.
         generator: random generator (None: torch's global RNG).
     """
-    log_g = torch.log(g.clamp_min(1e-7))
-    mu = (-0.0155 * log_g + 0.0244).clamp(0.049, 0.1)
-    sigma = (-0.0125 * log_g - 0.0059).clamp(0.008, 0.045)
+    log_g = g.clamp_min(1e-7).log_()
+    mu = log_g.mul(-0.0155).add_(0.0244).clamp_(0.049, 0.1)
+    sigma = log_g.mul_(-0.0125).add_(-0.0059).clamp_(0.008, 0.045)  # in place: log_g is done
     noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
-    return torch.addcmul(mu, sigma, noise).abs()
+    return noise.mul_(sigma).add_(mu).abs_()
 
 
 def drift_factor(nu: torch.Tensor, t: float, t0: float) -> torch.Tensor:
@@ -74,11 +74,13 @@ def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: floa
         t0: drift reference time [s].
         t_read: read duration [s].
     """
-    # max(g^0.65, 1e-3) = max(g, 1e-3^(1/0.65))^0.65, as exp(0.65 ln g): flooring g first
-    # keeps log away from 0 (its special-value path is several times slower than pow)
-    power = torch.exp(torch.log(g_prog.clamp_min(1e-3 ** (1 / 0.65))) * 0.65)
-    q_s = (0.0088 / power).clamp_max(0.2)
-    return q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
+    # Q_s = min(0.0088 g^-0.65, 0.2) (the floor 1e-3 of g^0.65 only matters where the cap 0.2
+    # already applies) = 0.0088 max(g, g_c)^-0.65 with 0.0088 g_c^-0.65 = 0.2, as exp(log)
+    # in place on one fresh tensor; flooring g first also keeps log away from 0 (its
+    # special-value path is several times slower than pow)
+    g_c = (0.0088 / 0.2) ** (1 / 0.65)
+    q_s = g_prog.clamp_min(g_c).log_().mul_(-0.65).add_(math.log(0.0088)).exp_()
+    return q_s.mul_(math.sqrt(math.log((t + t0 + t_read) / (2 * t_read))))
 
 
 def slice_weights(

@@ -312,10 +312,8 @@ class PIMLinear(_PIMLayer, nn.Linear):
         if self._ideal():
             y = F.linear(x, self.weight, self.bias)
         else:
-            y = self.tile(x.reshape(-1, self.in_features), self.weight)
+            y = self.tile(x.reshape(-1, self.in_features), self.weight, self.bias)
             y = y.reshape(*x.shape[:-1], self.out_features)
-            if self.bias is not None:
-                y = y + self.bias
         _check_finite(self, x, y)
         return y
 
@@ -527,9 +525,7 @@ class _PIMConvNd(_PIMLayer):
         else:
             cols = self._columns(padded)  # [B, *L, n_in]
             spatial = cols.shape[1:-1]
-            flat = self.tile(cols.reshape(-1, cols.shape[-1]), self._matrix())
-            if self.bias is not None:
-                flat = flat + self.bias
+            flat = self.tile(cols.reshape(-1, cols.shape[-1]), self._matrix(), self.bias)
             y = flat.reshape(xb.shape[0], *spatial, self.out_channels)
             y = y.permute(0, nd + 1, *range(1, nd + 1))
         _check_finite(self, x, y)
@@ -739,14 +735,11 @@ class _PIMRecurrent(_PIMLayer):
 
     def _matmul(self, part: str, suffix: str, x: torch.Tensor) -> torch.Tensor:
         weight = self._weight(part, suffix)
+        bias = getattr(self, f"bias_{part}_{suffix}") if self.bias else None
         if self._ideal():
-            y = F.linear(x, weight)
-        else:
-            flat = self._tile(part, suffix)(x.reshape(-1, x.shape[-1]), weight)
-            y = flat.reshape(*x.shape[:-1], weight.shape[0])
-        if self.bias:
-            y = y + getattr(self, f"bias_{part}_{suffix}")
-        return y
+            return F.linear(x, weight, bias)
+        flat = self._tile(part, suffix)(x.reshape(-1, x.shape[-1]), weight, bias)
+        return flat.reshape(*x.shape[:-1], weight.shape[0])
 
     @abc.abstractmethod
     def _cell(

@@ -76,8 +76,24 @@ _NUMPY = (torch.float32, torch.float64, torch.float16)
 
 
 def _scaled(y: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
-    """``y * factor``, without a pass over ``y`` when the factor is the number 1."""
-    return y if not isinstance(factor, torch.Tensor) and factor == 1.0 else y * factor
+    """``y * factor`` for a ``y`` the read owns (a fresh intermediate, used only here): in
+    place unless autograd records it or the factor broadcasts ``y`` up, and without a pass
+    when the factor is the number 1."""
+    if not isinstance(factor, torch.Tensor):
+        if factor == 1.0:
+            return y
+        return y * factor if y.requires_grad else y.mul_(factor)
+    grad = y.requires_grad or factor.requires_grad
+    if grad or torch.broadcast_shapes(y.shape, factor.shape) != y.shape:
+        return y * factor
+    return y.mul_(factor)
+
+
+def _rescaled(y: torch.Tensor, column: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``y * column + bias`` of a read's own output ``y [N, out]`` (one pass)."""
+    if bias is None:
+        return _scaled(y, column)
+    return torch.addcmul(bias.to(y.dtype), y, column)
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -266,8 +282,9 @@ class CrossbarTile(nn.Module):
                 self.fault_level.copy_(level)
             if self.device_g_max.numel():
                 noise = torch.randn(shape, generator=self._gen("variation"), device=dev)
-                spread = 1.0 + cfg.programming.device_variation * self._share_reference(noise)
-                self.device_g_max.copy_(cfg.mapping.g_max * spread.clamp_min(0.0))
+                g_max = cfg.mapping.g_max  # g_max (1 + variation N(0, 1)), floored at 0
+                spread = self._share_reference(noise).mul_(g_max * cfg.programming.device_variation)
+                self.device_g_max.copy_(spread.add_(g_max).clamp_min_(0.0))
             if self.adc_gain.numel():
                 gen = self._gen("adc")
                 gain = torch.randn(self.adc_gain.shape, generator=gen, device=dev)
@@ -294,11 +311,17 @@ class CrossbarTile(nn.Module):
         span = m.g_max - m.g_min
         if m.scheme == "differential":
             digits, coeff = PF.slice_weights(wn, m.bits_per_cell, m.slices)
-            pos, neg = digits.clamp_min(0.0), (-digits).clamp_min(0.0)
         else:
             digits, coeff = PF.slice_weights((wn + 1.0) / 2.0, m.bits_per_cell, m.slices)
-            pos, neg = digits, torch.full_like(digits, 0.5)
-        return m.g_min + span * torch.stack((pos, neg), 1), coeff
+        pair = digits.new_empty((digits.shape[0], 2, *digits.shape[1:]))
+        if m.scheme == "differential":  # |digit| on the device of its sign, 0 on the other
+            torch.clamp(digits, min=0.0, out=pair[:, 0])
+            torch.clamp(digits, max=0.0, out=pair[:, 1]).neg_()
+        else:
+            pair[:, 0] = digits
+            pair[:, 1] = 0.5
+        pair.mul_(span)
+        return pair if m.g_min == 0.0 else pair.add_(m.g_min), coeff
 
     def program(self, matrix: torch.Tensor, *, keep_time: bool = False) -> None:
         """Program ``matrix [out, in]`` onto the chip (programming noise, drift exponents).
@@ -357,7 +380,7 @@ class CrossbarTile(nn.Module):
         if self.device_g_max.numel():
             g = torch.minimum(g, self.device_g_max.to(work))
         if self.fault_mask.numel():
-            g = torch.where(self.fault_mask > 0, self.fault_level.to(work), g)
+            g = torch.where(self.fault_mask.bool(), self.fault_level.to(work), g)
         return g
 
     def _drift_exponents(self, g: torch.Tensor) -> torch.Tensor:
@@ -371,7 +394,7 @@ class CrossbarTile(nn.Module):
             nu = (d.nu_mean + d.nu_std * noise).abs()
         nu = self._share_reference(nu)
         if self.fault_mask.numel():
-            nu = torch.where(self.fault_mask > 0, 0.0, nu)
+            nu = nu.masked_fill_(self.fault_mask.bool(), 0.0)
         return nu
 
     # ------------------------------------------------------------------ drift
@@ -396,13 +419,14 @@ class CrossbarTile(nn.Module):
             gen = self._gen(f"read_1f@{t!r}")
             noise = torch.randn(g.shape, generator=gen, device=g.device).to(work)
             # |G| = G: conductances here are >= 0 (programming and faults clamp at 0)
-            g = torch.addcmul(g, g * rel, self._share_reference(noise)).clamp_min(0.0)
+            g = torch.addcmul(g, rel.mul_(g), self._share_reference(noise)).clamp_min_(0.0)
         if cfg.circuit.ir_drop == "fast":
             g = self._ir_drop(g)
         norm = m.devices_per_polarity * (m.g_max - m.g_min)
         if m.scheme == "reference":
             norm /= 2.0
-        return (g[:, 0] - g[:, 1]).sum(1) / norm
+        diff = torch.sub(g[:, 0], g[:, 1])
+        return (diff[:, 0] if diff.shape[1] == 1 else diff.sum(1)).mul_(1.0 / norm)
 
     def _relaxed(self, device: DeviceModel, g: torch.Tensor, t: float) -> torch.Tensor:
         """Conductances ``g`` [S] after the device's relaxation at ``t`` [s]: one normal
@@ -529,13 +553,15 @@ class CrossbarTile(nn.Module):
             return r
         return torch.tensor(dac.input_bound, device=x.device, dtype=x.dtype)
 
-    def forward(self, x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-        """``x [N, n_in] -> [N, n_out]``: the analog MVM without bias.
+    def forward(
+        self, x: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x [N, n_in] -> [N, n_out]``: the analog MVM, plus the digital ``bias [n_out]``.
 
         Training: hardware-aware forward on the floating-point ``matrix`` (HWA weight noise
         redrawn per mini-batch, output noise, DAC/ADC with straight-through gradients).
         Evaluation: the programmed chip at its drift time (reprogrammed first when
-        ``matrix`` changed).
+        ``matrix`` changed). The bias is added with the final rescaling, in one pass.
         """
         check_read(self, x)
         dtype = x.dtype
@@ -552,12 +578,12 @@ class CrossbarTile(nn.Module):
                 noise = torch.randn(w.shape, device=w.device, dtype=w.dtype)
                 w = torch.addcmul(w, noise, (hwa_noise * scale).unsqueeze(1))
             y = self._mvm(x, r, w, chip=False, generator=None, col_gain=1.0 / scale)
-            return (y * scale).to(dtype)
+            return _rescaled(y, scale, bias).to(dtype)
         self.ensure_programmed(matrix)
         work = _work_dtype(self.w_eff.dtype)
         gen = self.streams.dynamic(self.key + "read", x.device)
         y = self._mvm(x.to(work), r.to(work), self.w_eff.to(work), chip=True, generator=gen)
-        return (y * (self.weight_scale * self.compensation).to(work)).to(dtype)
+        return _rescaled(y, (self.weight_scale * self.compensation).to(work), bias).to(dtype)
 
     def _products(self, xp: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Per-tile array products ``[P, S, T, N, out]`` of the inputs ``xp [P, N, in]``.
@@ -627,12 +653,12 @@ class CrossbarTile(nn.Module):
             v = cfg.circuit.v_read
             xp = periphery.sinh_iv(xp * (unit * v), cfg.circuit.iv_v0) / v
             unit = 1.0
-        y = self._products(xp, w)
+        y = self._products(xp, w)  # a fresh tensor: updated in place below where autograd allows
         step = 1.0 if adc.bits is None else adc.output_bound / (2 ** (adc.bits - 1) - 1)
         to_steps = col_gain * (unit / step)  # to ADC-step units, from here to the ADC
         gain = self.adc_gain.to(y.dtype) if chip and self.adc_gain.numel() else None
-        if gain is not None:
-            y = torch.addcmul(self.adc_offset.to(y.dtype) / step, _scaled(y, to_steps), gain)
+        if gain is not None:  # the scaling to ADC steps folds into the per-column gain
+            y = torch.addcmul(self.adc_offset.to(y.dtype) / step, y, gain * to_steps)
             to_steps = 1.0
         var: float | torch.Tensor = (math.hypot(cfg.read.output_noise, adc.noise) / step) ** 2
         if chip and cfg.read.weight_noise > 0:
@@ -642,26 +668,32 @@ class CrossbarTile(nn.Module):
             )
             x_tiles = x_tiles.reshape(xp.shape[0], 1, xp.shape[1], t_rows, rows).transpose(2, 3)
             read = periphery.read_noise_variance(x_tiles, cfg.read.weight_noise * unit / step)
-            var = read * gain.square() + var if gain is not None else read + var
-        if isinstance(var, torch.Tensor):
+            if gain is not None:
+                var = torch.addcmul(read.new_tensor(var), read, gain.square())
+            else:
+                var = read.add_(var)
+        if isinstance(var, torch.Tensor):  # var is a fresh tensor without gradient
             noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-            y = torch.addcmul(_scaled(y, to_steps), noise, var.sqrt())
-        elif var > 0:  # scaling and noise in one pass
+            y, sd = _scaled(y, to_steps), var.sqrt_()
+            y = torch.addcmul(y, noise, sd) if y.requires_grad else y.addcmul_(noise, sd)
+        elif var > 0:  # scaling and noise in one pass, into the noise draw
             noise = torch.empty_like(y).normal_(0.0, math.sqrt(var), generator=generator)
             if isinstance(to_steps, torch.Tensor):
-                y = torch.addcmul(noise, y, to_steps)
+                y = noise.addcmul_(y, to_steps)
             else:
-                y = torch.add(noise, y, alpha=to_steps)
+                y = noise.add_(y, alpha=to_steps)
         else:
             y = _scaled(y, to_steps)
         if adc.bits is not None:
             y = periphery.adc_codes(y, adc.bits)
         # digital shift-and-add of planes, slices (the chip's coefficients) and tiles
         coeff = self.slice_coeff.to(y.dtype) * step if chip else y.new_full((1,), step)
-        if y.shape[:3] == (1, 1, 1):
-            return y[0, 0, 0] * (coeff[0] * r)
         if y.shape[:2] == (1, 1):  # tiles only: their sum, scaled once
-            return y[0, 0].sum(0) * (coeff[0] * r)
+            tiles = y[0, 0]
+            out = tiles[0] if len(tiles) == 1 else torch.add(tiles[0], tiles[1])
+            for part in tiles[2:]:
+                out = out.add_(part)
+            return _scaled(out, coeff[0] * r)
         weights = coeff[:, None, None, None]
         if plane_w is not None:
             weights = plane_w.to(y.dtype)[:, None, None, None, None] * weights
