@@ -258,17 +258,21 @@ class NoiseConfig(ConfigBlock):
     """Largest circuit simulated with a density matrix by ``method="auto"`` [qubits]."""
 
     trajectories: int | None = None
-    """Noise trajectories averaged per sample and forward [1]; the shots are spread across
-    them. None chooses ``ceil(S * P_jump)`` (``S`` the shots, or
-    ``HardwareConfig.shots_for_exact`` when exact, ``P_jump`` the circuit's probability of
-    at least one jump), capped at ``max_trajectories``: the trajectory estimator's extra
-    variance ``Var_traj / T`` then stays below the shot noise (a jump trajectory's outcome
-    variance is at most a shot's)."""
+    """Noise trajectories ``T`` averaged per sample and forward in evaluation [1]; the
+    shots are spread across them. None takes one per shot (``MeasurementConfig.shots``,
+    or ``HardwareConfig.shots_for_exact`` without shots), capped at ``max_trajectories``:
+    the measured counts are then exactly those of the density matrix, and an exact
+    expectation has at most the variance of ``shots_for_exact`` shots. With ``T`` below
+    the shots ``S``, ``<Z>`` has the extra variance ``Var_traj (1/T - 1/S)``, up to
+    ``S/T - 1`` times the shot noise (near ``|<Z>| = 1``, where a jump is the only
+    spread). Trajectories that draw the same branches are simulated once (the jump-free
+    ones, most of them, share one state), so a sample costs about ``1 + T * P_jump``
+    statevector simulations (``P_jump``: probability of at least one jump)."""
 
-    max_trajectories: int = 16
-    """Cap of the automatic trajectory count [1] (cost grows linearly with it). On the IBM
-    presets one trajectory's ``<Z>`` variance is about 9x the shot variance at 6 qubits
-    (issue 13), so 16 keeps the extra variance near half the shot noise."""
+    max_trajectories: int | None = None
+    """Cap of the automatic trajectory count [1]; None: no cap (one trajectory per shot).
+    A cap ``T`` below the shots trades the extra variance above for a cost of about
+    ``1 + T * P_jump`` simulations per sample."""
 
     train_trajectories: int = 1
     """Trajectories per sample while the module trains with gradients [1]. The gradient
@@ -307,7 +311,8 @@ class NoiseConfig(ConfigBlock):
         check_int(owner, "max_density_qubits", self.max_density_qubits, 0, 14)
         if self.trajectories is not None:
             check_int(owner, "trajectories", self.trajectories, 1, 10**6)
-        check_int(owner, "max_trajectories", self.max_trajectories, 1, 10**6)
+        if self.max_trajectories is not None:
+            check_int(owner, "max_trajectories", self.max_trajectories, 1, 10**6)
         check_int(owner, "train_trajectories", self.train_trajectories, 1, 10**6)
 
     @property

@@ -64,6 +64,7 @@ from .sim.adjoint import ADJOINT_STEPS, run_statevector_adjoint
 from .sim.gradients import shift_gradient, weight_lift
 from .sim.memory import memory_limit
 from .sim.statevector import recorded_states
+from .sim.trajectories import Ensemble, sample_ensemble
 
 __all__ = ["VQC", "QuantumCircuitLayer", "QuantumLinear"]
 
@@ -81,23 +82,6 @@ def _check_input(owner: str, x: Any, in_features: int) -> torch.Tensor:
     if not torch.isfinite(x).all():
         raise ValueError(f"{owner}: input contains NaN or inf")
     return x
-
-
-def _score_surrogate(probs: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
-    """Trajectory probabilities ``[B, T, D]`` whose gradient includes the score term.
-
-    The value is ``probs``; the gradient adds ``(f - b) grad log P`` with the leave-one-out
-    baseline ``b`` (the mean of the sample's other trajectories, independent of this one),
-    so the average over trajectories has the unbiased gradient ``E[grad f + f grad log P]``
-    with less variance than without the baseline.
-    """
-    if not log_prob.requires_grad:
-        return probs
-    count = probs.shape[1]
-    f = probs.detach()
-    baseline = (f.sum(1, keepdim=True) - f) / (count - 1) if count > 1 else torch.zeros_like(f)
-    score = (log_prob - log_prob.detach())[..., None]
-    return probs + (f - baseline) * score
 
 
 class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
@@ -297,8 +281,18 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         return noise.method == "density_matrix"
 
     def trajectory_count(self) -> int:
-        """Noise trajectories averaged per sample: ``NoiseConfig.train_trajectories`` while
-        training with gradients, else ``NoiseConfig.trajectories``."""
+        """Noise trajectories ``T`` averaged per sample [1].
+
+        ``NoiseConfig.train_trajectories`` while training with gradients, else
+        ``NoiseConfig.trajectories``; by default one per shot (``MeasurementConfig.shots``,
+        or the reference ``HardwareConfig.shots_for_exact`` without shots), at most
+        ``NoiseConfig.max_trajectories`` when set, and never more than the shots. With one
+        per shot the measured counts are exactly a multinomial sample of the density
+        matrix's probabilities, and without shots the expectation's extra variance
+        ``Var_traj / T`` is at most the binomial shot noise ``(1 - <Z>^2) / T`` of ``T``
+        shots (law of total variance); see :meth:`Ensemble.shot_counts
+        <physnn.quantum.sim.trajectories.Ensemble.shot_counts>` for fewer.
+        """
         cfg = self.config
         shots = cfg.measurement.shots
         if self.training and torch.is_grad_enabled():
@@ -306,9 +300,17 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         elif cfg.noise.trajectories is not None:
             count = cfg.noise.trajectories
         else:
-            reference = cfg.hardware.shots_for_exact if shots is None else shots
-            count = min(cfg.noise.max_trajectories, math.ceil(reference * self.jump_probability))
+            count = cfg.hardware.shots_for_exact if shots is None else shots
+            if cfg.noise.max_trajectories is not None:
+                count = min(count, cfg.noise.max_trajectories)
         return max(1, min(count, shots) if shots is not None else count)
+
+    def trajectory_rows(self, count: int) -> int:
+        """Bound of the mean number of distinct states (statevector simulations) that
+        ``count`` trajectories of one sample take [1]: the trajectories without a jump
+        share one, ``min(count, 1 + ceil(count * P_jump))`` with ``P_jump`` the bound
+        :attr:`jump_probability`."""
+        return min(count, 1 + math.ceil(count * self.jump_probability))
 
     def _prepare_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Circuit inputs in the angles' dtype, times ``input_scale`` unless amplitude-encoded."""
@@ -362,16 +364,17 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         fuse = self.config.simulation.fuse_qubits
         return run(spec, x, weight, dtype=weight.dtype, fuse=fuse)
 
-    def _simulate(self, x: torch.Tensor) -> torch.Tensor:
-        """Outcome probabilities ``[B, T, 2^n]`` of the layer's circuit for circuit inputs
-        ``x`` (see :meth:`_run`)."""
+    def _simulate(self, x: torch.Tensor) -> Ensemble:
+        """Outcome probabilities of the layer's circuit for circuit inputs ``x`` (see
+        :meth:`_run`)."""
         return self._run(self._prepare_inputs(x), self.spec, self.weight)
 
-    def _run(self, x: torch.Tensor, spec: CircuitSpec, weight: torch.Tensor) -> torch.Tensor:
-        """Outcome probabilities ``[B, T, 2^n]`` of ``T`` trajectories per sample (``T = 1``
-        for exact and density-matrix simulation) of ``spec`` with angles ``weight`` for
-        prepared inputs ``x`` (the layer's own circuit, or a shifted copy of it), readout
-        error included unless ideal.
+    def _run(self, x: torch.Tensor, spec: CircuitSpec, weight: torch.Tensor) -> Ensemble:
+        """Outcome probabilities ``[R, 2^n]`` of ``spec`` with angles ``weight`` for prepared
+        inputs ``x`` (the layer's own circuit, or a shifted copy of it), readout error
+        included unless ideal: one row per sample for exact and density-matrix
+        simulation, else the distinct ones of ``trajectory_count()`` trajectories per sample
+        with their counts.
 
         Trajectory probabilities carry the score-function surrogate: their values are the
         trajectories' own, their gradient averages to the exact one.
@@ -383,50 +386,49 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             from .transpiled import run_transpiled, sample_transpiled, uses_density
 
             if uses_density(spec, cfg):
-                return run_transpiled(spec, x, weight, cfg, dtype=dtype)[:, None]
-            count = self.trajectory_count()
-            probs, log_prob = sample_transpiled(
+                return Ensemble.exact(run_transpiled(spec, x, weight, cfg, dtype=dtype))
+            ensemble = sample_transpiled(
                 spec,
-                x.repeat_interleave(count, 0),
+                x,
                 weight,
                 cfg,
+                trajectories=self.trajectory_count(),
                 dtype=dtype,
                 generator=self.streams.dynamic("noise", x.device),
             )
-            return _score_surrogate(probs.view(batch, count, -1), log_prob.view(batch, count))
+            return ensemble.surrogate()
         if not self._noisy():
             self._check_memory(batch, density=False, device=x.device)
-            probs = qf.probabilities(self._statevector(x, spec, weight))[:, None]
+            outcomes = Ensemble.exact(qf.probabilities(self._statevector(x, spec, weight)))
         elif self._uses_density():
             self._check_memory(batch, density=True, device=x.device)
             probs = qf.run_density(spec, x, weight, self.gate_noise, dtype=dtype)
-            probs = probs[:, None]
+            outcomes = Ensemble.exact(probs)
         else:
             count = self.trajectory_count()
-            self._check_memory(batch, density=False, device=x.device, trajectories=count)
-            gen = self.streams.dynamic("noise", x.device)
-            psi, log_prob = qf.sample_trajectories(
+            rows = self.trajectory_rows(count)
+            self._check_memory(batch, density=False, device=x.device, trajectories=rows)
+            ensemble = sample_ensemble(
                 spec,
-                x.repeat_interleave(count, 0),
+                x,
                 weight,
                 self.gate_noise,
+                trajectories=count,
                 dtype=dtype,
-                generator=gen,
+                generator=self.streams.dynamic("noise", x.device),
             )
-            probs = _score_surrogate(
-                qf.probabilities(psi).view(batch, count, -1), log_prob.view(batch, count)
-            )
+            outcomes = ensemble.replace(qf.probabilities(ensemble.values)).surrogate()
         m = cfg.measurement
         if not is_ideal() and (m.p01 > 0 or m.p10 > 0):
-            flat = qf.apply_readout_error(probs.flatten(0, 1), self.n_qubits, m.p01, m.p10)
-            probs = flat.view(probs.shape)
-        return probs
+            probs = qf.apply_readout_error(outcomes.values, self.n_qubits, m.p01, m.p10)
+            outcomes = outcomes.replace(probs)
+        return outcomes
 
     def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
         ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal;
         with trajectories, the average over ``trajectory_count()`` of them)."""
-        return self._simulate(x).mean(1)
+        return self._simulate(x).mean()
 
     def expectation(
         self, x: torch.Tensor, observable: object, *, variance: bool = False
@@ -465,18 +467,18 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
                 "probabilities; set NoiseConfig.method='trajectories' for observables"
             )
         else:
-            count = self.trajectory_count()
-            psi = qf.run_trajectories(
+            ensemble = sample_ensemble(
                 self.spec,
-                inputs.repeat_interleave(count, 0),
+                inputs,
                 self.weight,
                 self.gate_noise,
+                trajectories=self.trajectory_count(),
                 dtype=dtype,
                 generator=self.streams.dynamic("noise", x.device),
             )
-            mean, var = qf.pauli_expectation(psi, self.n_qubits, observable)
-            second = (var + mean.square()).view(-1, count).mean(1)
-            mean = mean.view(-1, count).mean(1)
+            mean, var = qf.pauli_expectation(ensemble.values, self.n_qubits, observable)
+            moments = ensemble.replace(torch.stack([mean, var + mean.square()], -1))
+            mean, second = moments.surrogate().mean().unbind(-1)
             var = second - mean.square()
         return (mean, var) if variance else mean
 
@@ -541,19 +543,12 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         """The readout of ``spec`` for prepared inputs ``x`` as measured: exact values, or
         with finite shots a sample of them (the gradient then flows through the exact
         values)."""
-        per_trajectory = self._run(x, spec, weight)
-        values = self._readout(self._mitigate(per_trajectory.mean(1)))
+        outcomes = self._run(x, spec, weight)
+        values = self._readout(self._mitigate(outcomes.mean()))
         shots = self.config.measurement.shots
         if shots is not None and not is_ideal():
-            batch, count, _ = per_trajectory.shape
-            # spread the shots over the trajectories: the first shots % count get one more
-            share = torch.full((count,), float(shots // count), dtype=torch.float64)
-            share[: shots % count] += 1
-            gen = self.streams.dynamic("shots", per_trajectory.device)
-            counts = qf.sample_counts(
-                per_trajectory.flatten(0, 1), share.repeat(batch).to(per_trajectory.device), gen
-            )
-            frequencies = counts.view(batch, count, -1).sum(1) / shots
+            gen = self.streams.dynamic("shots", outcomes.values.device)
+            frequencies = outcomes.shot_counts(shots, gen) / shots
             estimate = self._readout(self._mitigate(frequencies.to(values.dtype)))
             values = values + (estimate - values).detach()
         return values

@@ -38,6 +38,7 @@ import functools
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from .calibration import DeviceCalibration
@@ -56,6 +57,7 @@ from .sim.gates import _complex_dtype
 from .sim.kernels import _apply_flat
 from .sim.memory import check_memory, memory_limit
 from .sim.statevector import preparation_angles
+from .sim.trajectories import Ensemble, _sample_kraus
 
 __all__ = [
     "OPTIMIZATION_LEVEL",
@@ -579,12 +581,18 @@ def _logical(
 
 
 def _check(
-    program: TranspiledProgram, config: QuantumConfig, x: torch.Tensor, density: bool, cdtype: Any
+    program: TranspiledProgram,
+    config: QuantumConfig,
+    x: torch.Tensor,
+    density: bool,
+    cdtype: Any,
+    rows: int = 1,
 ) -> None:
+    """Refuse a simulation of ``rows`` states per row of ``x`` above the memory budget."""
     sim = config.simulation
     check_memory(
         len(program.physical),
-        x.shape[0],
+        x.shape[0] * rows,
         memory_limit(sim.memory_limit, sim.memory_fraction, x.device),
         density=density,
         dtype=cdtype,
@@ -653,25 +661,28 @@ def sample_transpiled(
     weights: torch.Tensor,
     config: QuantumConfig,
     *,
+    trajectories: int = 1,
     dtype: torch.dtype = torch.complex64,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One quantum-jump trajectory of the transpiled noisy circuit per row of ``x``.
+) -> Ensemble:
+    """``trajectories`` quantum-jump trajectories of the transpiled noisy circuit per row of
+    ``x``, as the distinct ones with their counts
+    (:class:`~physnn.quantum.sim.trajectories.Ensemble`; the jump-free trajectories share
+    one state, so a sample costs about ``1 + trajectories * P_jump`` simulations).
 
     Every channel (gate noise, idle relaxation) draws a Kraus branch from the state
-    (Dalibard, Castin & Molmer, PRL 68, 580 (1992)); the average of the returned
-    probabilities over trajectories is :func:`run_transpiled`'s.
+    (Dalibard, Castin & Molmer, PRL 68, 580 (1992)) for each copy of a row; the average of
+    the returned probabilities over a sample's trajectories is :func:`run_transpiled`'s.
 
     Returns:
-        ``(logical outcome probabilities [B, 2^n] with readout errors, log-probability of
-        each trajectory's branches [B])``; the log-probability is differentiable (the
-        score-function term of an unbiased gradient).
+        The ensemble of logical outcome probabilities ``[R, 2^n]`` with readout errors; its
+        log-probability of each row's branches is differentiable (the score-function term
+        of an unbiased gradient).
     """
-    from .sim.trajectories import _sample_kraus
-
     program = transpiled_program(spec, config)
     cdtype = _complex_dtype(dtype)
-    _check(program, config, x, False, cdtype)
+    rows = min(trajectories, 1 + math.ceil(trajectories * program.jump_probability))
+    _check(program, config, x, False, cdtype, rows)
     m = len(program.physical)
     steps, rz_constant, rz_matrix, readout = program.cast(False, cdtype, x.device)
     phases = _phases(program, spec, x, weights, rz_constant, rz_matrix)
@@ -679,12 +690,23 @@ def sample_transpiled(
     flat = torch.zeros(batch, 2**m, dtype=cdtype, device=x.device)
     flat[:, 0] = 1
     log_prob = torch.zeros(batch, dtype=phases.dtype, device=x.device)
+    counts = np.full(batch, trajectories, dtype=np.int64)
+    origin = torch.arange(batch, device=x.device)
+
+    def sample(state: torch.Tensor, qubits: tuple[int, ...], kraus: torch.Tensor) -> torch.Tensor:
+        nonlocal log_prob, counts, origin, phases
+        state, step, parent, new = _sample_kraus(state, m, qubits, kraus, generator, counts)
+        if parent is not None and new is not None:
+            rows = torch.from_numpy(parent).to(x.device)
+            log_prob, origin, phases, counts = log_prob[rows], origin[rows], phases[rows], new
+        log_prob = log_prob + step.to(log_prob.dtype)
+        return state
+
     for step in steps:
         if isinstance(step, _Two):
             flat = _apply_flat(flat, m, step.qubits, step.unitary)
             if step.kraus is not None:
-                flat, lp = _sample_kraus(flat, m, step.qubits, step.kraus, generator)
-                log_prob = log_prob + lp.to(log_prob.dtype)
+                flat = sample(flat, step.qubits, step.kraus)
             continue
         q = step.qubit
         pending: torch.Tensor | None = None
@@ -692,8 +714,7 @@ def sample_transpiled(
             if kind == "channel":
                 if pending is not None:
                     flat, pending = _apply_flat(flat, m, (q,), pending), None
-                flat, lp = _sample_kraus(flat, m, (q,), value, generator)
-                log_prob = log_prob + lp.to(log_prob.dtype)
+                flat = sample(flat, (q,), value)
                 continue
             if kind == "rz":
                 half = phases[:, value] / 2
@@ -705,7 +726,15 @@ def sample_transpiled(
         if pending is not None:
             flat = _apply_flat(flat, m, (q,), pending)
     probs = flat.real.square() + flat.imag.square()
-    return _logical(probs, program, readout, spec.n_qubits), log_prob
+    order = torch.argsort(origin, stable=True)
+    return Ensemble(
+        _logical(probs, program, readout, spec.n_qubits)[order],
+        log_prob[order],
+        torch.from_numpy(counts).to(x.device)[order],
+        origin[order],
+        batch,
+        trajectories,
+    )
 
 
 def mitigate_transpiled(

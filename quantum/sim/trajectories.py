@@ -1,4 +1,14 @@
-"""Monte-Carlo quantum-jump trajectories of a noisy circuit."""
+"""Monte-Carlo quantum-jump trajectories of a noisy circuit.
+
+``T`` trajectories of a sample are simulated as an :class:`Ensemble`: the distinct
+states among them, each with the number of trajectories it stands for. All trajectories
+start in one state; at every channel each of a state's copies draws its own branch, and
+the copies that drew the same branches stay one state. Drawing ``T`` trajectories this way
+is exactly drawing ``T`` independent ones, but the trajectories without a jump (most of
+them on current hardware) are simulated once, so a sample costs about
+``1 + T * P_jump`` statevector simulations instead of ``T`` (``P_jump``: the probability of
+at least one jump, bounded by :func:`jump_probability`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +25,13 @@ from .gates import _complex_dtype, gate_matrix
 from .kernels import _apply_flat, _apply_singles, _permute
 from .statevector import _constant, _Stage, _stage_angles
 
-__all__ = ["jump_probability", "run_trajectories", "sample_trajectories"]
+__all__ = [
+    "Ensemble",
+    "jump_probability",
+    "run_trajectories",
+    "sample_ensemble",
+    "sample_trajectories",
+]
 
 
 def _reduced(flat: torch.Tensor, n: int, qubits: tuple[int, ...]) -> torch.Tensor:
@@ -37,26 +53,74 @@ def _reduced(flat: torch.Tensor, n: int, qubits: tuple[int, ...]) -> torch.Tenso
     return t.transpose(1, 2) @ t.conj()
 
 
+def _draw_copies(
+    cdf: torch.Tensor, counts: np.ndarray, generator: torch.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[r]`` independent draws of an index from each row of the cumulative weights
+    ``cdf`` ``[R, K]`` (unnormalised, non-decreasing).
+
+    Uniform draws lie in ``(0, 1]``, so no zero-weight index is chosen. Rows are drawn in
+    groups of similar counts (within a factor 2) to bound the padding.
+
+    Returns:
+        ``(row [C], index [C])`` of the ``C = sum(counts)`` draws.
+    """
+    rows_out, index_out = [], []
+    group = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+    for level in np.unique(group):
+        rows = np.nonzero(group == level)[0]
+        wanted = counts[rows]
+        top = int(wanted.max())
+        sub = cdf if rows.size == cdf.shape[0] else cdf[torch.from_numpy(rows).to(cdf.device)]
+        u = 1 - torch.rand(rows.size, top, generator=generator, dtype=cdf.dtype, device=cdf.device)
+        index = torch.searchsorted(sub, u * sub[:, -1:]).clamp_max(cdf.shape[1] - 1)
+        valid = np.arange(top)[None, :] < wanted[:, None]
+        rows_out.append(np.broadcast_to(rows[:, None], valid.shape)[valid])
+        index_out.append(index.cpu().numpy()[valid])
+    return np.concatenate(rows_out), np.concatenate(index_out)
+
+
+def _group(parent: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct ``(parent, choices [C, m])`` rows of the drawn copies: ``(parent [R'],
+    choices [R', m], count [R'])``, sorted by parent."""
+    keys, count = np.unique(np.column_stack([parent, choices]), axis=0, return_counts=True)
+    return keys[:, 0], keys[:, 1:], count
+
+
 def _sample_kraus(
     flat: torch.Tensor,
     n: int,
     qubits: tuple[int, ...],
     kraus: torch.Tensor,
     generator: torch.Generator | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    counts: np.ndarray | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None, np.ndarray | None]:
     """One quantum-jump step of any channel: apply ``K_k / |K_k psi|`` with probability
     ``|K_k psi|^2`` (from the reduced density matrix of the touched qubits).
 
-    Returns the new states and ``log |K_k psi|^2`` of the chosen branches ``[B]``.
+    With ``counts`` (trajectories per row, see :class:`Ensemble`) each copy draws its own
+    branch and the copies of a row that drew the same branch become one row.
+
+    Returns:
+        ``(states, log |K_k psi|^2 of the chosen branches, parent row of each new row,
+        its count)``; parent and count are None when every row keeps one copy in place.
     """
     weight = torch.einsum("kij,bji->bk", kraus.mH @ kraus, _reduced(flat, n, qubits)).real
     cdf = weight.detach().clamp_min(0.0).cumsum(-1)
-    u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype, device=cdf.device)
-    choice = (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(cdf.shape[1] - 1)
-    rows = torch.arange(flat.shape[0], device=flat.device)
+    parent = count = None
+    if counts is None or bool((counts == 1).all()):
+        choice_np = _draw_copies(cdf, np.ones(flat.shape[0], dtype=np.int64), generator)[1]
+        rows = torch.arange(flat.shape[0], device=flat.device)
+    else:
+        row, index = _draw_copies(cdf, counts, generator)
+        parent, choices, count = _group(row, index[:, None])
+        choice_np = choices[:, 0]
+        rows = torch.from_numpy(parent).to(flat.device)
+        flat = flat.index_select(0, rows)
+    choice = torch.from_numpy(choice_np).to(flat.device)
     norm = weight[rows, choice].clamp_min(torch.finfo(weight.dtype).tiny).sqrt()
     out = _apply_flat(flat, n, qubits, kraus[choice] / norm[:, None, None].to(kraus.dtype))
-    return out, 2 * norm.log()
+    return out, 2 * norm.log(), parent, count
 
 
 _SEGMENT_QUBITS = 12
@@ -182,20 +246,18 @@ class _Run:
         self.ops.append((qubits, channel))
         self.qubits.update(qubits)
 
-    def _draw(self, flat: torch.Tensor) -> np.ndarray:
-        """Branches ``[B, channels]`` of the run's channels (in order)."""
-        batch = flat.shape[0]
+    def _draw(self, flat: torch.Tensor, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Branches of the run's channels (in order) for ``counts[r]`` copies of each row:
+        ``(row of each copy [C], branches [C, channels])``."""
         channels = [op for op in self.ops if isinstance(op[1], _Monomial)]
-        probs = flat.detach().abs().square()
-        cdf = probs.cumsum(1)
-        # draws in (0, 1], so that no zero-probability basis state or branch is chosen
-        u = 1 - torch.rand(
-            batch, 1 + len(channels), generator=self.generator, dtype=cdf.dtype, device=flat.device
+        cdf = flat.detach().abs().square().cumsum(1)
+        row, basis = _draw_copies(cdf, counts, self.generator)
+        # draws in (0, 1], so that no zero-probability branch is chosen
+        u = torch.rand(
+            len(channels), row.size, generator=self.generator, dtype=cdf.dtype, device=cdf.device
         )
-        index = torch.searchsorted(cdf, u[:, :1] * cdf[:, -1:])
-        basis = index[:, 0].clamp_max(2**self.n - 1).cpu().numpy()
-        draws = u[:, 1:].double().cpu().numpy()
-        choices = np.zeros((batch, len(channels)), dtype=np.int64)
+        draws = 1 - u.double().cpu().numpy()
+        choices = np.zeros((row.size, len(channels)), dtype=np.int64)
         column = 0
         for op in self.ops:
             if isinstance(op[0], str):
@@ -207,15 +269,16 @@ class _Run:
             local = np.zeros_like(basis)
             for i, q in enumerate(qubits):
                 local |= ((basis >> q) & 1) << i
-            rows = channel.cdf[local]
-            below = rows < draws[:, column : column + 1] * rows[:, -1:]
-            choice = np.minimum(below.sum(1), rows.shape[1] - 1)
+            choice = choices[:, column]
+            for j in np.unique(local):
+                at = local == j
+                choice[at] = np.searchsorted(channel.cdf[j], draws[column, at] * channel.cdf[j, -1])
+            np.minimum(choice, channel.cdf.shape[1] - 1, out=choice)
             moved = channel.target[choice, local]
             for i, q in enumerate(qubits):
                 basis = (basis & ~(1 << q)) | (((moved >> i) & 1) << q)
-            choices[:, column] = choice
             column += 1
-        return choices
+        return row, choices
 
     def _stepwise(self, flat: torch.Tensor, choices: np.ndarray, segments: bool) -> torch.Tensor:
         """Apply the run with the drawn branches, step by step; with ``segments`` the
@@ -242,30 +305,59 @@ class _Run:
             return _apply_segment(flat, self.n, tuple(layout))
         return _permute(flat, self.n, layout) if layout else flat  # type: ignore[arg-type]
 
-    def flush(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Apply the run to normalised states ``flat``; return the normalised result and the
-        log-probability ``log |K_run psi|^2`` of the drawn branches (None if no channel)."""
+    def flush(
+        self, flat: torch.Tensor, counts: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray | None, np.ndarray]:
+        """Apply the run to normalised states ``flat`` standing for ``counts`` trajectories
+        each (see :class:`Ensemble`).
+
+        Returns:
+            ``(states, log_prob, parent, counts)``: the normalised new states, the
+            log-probability ``log |K_run psi|^2`` of their drawn branches (None if the run
+            has no channel), the row each new state came from (None: same rows in place)
+            and the trajectories each stands for.
+        """
         channels = [op[1] for op in self.ops if isinstance(op[1], _Monomial)]
         if not channels:
             flat = _permute(flat, self.n, self.ops)  # type: ignore[arg-type]
             self.ops, self.qubits = [], set()
-            return flat, None
-        choices = self._draw(flat)
+            return flat, None, None, counts
+        row, choices = self._draw(flat, counts)
         bases = np.array([channel.base for channel in channels])
-        if self.n > _SEGMENT_QUBITS or (bases < 0).any():
-            out = self._stepwise(flat, choices, segments=False)
+        segments = self.n <= _SEGMENT_QUBITS and bool((bases >= 0).all())
+        jumped = (choices != bases).any(1)
+        parent: np.ndarray | None = None
+        if bool((counts == 1).all()):
+            # one copy per row: the rows stay in place (the jumped ones are redone)
+            if not segments:
+                out = self._stepwise(flat, choices, segments=False)
+            else:
+                out = self._stepwise(flat, bases[None], segments=True)
+                if jumped.any():
+                    rows = torch.from_numpy(row[jumped]).to(flat.device)
+                    sub = self._stepwise(flat.index_select(0, rows), choices[jumped], True)
+                    out = out.index_copy(0, rows, sub)
         else:
-            jumped = np.nonzero((choices != bases).any(1))[0]
-            common = np.broadcast_to(bases, choices.shape[1:])[None]
-            out = self._stepwise(flat, common, segments=True)
-            if jumped.size:
-                rows = torch.from_numpy(jumped).to(flat.device)
-                sub = self._stepwise(flat.index_select(0, rows), choices[jumped], segments=True)
-                out = out.index_copy(0, rows, sub)
+            base_count = np.bincount(row[~jumped], minlength=flat.shape[0])
+            kept = np.nonzero(base_count)[0]
+            moved, branches, moved_count = _group(row[jumped], choices[jumped])
+            parent = np.concatenate([kept, moved])
+            counts = np.concatenate([base_count[kept], moved_count])
+            if not segments:
+                every = np.concatenate([np.broadcast_to(bases, (kept.size, bases.size)), branches])
+                rows = torch.from_numpy(parent).to(flat.device)
+                out = self._stepwise(flat.index_select(0, rows), every, segments=False)
+            else:
+                stay = flat if kept.size == flat.shape[0] else flat[torch.from_numpy(kept)]
+                parts = [self._stepwise(stay, bases[None], segments=True)]
+                if moved.size:
+                    rows = torch.from_numpy(moved).to(flat.device)
+                    parts.append(self._stepwise(flat.index_select(0, rows), branches, True))
+                out = torch.cat(parts)
         self.ops, self.qubits = [], set()
         norm2 = out.real.square().sum(1) + out.imag.square().sum(1)
         norm2 = norm2.clamp_min(torch.finfo(norm2.dtype).tiny)
-        return out / norm2.sqrt()[:, None].to(out.dtype), norm2.log()
+        return out / norm2.sqrt()[:, None].to(out.dtype), norm2.log(), parent, counts
 
 
 def _no_jump_loss(kraus: torch.Tensor | None) -> float:
@@ -404,6 +496,97 @@ def _gate_matrices(
     return out  # type: ignore[return-value]
 
 
+@dataclasses.dataclass(frozen=True)
+class Ensemble:
+    """``T`` trajectories per sample as distinct rows with multiplicities.
+
+    Row ``r`` stands for ``counts[r]`` identical trajectories of sample ``origin[r]``; the
+    rows of a sample are contiguous (sorted by ``origin``) and their counts add up to
+    ``trajectories``. The average over a sample's trajectories of a per-row quantity is
+    :meth:`mean`; :meth:`surrogate` adds the score-function term to its gradient and
+    :meth:`shot_counts` measures the trajectories with shots spread across them.
+    """
+
+    values: torch.Tensor
+    """Per-row values ``[R, ...]``: flat states from :func:`sample_ensemble`, outcome
+    probabilities in the layers."""
+    log_prob: torch.Tensor
+    """Differentiable ``log P(path)`` of each row's branches ``[R]``."""
+    counts: torch.Tensor
+    """Trajectories each row stands for ``[R]`` (int64)."""
+    origin: torch.Tensor
+    """Sample of each row ``[R]`` (int64, non-decreasing)."""
+    batch: int
+    """Number of samples ``B``."""
+    trajectories: int
+    """Trajectories per sample ``T``."""
+
+    @classmethod
+    def exact(cls, values: torch.Tensor) -> Ensemble:
+        """One row per sample standing for its exact (density-matrix) value ``[B, ...]``."""
+        batch = values.shape[0]
+        index = torch.arange(batch, device=values.device)
+        zero = torch.zeros(batch, dtype=values.real.dtype, device=values.device)
+        return cls(values, zero, torch.ones_like(index), index, batch, 1)
+
+    def replace(self, values: torch.Tensor) -> Ensemble:
+        """The same trajectories with other per-row values ``[R, ...]``."""
+        return dataclasses.replace(self, values=values)
+
+    def mean(self, values: torch.Tensor | None = None) -> torch.Tensor:
+        """Average over each sample's ``T`` trajectories ``[B, ...]`` of ``values``
+        (default :attr:`values`)."""
+        values = self.values if values is None else values
+        weight = (self.counts.to(values.dtype) / self.trajectories).view(
+            -1, *[1] * (values.dim() - 1)
+        )
+        out = values.new_zeros(self.batch, *values.shape[1:])
+        return out.index_add(0, self.origin, values * weight)
+
+    def surrogate(self) -> Ensemble:
+        """The values with the score-function term in their gradient: the value is
+        unchanged, the gradient adds ``(f - b) grad log P`` with the leave-one-out baseline
+        ``b`` (the mean of the sample's other ``T - 1`` trajectories, independent of this
+        one), so :meth:`mean` has the unbiased gradient ``E[grad f + f grad log P]``."""
+        if not self.log_prob.requires_grad:
+            return self
+        f = self.values.detach()
+        total = self.mean(f)[self.origin] * self.trajectories
+        count = self.trajectories
+        baseline = (total - f) / (count - 1) if count > 1 else torch.zeros_like(f)
+        score = (self.log_prob - self.log_prob.detach()).view(-1, *[1] * (f.dim() - 1))
+        return self.replace(self.values + (f - baseline) * score.to(f.dtype))
+
+    def shot_counts(self, shots: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Outcome counts ``[B, D]`` of ``shots`` measurements per sample of the outcome
+        probabilities :attr:`values` ``[R, D]``, spread over the ``T <= shots``
+        trajectories: each gets ``shots // T``, and ``shots % T`` of them (drawn without
+        replacement) one more.
+
+        With ``T = shots`` (one trajectory per shot) the counts are exactly a multinomial
+        sample of the average (density-matrix) probabilities. With fewer, ``<Z>`` has the
+        extra variance ``Var_traj(z) (1/T - 1/shots)``, at most ``(shots/T - 1)`` times the
+        shot noise ``(1 - z^2) / shots`` (law of total variance: ``Var_traj <= 1 - z^2``).
+        """
+        from .measure import sample_counts
+
+        count = self.trajectories
+        if count > shots:
+            raise ValueError(
+                f"trajectories={count} exceeds shots={shots}; use at most one per shot"
+            )
+        device = self.values.device
+        each = self.counts * (shots // count)
+        extra = shots % count
+        if extra:
+            rank = torch.rand(self.batch, count, generator=generator, device=device).argsort(1)
+            chosen = rank[:, :extra] + torch.arange(self.batch, device=device)[:, None] * count
+            row = torch.searchsorted(self.counts.cumsum(0), chosen.flatten(), right=True)
+            each = each + torch.bincount(row, minlength=each.shape[0])
+        counts = sample_counts(self.values, each.to(torch.float64), generator)
+        return counts.new_zeros(self.batch, counts.shape[1]).index_add(0, self.origin, counts)
+
+
 def sample_trajectories(
     spec: CircuitSpec,
     x: torch.Tensor,
@@ -419,18 +602,47 @@ def sample_trajectories(
     The log-probability ``log P(path) = sum log |K_k psi|^2`` ``[B]`` is differentiable: the
     unbiased gradient of an average ``E[f]`` over trajectories is
     ``E[grad f + f grad log P]`` (the score-function term matters for state-dependent
-    channels such as amplitude damping and relaxation; issue 13, item 2).
-
-    Channels whose Kraus operators are monomial (every channel of
-    :func:`~physnn.quantum.sim.channels.build_noise`) wait in a run with the CX/CZ gates
-    around them and are drawn together from one basis-state sample when a single-qubit gate
-    needs one of their qubits (:class:`_Run`); other channels are drawn on their own from the
-    reduced density matrix of their qubits. Both draw the branches from the same
-    distribution. Single-qubit gates wait until the state is needed and are then applied
-    layer by layer as Kronecker products of up to ``fuse`` neighbouring qubits.
+    channels such as amplitude damping and relaxation; issue 13, item 2). See
+    :func:`sample_ensemble` for the algorithm.
 
     Returns:
         ``(states [B, 2^n], log_prob [B])``.
+    """
+    ensemble = sample_ensemble(
+        spec, x, weights, noise, trajectories=1, dtype=dtype, generator=generator, fuse=fuse
+    )
+    return ensemble.values, ensemble.log_prob
+
+
+def sample_ensemble(
+    spec: CircuitSpec,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    noise: GateNoise,
+    *,
+    trajectories: int,
+    dtype: torch.dtype = torch.complex64,
+    generator: torch.Generator | None = None,
+    fuse: int = 4,
+) -> Ensemble:
+    """``trajectories`` independent quantum-jump trajectories of each row of ``x``, as the
+    distinct states among them with their counts (see the module docstring).
+
+    Channels whose Kraus operators are monomial (every channel of
+    :func:`~physnn.quantum.sim.channels.build_noise`) wait in a run with the CX/CZ gates
+    around them and are drawn together from one basis-state sample per trajectory when a
+    single-qubit gate needs one of their qubits (:class:`_Run`); other channels are drawn
+    on their own from the reduced density matrix of their qubits. Both draw the branches
+    from the same distribution. Single-qubit gates wait until the state is needed and are
+    then applied layer by layer as Kronecker products of up to ``fuse`` neighbouring
+    qubits.
+
+    Cost: each row costs one statevector simulation from where it branched; a sample has
+    on average at most ``1 + trajectories * P_jump`` rows at the end
+    (:func:`jump_probability`).
+
+    Returns:
+        The :class:`Ensemble` of flat normalised states ``[R, 2^n]``.
     """
     n = spec.n_qubits
     cdtype = _complex_dtype(dtype)
@@ -440,22 +652,40 @@ def sample_trajectories(
     channels = _channels(noise, cdtype, x.device)
     one = channels[1][0]
     log_prob = torch.zeros(batch, dtype=weights.dtype, device=x.device)
+    counts = np.full(batch, trajectories, dtype=np.int64)
+    origin = torch.arange(batch, device=x.device)
+    in_place = True  # origin is still arange(batch)
     run = _Run(n, generator)
     # gates ready to be applied (their qubits untouched by the run queued before them)
     ready: list[tuple[int, torch.Tensor]] = []
 
-    def settle(state: torch.Tensor) -> torch.Tensor:
-        """Apply the ready gates, then the run."""
-        nonlocal log_prob, ready
-        if ready:
-            state, ready = _apply_singles(state, n, ready, fuse), []
-        state, step = run.flush(state)
+    def branch(step: torch.Tensor | None, parent: np.ndarray | None) -> None:
+        """Carry the rows' sample and log-probability to the new rows."""
+        nonlocal log_prob, origin, in_place
+        if parent is not None:
+            rows = torch.from_numpy(parent).to(x.device)
+            origin, log_prob, in_place = origin[rows], log_prob[rows], False
         if step is not None:
             log_prob = log_prob + step.to(log_prob.dtype)
+
+    def per_row(mat: torch.Tensor) -> torch.Tensor:
+        """A per-sample gate matrix ``[B, 2, 2]`` for the current rows."""
+        if mat.dim() == 2 or mat.shape[0] == 1 or in_place:
+            return mat
+        return mat.index_select(0, origin)
+
+    def settle(state: torch.Tensor) -> torch.Tensor:
+        """Apply the ready gates, then the run."""
+        nonlocal ready, counts
+        if ready:
+            gates = [(q, per_row(mat)) for q, mat in ready]
+            state, ready = _apply_singles(state, n, gates, fuse), []
+        state, step, parent, counts = run.flush(state, counts)
+        branch(step, parent)
         return state
 
     def channel(state: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
-        nonlocal log_prob
+        nonlocal counts
         kraus, monomial, _ = channels[len(qubits)]
         if kraus is None:
             return state
@@ -463,8 +693,9 @@ def sample_trajectories(
             run.channel(qubits, monomial)
             return state
         state = settle(state)
-        state, step = _sample_kraus(state, n, qubits, kraus, generator)
-        log_prob = log_prob + step.to(log_prob.dtype)
+        state, step, parent, new = _sample_kraus(state, n, qubits, kraus, generator, counts)
+        counts = counts if new is None else new
+        branch(step, parent)
         return state
 
     # Single-qubit gates wait per qubit until the next operation on that qubit, so runs of
@@ -503,4 +734,14 @@ def sample_trajectories(
     for q in sorted(pending):
         flat = flush(flat, q)
     flat = settle(flat)
-    return (flat.expand(batch, -1) if flat.shape[0] != batch else flat), log_prob
+    if flat.shape[0] != origin.shape[0]:
+        flat = flat.expand(origin.shape[0], -1)
+    order = torch.argsort(origin, stable=True)
+    return Ensemble(
+        flat[order],
+        log_prob[order],
+        torch.from_numpy(counts).to(x.device)[order],
+        origin[order],
+        batch,
+        trajectories,
+    )
