@@ -9,6 +9,7 @@ convention (weights and inputs in ``[-1, 1]``).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -246,18 +247,40 @@ def _ladder_solve(factors: tuple[np.ndarray, np.ndarray], b: np.ndarray) -> np.n
 
 
 def _row_ladders(g: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
-    """Diagonal and off-diagonal of the row-wire ladders along the last axis of ``g``.
+    """Diagonal and off-diagonal of the row-wire ladders of ``g [..., K]``, each row ordered
+    from its open far end to its driver (``g`` is the array with its rows reversed).
 
     Each ladder is a wire of segments ``r`` [ohm] whose nodes connect to ground through the
-    devices ``g`` [S]; the driver end (node 0) is held, the far end open. The nodal
-    equations times ``r`` read ``(2 + r g_k) x_k - x_{k-1} - x_{k+1} = r i_k`` (one
-    neighbour fewer at the open end).
+    devices ``g`` [S]; the driver end is held, the far end open. The nodal equations times
+    ``r`` read ``(2 + r g_k) x_k - x_{k-1} - x_{k+1} = r i_k`` (one neighbour fewer at the
+    open end, node 0 here). Factorising in this order (:func:`_ladder_factor`) gives the
+    pivots ``q`` of elimination from the open end, from which :func:`_row_drive` reads the
+    response to the driver.
     """
-    d = 2.0 + r * g
-    d[..., -1] -= 1.0
-    e = -np.ones_like(g)
-    e[..., -1] = 0.0
+    d = np.multiply(g, r, order="C")
+    d += 2.0
+    d[..., 0] -= 1.0
+    e = np.full(d.size, -1.0)  # its last entry is dropped by the factorisation
+    e[d.shape[-1] - 1 :: d.shape[-1]] = 0.0
     return d, e
+
+
+def _row_drive(factors: tuple[np.ndarray, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Row-node voltages ``h [..., K]`` per volt behind the first segment (driver first).
+
+    Eliminating a ladder from its open end leaves ``q_k x_k = x_{k-1}`` at every node, with
+    ``x_{-1}`` the source, so ``h_k = prod_{i <= k} 1 / q_i``: one cumulative product of the
+    reciprocal pivots of :func:`_row_ladders` (no solve, no under- or overflow beyond that
+    of the voltages themselves).
+    """
+    inv = torch.from_numpy(np.reciprocal(factors[0]).reshape(shape))
+    return torch.cumprod(inv.flip(-1), -1).numpy()
+
+
+def _rows(a: np.ndarray) -> list[np.ndarray]:
+    """Views of ``a [..., M, N]`` at each index of axis -2 (made once, so the row-by-row
+    sweeps below index no arrays in their loops)."""
+    return list(np.moveaxis(a, -2, 0))
 
 
 def _column_pivots(g: np.ndarray, r: float) -> np.ndarray:
@@ -269,12 +292,13 @@ def _column_pivots(g: np.ndarray, r: float) -> np.ndarray:
     over the M rows with every column (and leading array) at once, so the systems need no
     transposed copy.
     """
-    inv = 2.0 + r * g
-    inv[..., 0, :] -= 1.0
-    np.divide(1.0, inv[..., 0, :], out=inv[..., 0, :])
-    for k in range(1, g.shape[-2]):
-        row = inv[..., k, :]
-        np.subtract(row, inv[..., k - 1, :], out=row)
+    inv = np.multiply(g, r)
+    inv += 2.0
+    rows = _rows(inv)
+    rows[0] -= 1.0
+    np.divide(1.0, rows[0], out=rows[0])
+    for prev, row in itertools.pairwise(rows):
+        np.subtract(row, prev, out=row)
         np.divide(1.0, row, out=row)
     return inv
 
@@ -283,16 +307,15 @@ def _column_solve(inv: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve the column ladders of :func:`_column_pivots` for right-hand sides ``b``
     ``[..., M, N]`` (forward sweep from the open end, back substitution from the ground;
     ``b`` is overwritten with the solution)."""
-    m = b.shape[-2]
-    tmp = np.empty_like(b[..., 0, :])
-    for k in range(1, m):
-        np.multiply(b[..., k - 1, :], inv[..., k - 1, :], out=tmp)
-        np.add(b[..., k, :], tmp, out=b[..., k, :])
-    b[..., -1, :] *= inv[..., -1, :]
-    for k in range(m - 2, -1, -1):
-        row = b[..., k, :]
-        np.add(row, b[..., k + 1, :], out=row)
-        np.multiply(row, inv[..., k, :], out=row)
+    rows, pivots = _rows(b), _rows(inv)
+    tmp = np.empty_like(rows[0])
+    for k in range(1, len(rows)):
+        np.multiply(rows[k - 1], pivots[k - 1], out=tmp)
+        np.add(rows[k], tmp, out=rows[k])
+    rows[-1] *= pivots[-1]
+    for k in range(len(rows) - 2, -1, -1):
+        np.add(rows[k], rows[k + 1], out=rows[k])
+        np.multiply(rows[k], pivots[k], out=rows[k])
     return b
 
 
@@ -300,8 +323,9 @@ def _column_grounded_drive(inv: np.ndarray) -> np.ndarray:
     """Solution of the column ladders for 1 V behind the grounded end (row M-1): the
     product of the reciprocal pivots from row k to the ground, ``prod_{i >= k} 1 / p_i``."""
     w = inv.copy()
-    for k in range(inv.shape[-2] - 2, -1, -1):
-        np.multiply(w[..., k, :], w[..., k + 1, :], out=w[..., k, :])
+    rows = _rows(w)
+    for k in range(len(rows) - 2, -1, -1):
+        np.multiply(rows[k], rows[k + 1], out=rows[k])
     return w
 
 
@@ -356,11 +380,9 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         return g.clone()
     if not (arr.min() >= 0 and np.isfinite(arr.max())):  # NaN fails the first test
         raise ValueError("g must hold finite, non-negative conductances [S]")
-    if r_row > 0:
-        row_ladder = _ladder_factor(*_row_ladders(arr, r_row))
-        drive = np.zeros_like(arr)
-        drive[..., 0] = 1.0  # 1 V behind the first segment
-        gh = _ladder_solve(row_ladder, drive)
+    if r_row > 0:  # row ladders factorised from their open far end (the rows reversed)
+        row_ladder = _ladder_factor(*_row_ladders(arr[..., ::-1], r_row))
+        gh = _row_drive(row_ladder, arr.shape)  # 1 V behind the first segment
         gh *= arr
     else:
         gh = arr.copy()
@@ -373,8 +395,11 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         # every row at 1 V, one exact round trip between the wires: the column voltages u1
         # of the currents G h, and the row-voltage rise dv1 they cause
         u1 = _column_solve(col_inv, r_col * gh)
-        dv1 = _ladder_solve(row_ladder, r_row * arr * u1)
-        gw_dv1 = arr * w * dv1
+        rise_rhs = np.multiply(arr[..., ::-1], u1[..., ::-1], order="C")  # rows reversed
+        rise_rhs *= r_row
+        dv1 = _ladder_solve(row_ladder, rise_rhs)[..., ::-1]
+        gw_dv1 = np.multiply(arr, w)
+        gw_dv1 *= dv1
         d1 = gw_dv1.sum(-2, keepdims=True)
         i0 = eff.sum(-2, keepdims=True)
         rho = np.clip(np.divide(d1, i0, out=np.zeros_like(d1), where=i0 > 0), 0.0, 0.95)
@@ -386,7 +411,8 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         total = coupling.sum(-2, keepdims=True)
         scale = np.zeros_like(total)
         np.divide(d1 / (1.0 - rho), total, out=scale, where=total > 0)
-        eff += coupling * scale
+        coupling *= scale
+        eff += coupling
     return torch.from_numpy(eff).to(device=g.device, dtype=g.dtype)
 
 

@@ -213,6 +213,36 @@ def test_reference_scheme_one_device_per_row_and_column_tile() -> None:
         assert not torch.equal(ref[..., 0], ref[..., 5]), name  # tiles have their own
 
 
+def test_stuck_at_faults_are_independent_per_device_at_the_configured_rates() -> None:
+    """Each device is stuck on its own: the counts of each kind are binomial around ``n``
+    times its rate, neighbouring devices are stuck together at the squared total rate, and
+    random levels are uniform between ``g_min`` and ``g_max`` (Kolmogorov-Smirnov)."""
+    rates = {1: 0.02, 2: 0.01, 3: 0.03}  # stuck off, stuck on, at a random level
+    pcm = presets.get("pcm", seed=11)
+    cfg = pcm.replace(
+        faults=pcm.faults.replace(stuck_off_rate=0.02, stuck_on_rate=0.01, stuck_random_rate=0.03)
+    )
+    tile = PIMLinear(256, 256, config=cfg).tile
+    mask = tile.fault_mask.flatten().long()
+    n = mask.numel()
+    for code, rate in rates.items():
+        count = int((mask == code).sum())
+        assert abs(count - n * rate) < 5 * math.sqrt(n * rate * (1 - rate)), (code, count)
+    p = sum(rates.values())
+    stuck = (mask > 0).double()
+    pairs = float((stuck[1:] * stuck[:-1]).sum())  # overlapping pairs: covariance terms too
+    var = (n - 1) * p**2 * (1 - p**2) + 2 * (n - 2) * (p**3 - p**4)
+    assert abs(pairs - (n - 1) * p**2) < 5 * math.sqrt(var), pairs
+    g_min, g_max = cfg.mapping.g_min, cfg.mapping.g_max
+    g = tile.conductance.flatten()
+    assert bool((g[mask == 1] == g_min).all()) and bool((g[mask == 2] == g_max).all())
+    u = ((g[mask == 3].double() - g_min) / (g_max - g_min)).sort().values
+    m = u.numel()
+    grid = torch.arange(1, m + 1, dtype=torch.float64) / m
+    ks = float(torch.maximum(grid - u, u - (grid - 1 / m)).max())
+    assert ks < 1.63 / math.sqrt(m), ks  # 1 % critical value
+
+
 def test_reference_scheme_one_bit_cells_hold_two_levels() -> None:
     ideal = presets.get("ideal")
     cfg = noiseless(mapping=ideal.mapping.replace(scheme="reference", bits_per_cell=1, slices=4))
