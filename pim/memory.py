@@ -61,8 +61,9 @@ device model output, variation minimum, fault selection, drift exponents and tem
 
 _IR_DROP_ARRAYS = 16
 """Tiled float64 arrays of the fast IR-drop model alive at once (about 12: conductances, the
-row and column ladder eliminations, drive, row and column solutions, the round-trip and
-coupling terms), plus the float32 tiled and rebuilt device planes; 16 is an upper bound."""
+row and column ladder eliminations and drive responses, row and column solutions, the
+round-trip and coupling terms), plus the float32 tiled and rebuilt device planes; 16 is an
+upper bound."""
 
 
 def _itemsize(dtype: torch.dtype) -> int:
