@@ -193,8 +193,10 @@ def test_fast_model_within_2_percent_of_the_exact_effect_256x256() -> None:
         assert overall < 0.02 and worst < 0.02, (overall, worst)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("r_wire", [0.07, 0.35, 1.0])
+@pytest.mark.parametrize(
+    "r_wire",
+    [pytest.param(0.07, marks=pytest.mark.slow), pytest.param(0.35, marks=pytest.mark.slow), 1.0],
+)
 def test_fast_model_within_2_percent_of_the_exact_effect_512x512(r_wire: float) -> None:
     rng = np.random.default_rng(3)
     g = random_array(rng, 512, 512)

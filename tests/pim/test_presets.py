@@ -3,8 +3,8 @@
 A network is trained in floating point, converted with the preset (defaults, no HWA
 training), read one second after programming with every nonideality of the preset on, and
 must stay within 5 percentage points of its floating-point test accuracy. The test runs over
-the registry, so a future preset cannot ship broken. The MLP runs in the default suite; the
-CNN, LSTM and GRU are slow.
+the registry, so a future preset cannot ship broken. All four networks run in the default
+suite, on one pytest-xdist worker (``--dist loadgroup``), which trains each network once.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def check_preset(
     assert accuracy >= fp - MARGIN, f"{name} on pim:{preset}: {accuracy:.3f} vs FP {fp:.3f}"
 
 
+@pytest.mark.xdist_group("pim-presets")
 @pytest.mark.parametrize("preset", presets.names())
 def test_every_preset_keeps_a_digits_mlp_within_5pp_of_fp(
     preset: str, digits: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -114,7 +115,7 @@ def test_every_preset_keeps_a_digits_mlp_within_5pp_of_fp(
     check_preset(preset, "mlp", mlp, digits)
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("pim-presets")
 @pytest.mark.parametrize("preset", presets.names())
 @pytest.mark.parametrize("network", ["cnn", "lstm", "gru"])
 def test_every_preset_keeps_a_cnn_lstm_and_gru_within_5pp_of_fp(
