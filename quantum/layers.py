@@ -30,6 +30,7 @@ Inside :func:`physnn.ideal` steps 3-5 are exact and noiseless.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
@@ -420,15 +421,14 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
             outcomes = ensemble.replace(qf.probabilities(ensemble.values)).surrogate()
         m = cfg.measurement
         if not is_ideal() and (m.p01 > 0 or m.p10 > 0):
-            probs = qf.apply_readout_error(outcomes.values, self.n_qubits, m.p01, m.p10)
-            outcomes = outcomes.replace(probs)
+            outcomes = dataclasses.replace(outcomes, readout=(m.p01, m.p10))
         return outcomes
 
     def outcome_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities of the ``2^n`` measurement outcomes ``[B, 2^n]`` for circuit inputs
         ``x`` ``[B, in_features]`` (gate noise and readout error included unless ideal;
         with trajectories, the average over ``trajectory_count()`` of them)."""
-        return self._simulate(x).mean()
+        return self._simulate(x).probabilities()
 
     def expectation(
         self, x: torch.Tensor, observable: object, *, variance: bool = False
@@ -544,7 +544,7 @@ class QuantumCircuitLayer(PhysicalModule[QuantumConfig]):
         with finite shots a sample of them (the gradient then flows through the exact
         values)."""
         outcomes = self._run(x, spec, weight)
-        values = self._readout(self._mitigate(outcomes.mean()))
+        values = self._readout(self._mitigate(outcomes.probabilities()))
         shots = self.config.measurement.shots
         if shots is not None and not is_ideal():
             gen = self.streams.dynamic("shots", outcomes.values.device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import numpy as np
 import torch
@@ -143,8 +144,12 @@ class _Monomial:
 
     kraus: torch.Tensor
     """``[K, d, d]`` operators in the simulation's dtype and device."""
+    prob: np.ndarray
+    """``[d, K]`` branch probabilities ``|K_k e_j|^2`` of local basis state ``j``."""
     cdf: np.ndarray
-    """``[d, K]`` cumulative ``|K_k e_j|^2`` over ``k`` (ends at 1: trace preserving)."""
+    """``[d, K]`` their cumulative sum over ``k`` (ends at 1: trace preserving)."""
+    jump_cdf: np.ndarray
+    """``[d, K]`` cumulative probabilities of the branches other than :attr:`base`."""
     target: np.ndarray
     """``[K, d]`` row of the non-zero entry of column ``j`` of ``K_k`` (``j`` if none)."""
     base: int
@@ -162,7 +167,8 @@ def _monomial(kraus: torch.Tensor, cdtype: torch.dtype, device: torch.device) ->
     nonzero = weight.flatten(1).sum(1) > 0
     kraus, weight = kraus[nonzero], weight[nonzero]
     column = weight.sum(1).T.numpy()  # [d, K]
-    cdf = np.cumsum(column / column.sum(1, keepdims=True), 1)
+    prob = column / column.sum(1, keepdims=True)
+    cdf = np.cumsum(prob, 1)
     target = np.where(
         weight.sum(1).numpy() > 0, weight.argmax(1).numpy(), np.arange(weight.shape[-1])
     )
@@ -172,7 +178,26 @@ def _monomial(kraus: torch.Tensor, cdtype: torch.dtype, device: torch.device) ->
     source = weight[base].argmax(1) if base >= 0 else torch.zeros(0, dtype=torch.int64)
     value = kraus[base][torch.arange(len(source)), source] if base >= 0 else kraus[:0, 0, 0]
     gather = (tuple(source.tolist()), tuple(complex(v) for v in value.tolist()))
-    return _Monomial(kraus.to(cdtype).to(device), cdf, target, base, gather)
+    jump = prob.copy()
+    if base >= 0:
+        jump[:, base] = 0.0
+    jump_cdf = np.cumsum(jump, 1)
+    return _Monomial(kraus.to(cdtype).to(device), prob, cdf, jump_cdf, target, base, gather)
+
+
+def _local(basis: np.ndarray, qubits: tuple[int, ...]) -> np.ndarray:
+    """Local basis index (little-endian over ``qubits``) of full basis states ``basis``."""
+    local = np.zeros_like(basis)
+    for i, q in enumerate(qubits):
+        local |= ((basis >> q) & 1) << i
+    return local
+
+
+def _move(basis: np.ndarray, qubits: tuple[int, ...], local: np.ndarray) -> np.ndarray:
+    """``basis`` with the bits of ``qubits`` replaced by the local index ``local``."""
+    for i, q in enumerate(qubits):
+        basis = (basis & ~(1 << q)) | (((local >> i) & 1) << q)
+    return basis
 
 
 _Key = tuple[str, int, int] | tuple[tuple[int, ...], tuple[tuple[int, ...], tuple[complex, ...]]]
@@ -246,18 +271,101 @@ class _Run:
         self.ops.append((qubits, channel))
         self.qubits.update(qubits)
 
-    def _draw(self, flat: torch.Tensor, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Branches of the run's channels (in order) for ``counts[r]`` copies of each row:
-        ``(row of each copy [C], branches [C, channels])``."""
-        channels = [op for op in self.ops if isinstance(op[1], _Monomial)]
-        cdf = flat.detach().abs().square().cumsum(1)
-        row, basis = _draw_copies(cdf, counts, self.generator)
+    def _draw(
+        self, flat: torch.Tensor, counts: np.ndarray, bases: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Branches of the run's channels (in order) for ``counts[r]`` copies of each row.
+
+        Rows of one copy draw a basis state and walk it through the run; rows of several
+        (up to :data:`_SEGMENT_QUBITS` qubits, every channel with a base branch) draw the
+        number of jump-free copies and the others' first jump (:meth:`_first_jumps`).
+
+        Returns:
+            ``(jump-free copies per row [R], row of each other copy [J], its branches
+            [J, channels])``.
+        """
+        probs = flat.detach().abs().square().double()
+        base_count = np.zeros(flat.shape[0], dtype=np.int64)
+        single = counts == 1
+        if self.n > _SEGMENT_QUBITS or bool((bases < 0).any()):
+            single[:] = True
+        rows_out, choices_out = [], []
+        for rows, first in ((np.nonzero(single)[0], False), (np.nonzero(~single)[0], True)):
+            if not rows.size:
+                continue
+            sub = probs if rows.size == probs.shape[0] else probs[torch.from_numpy(rows)]
+            if first:
+                free, row, basis, start = self._first_jumps(sub, counts[rows])
+            else:
+                row, basis = _draw_copies(sub.cumsum(1), counts[rows], self.generator)
+                start, free = None, np.zeros(rows.size, dtype=np.int64)
+            choices = self._walk(basis, start, probs.device)
+            if start is None:
+                jumped = (choices != bases).any(1)
+                free += np.bincount(row[~jumped], minlength=rows.size)
+                row, choices = row[jumped], choices[jumped]
+            base_count[rows] = free
+            rows_out.append(rows[row])
+            choices_out.append(choices)
+        width = len(bases)
+        if not rows_out:
+            return base_count, np.zeros(0, dtype=np.int64), np.zeros((0, width), dtype=np.int64)
+        return base_count, np.concatenate(rows_out), np.concatenate(choices_out)
+
+    def _first_jumps(
+        self, probs: torch.Tensor, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Jump-free copies and first jumps of ``counts[r]`` copies of each row.
+
+        Along the jump-free path every basis state ``j`` moves deterministically (the base
+        operators are generalised permutations), so the probability ``F[j, k]`` that a copy
+        starting in ``j`` first jumps at channel ``k`` and the jump-free probability
+        ``P0[j]`` are products of the channels' base weights. A row's jump-free copies are
+        ``Binomial(count, sum_j p_j P0[j])``; each other copy draws ``(j, k)`` from
+        ``p_j F[j, k]``, exactly the law of a copy conditioned on a jump.
+
+        Returns:
+            ``(jump-free copies [R], row [J], initial basis state [J], first jump [J])``.
+        """
+        size = 2**self.n
+        basis = np.arange(size)
+        alive = np.ones(size)
+        first: list[np.ndarray] = []
+        for op in self.ops:
+            if isinstance(op[0], str):
+                name, c, t = op
+                if name == "cx":
+                    basis = basis ^ (((basis >> c) & 1) << t)
+                continue
+            qubits, channel = op
+            local = _local(basis, qubits)
+            stay = channel.prob[local, channel.base]
+            first.append(alive * (1 - stay))
+            alive = alive * stay
+            basis = _move(basis, qubits, channel.target[channel.base, local])
+        table = torch.from_numpy(np.stack(first, 1)).to(probs.device)  # [2^n, channels]
+        free_prob = probs @ torch.from_numpy(alive).to(probs.device)
+        total = torch.from_numpy(counts).to(probs.device, torch.float64)
+        free = torch.binomial(total, free_prob.clamp(0.0, 1.0), generator=self.generator)
+        joint = (probs[:, :, None] * table).flatten(1).cumsum(1)
+        jumps = (total - free).cpu().numpy().astype(np.int64)
+        jumps[joint[:, -1].cpu().numpy() <= 0] = 0
+        row, index = _draw_copies(joint, jumps, self.generator)
+        width = table.shape[1]
+        return counts - jumps, row, index // width, index % width
+
+    def _walk(
+        self, basis: np.ndarray, start: np.ndarray | None, device: torch.device
+    ) -> np.ndarray:
+        """Branches ``[C, channels]`` of copies starting in ``basis`` ``[C]``: each channel's
+        branch drawn from ``|K_k e_j|^2`` of the copy's current basis state ``j`` (the basis
+        state moves with the run's CX gates and branches). With ``start`` the copies take
+        the base branch before channel ``start[c]`` and a jump (any other branch) there."""
+        channels = sum(1 for op in self.ops if not isinstance(op[0], str))
         # draws in (0, 1], so that no zero-probability branch is chosen
-        u = torch.rand(
-            len(channels), row.size, generator=self.generator, dtype=cdf.dtype, device=cdf.device
-        )
+        u = torch.rand(channels, basis.size, generator=self.generator, device=device)
         draws = 1 - u.double().cpu().numpy()
-        choices = np.zeros((row.size, len(channels)), dtype=np.int64)
+        choices = np.zeros((basis.size, channels), dtype=np.int64)
         column = 0
         for op in self.ops:
             if isinstance(op[0], str):
@@ -266,19 +374,18 @@ class _Run:
                     basis = basis ^ (((basis >> c) & 1) << t)
                 continue
             qubits, channel = op
-            local = np.zeros_like(basis)
-            for i, q in enumerate(qubits):
-                local |= ((basis >> q) & 1) << i
-            choice = choices[:, column]
-            for j in np.unique(local):
-                at = local == j
-                choice[at] = np.searchsorted(channel.cdf[j], draws[column, at] * channel.cdf[j, -1])
-            np.minimum(choice, channel.cdf.shape[1] - 1, out=choice)
-            moved = channel.target[choice, local]
-            for i, q in enumerate(qubits):
-                basis = (basis & ~(1 << q)) | (((moved >> i) & 1) << q)
+            local = _local(basis, qubits)
+            cdf = channel.cdf[local]  # [C, K]
+            if start is not None:
+                cdf = np.where((start == column)[:, None], channel.jump_cdf[local], cdf)
+            choice = (cdf < draws[column, :, None] * cdf[:, -1:]).sum(1)
+            np.minimum(choice, cdf.shape[1] - 1, out=choice)
+            if start is not None:
+                choice[start > column] = channel.base
+            choices[:, column] = choice
+            basis = _move(basis, qubits, channel.target[choice, local])
             column += 1
-        return row, choices
+        return choices
 
     def _stepwise(self, flat: torch.Tensor, choices: np.ndarray, segments: bool) -> torch.Tensor:
         """Apply the run with the drawn branches, step by step; with ``segments`` the
@@ -296,9 +403,74 @@ class _Run:
                 layout.append((qubits, channel.gather))
                 continue
             flat, layout = self._apply_layout(flat, layout, segments), []
-            chosen = torch.from_numpy(choice).to(flat.device)
-            flat = _apply_flat(flat, self.n, qubits, channel.kraus[chosen])
+            flat = self._apply_branches(flat, qubits, channel, choice)
         return self._apply_layout(flat, layout, segments)
+
+    def _jumped(self, flat: torch.Tensor, choices: np.ndarray) -> torch.Tensor:
+        """Apply the run to rows whose branches ``choices`` leave the base ones at a few
+        channels: the rows are grouped by their next jump, and each group's stretch of base
+        branches up to it is one cached gather (a row costs about one gather per jump
+        instead of one step per channel)."""
+        columns: list[int] = []
+        monomials: list[_Monomial] = []
+        for i, op in enumerate(self.ops):
+            if isinstance(op[1], _Monomial):
+                columns.append(i)
+                monomials.append(op[1])
+        bases = np.array([channel.base for channel in monomials])
+
+        def base_layout(start: int, stop: int) -> tuple[_Key, ...]:
+            layout: list[_Key] = []
+            for op in self.ops[start:stop]:
+                if isinstance(op[1], _Monomial):
+                    layout.append((op[0], op[1].gather))
+                else:
+                    layout.append(op)
+            return tuple(layout)
+
+        def walk(state: torch.Tensor, branches: np.ndarray, column: int) -> torch.Tensor:
+            start = columns[column - 1] + 1 if column else 0
+            off = branches[:, column:] != bases[column:]
+            if not off.any():
+                return _apply_segment(state, self.n, base_layout(start, len(self.ops)))
+            nxt = np.where(off.any(1), column + off.argmax(1), -1)
+            parts, order = [], []
+            for k in np.unique(nxt):
+                at = np.nonzero(nxt == k)[0]
+                sub = state if at.size == state.shape[0] else state[torch.from_numpy(at)]
+                if k < 0:
+                    sub = _apply_segment(sub, self.n, base_layout(start, len(self.ops)))
+                else:
+                    qubits = self.ops[columns[k]][0]
+                    assert isinstance(qubits, tuple)
+                    sub = _apply_segment(sub, self.n, base_layout(start, columns[k]))
+                    chosen = torch.from_numpy(branches[at, k]).to(state.device)
+                    kraus = monomials[k].kraus[chosen]
+                    sub = walk(_apply_flat(sub, self.n, qubits, kraus), branches[at], k + 1)
+                if at.size == state.shape[0]:
+                    return sub
+                parts.append(sub)
+                order.append(at)
+            inverse = torch.from_numpy(np.argsort(np.concatenate(order))).to(state.device)
+            return torch.cat(parts).index_select(0, inverse)
+
+        return walk(flat, choices, 0)
+
+    def _apply_branches(
+        self, flat: torch.Tensor, qubits: tuple[int, ...], channel: _Monomial, choice: np.ndarray
+    ) -> torch.Tensor:
+        """Apply ``K_choice[r]`` to each row ``r``: the most common branch as one shared
+        matrix to every row, the others per row to the rows that took them."""
+        values, counts = np.unique(choice, return_counts=True)
+        common = int(values[counts.argmax()])
+        out = _apply_flat(flat, self.n, qubits, channel.kraus[common])
+        other = np.nonzero(choice != common)[0]
+        if other.size:
+            rows = torch.from_numpy(other).to(flat.device)
+            chosen = torch.from_numpy(choice[other]).to(flat.device)
+            sub = _apply_flat(flat.index_select(0, rows), self.n, qubits, channel.kraus[chosen])
+            out = out.index_copy(0, rows, sub)
+        return out
 
     def _apply_layout(self, flat: torch.Tensor, layout: list[_Key], segments: bool) -> torch.Tensor:
         if segments:
@@ -322,25 +494,25 @@ class _Run:
             flat = _permute(flat, self.n, self.ops)  # type: ignore[arg-type]
             self.ops, self.qubits = [], set()
             return flat, None, None, counts
-        row, choices = self._draw(flat, counts)
         bases = np.array([channel.base for channel in channels])
+        base_count, jump_row, jump_choices = self._draw(flat, counts, bases)
         segments = self.n <= _SEGMENT_QUBITS and bool((bases >= 0).all())
-        jumped = (choices != bases).any(1)
         parent: np.ndarray | None = None
         if bool((counts == 1).all()):
             # one copy per row: the rows stay in place (the jumped ones are redone)
             if not segments:
-                out = self._stepwise(flat, choices, segments=False)
+                every = np.broadcast_to(bases, (flat.shape[0], bases.size)).copy()
+                every[jump_row] = jump_choices
+                out = self._stepwise(flat, every, segments=False)
             else:
                 out = self._stepwise(flat, bases[None], segments=True)
-                if jumped.any():
-                    rows = torch.from_numpy(row[jumped]).to(flat.device)
-                    sub = self._stepwise(flat.index_select(0, rows), choices[jumped], True)
+                if jump_row.size:
+                    rows = torch.from_numpy(jump_row).to(flat.device)
+                    sub = self._jumped(flat.index_select(0, rows), jump_choices)
                     out = out.index_copy(0, rows, sub)
         else:
-            base_count = np.bincount(row[~jumped], minlength=flat.shape[0])
             kept = np.nonzero(base_count)[0]
-            moved, branches, moved_count = _group(row[jumped], choices[jumped])
+            moved, branches, moved_count = _group(jump_row, jump_choices)
             parent = np.concatenate([kept, moved])
             counts = np.concatenate([base_count[kept], moved_count])
             if not segments:
@@ -352,7 +524,7 @@ class _Run:
                 parts = [self._stepwise(stay, bases[None], segments=True)]
                 if moved.size:
                     rows = torch.from_numpy(moved).to(flat.device)
-                    parts.append(self._stepwise(flat.index_select(0, rows), branches, True))
+                    parts.append(self._jumped(flat.index_select(0, rows), branches))
                 out = torch.cat(parts)
         self.ops, self.qubits = [], set()
         norm2 = out.real.square().sum(1) + out.imag.square().sum(1)
@@ -520,6 +692,10 @@ class Ensemble:
     """Number of samples ``B``."""
     trajectories: int
     """Trajectories per sample ``T``."""
+    readout: tuple[float, float] = (0.0, 0.0)
+    """Assignment errors ``(p01, p10)`` of every qubit applied when the outcome
+    probabilities :attr:`values` are measured (:meth:`probabilities`, :meth:`shot_counts`;
+    see :func:`~physnn.quantum.sim.measure.apply_readout_error`)."""
 
     @classmethod
     def exact(cls, values: torch.Tensor) -> Ensemble:
@@ -542,6 +718,14 @@ class Ensemble:
         )
         out = values.new_zeros(self.batch, *values.shape[1:])
         return out.index_add(0, self.origin, values * weight)
+
+    def probabilities(self) -> torch.Tensor:
+        """Measured outcome probabilities ``[B, D]``: the average of :attr:`values` over
+        each sample's trajectories, with the readout errors."""
+        from .measure import apply_readout_error
+
+        mean = self.mean()
+        return apply_readout_error(mean, round(math.log2(mean.shape[1])), *self.readout)
 
     def surrogate(self) -> Ensemble:
         """The values with the score-function term in their gradient: the value is
@@ -568,7 +752,7 @@ class Ensemble:
         extra variance ``Var_traj(z) (1/T - 1/shots)``, at most ``(shots/T - 1)`` times the
         shot noise ``(1 - z^2) / shots`` (law of total variance: ``Var_traj <= 1 - z^2``).
         """
-        from .measure import sample_counts
+        from .measure import apply_readout_error, sample_counts
 
         count = self.trajectories
         if count > shots:
@@ -583,8 +767,32 @@ class Ensemble:
             chosen = rank[:, :extra] + torch.arange(self.batch, device=device)[:, None] * count
             row = torch.searchsorted(self.counts.cumsum(0), chosen.flatten(), right=True)
             each = each + torch.bincount(row, minlength=each.shape[0])
-        counts = sample_counts(self.values, each.to(torch.float64), generator)
-        return counts.new_zeros(self.batch, counts.shape[1]).index_add(0, self.origin, counts)
+        size = self.values.shape[1]
+        n = round(math.log2(size))
+        out = torch.zeros(self.batch, size, dtype=torch.float64, device=device)
+        one = each == 1  # most rows with one shot per trajectory: one categorical draw each
+        if bool(one.any()):
+            rows = one.nonzero()[:, 0]
+            cdf = self.values.detach()[rows].clamp_min(0.0).cumsum(1)
+            index = _draw_copies(cdf, np.ones(rows.shape[0], dtype=np.int64), generator)[1]
+            where = torch.from_numpy(index).to(device)
+            p01, p10 = self.readout
+            if p01 > 0 or p10 > 0:  # each reported bit flips with its assignment error
+                u = torch.rand(n, where.shape[0], generator=generator, device=device)
+                for q in range(n):
+                    bit = (where >> q) & 1
+                    flip = u[q] < torch.where(bit == 1, p10, p01)
+                    where = where ^ (flip.long() << q)
+            out.index_put_(
+                (self.origin[rows], where), torch.ones_like(where, dtype=out.dtype), True
+            )
+        if not bool(one.all()):
+            rows = (~one).nonzero()[:, 0]
+            probs = apply_readout_error(self.values[rows], n, *self.readout)
+            out.index_add_(
+                0, self.origin[rows], sample_counts(probs, each[rows].double(), generator)
+            )
+        return out
 
 
 def sample_trajectories(

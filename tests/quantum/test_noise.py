@@ -180,6 +180,31 @@ def test_shots_spread_over_trajectories_are_unbiased() -> None:
         ensemble.shot_counts(4, None)
 
 
+@pytest.mark.parametrize("copies", [1, 4])
+def test_shot_counts_carry_the_readout_errors(copies: int) -> None:
+    """Trajectories certain to end in |0> and |1> on one qubit, read with assignment errors
+    p01 = 0.1, p10 = 0.3: a shot reads 1 with probability 0.1 and 0.7 (single-shot rows
+    flip their bits, several-shot rows sample the confusion-matrix probabilities)."""
+    batch, p01, p10 = 20000, 0.1, 0.3
+    probs = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64).repeat(batch, 1)
+    ensemble = Ensemble(
+        probs,
+        torch.zeros(2 * batch, dtype=torch.float64),
+        torch.tensor([copies, copies]).repeat(batch),
+        torch.arange(batch).repeat_interleave(2),
+        batch,
+        2 * copies,
+        (p01, p10),
+    )
+    counts = ensemble.shot_counts(2 * copies, torch.Generator().manual_seed(1))
+    ones = float(counts[:, 1].sum()) / (2 * copies * batch)
+    want = (p01 + 1 - p10) / 2
+    assert ones == pytest.approx(want, abs=5 * math.sqrt(want * (1 - want) / (2 * copies * batch)))
+    torch.testing.assert_close(
+        ensemble.probabilities()[0], torch.tensor([1 - want, want], dtype=torch.float64)
+    )
+
+
 def _damped_z(theta: float, weight: float, gamma: float) -> float:
     """<Z> of RY(theta) then RY(weight) on |0>, amplitude damping gamma after each gate,
     by 2x2 density matrices (Nielsen & Chuang, Eq. 8.108)."""
