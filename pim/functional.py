@@ -299,10 +299,11 @@ def _column_pivots(g: np.ndarray, r: float) -> np.ndarray:
     inv += 2.0
     rows = _rows(inv)
     rows[0] -= 1.0
-    np.divide(1.0, rows[0], out=rows[0])
+    np.reciprocal(rows[0], rows[0])
+    sub, rec = np.subtract, np.reciprocal  # positional outputs: these loops are call-bound
     for prev, row in itertools.pairwise(rows):
-        np.subtract(row, prev, out=row)
-        np.divide(1.0, row, out=row)
+        sub(row, prev, row)
+        rec(row, row)
     return inv
 
 
@@ -312,13 +313,14 @@ def _column_solve(inv: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``b`` is overwritten with the solution)."""
     rows, pivots = _rows(b), _rows(inv)
     tmp = np.empty_like(rows[0])
+    mul, add = np.multiply, np.add
     for k in range(1, len(rows)):
-        np.multiply(rows[k - 1], pivots[k - 1], out=tmp)
-        np.add(rows[k], tmp, out=rows[k])
+        mul(rows[k - 1], pivots[k - 1], tmp)
+        add(rows[k], tmp, rows[k])
     rows[-1] *= pivots[-1]
     for k in range(len(rows) - 2, -1, -1):
-        np.add(rows[k], rows[k + 1], out=rows[k])
-        np.multiply(rows[k], pivots[k], out=rows[k])
+        add(rows[k], rows[k + 1], rows[k])
+        mul(rows[k], pivots[k], rows[k])
     return b
 
 
@@ -327,8 +329,9 @@ def _column_grounded_drive(inv: np.ndarray) -> np.ndarray:
     product of the reciprocal pivots from row k to the ground, ``prod_{i >= k} 1 / p_i``."""
     w = inv.copy()
     rows = _rows(w)
+    mul = np.multiply
     for k in range(len(rows) - 2, -1, -1):
-        np.multiply(rows[k], rows[k + 1], out=rows[k])
+        mul(rows[k], rows[k + 1], rows[k])
     return w
 
 

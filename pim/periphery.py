@@ -50,7 +50,7 @@ def dac_codes(
     levels = 2 ** (bits - 1) - 1
     # x / (range / levels), not x * (levels / range): levels / tiny overflows to inf
     scaled = x / (input_range / levels)
-    return round_ste(scaled) if inside else quantize_codes(scaled, levels)
+    return _codes_of_fresh(scaled, levels, clip=not inside)
 
 
 def bit_planes(codes: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,9 +117,26 @@ def adc(y: torch.Tensor, *, bits: int, full_scale: float) -> torch.Tensor:
     return quantize(y, bits, full_scale)
 
 
-def adc_codes(y_steps: torch.Tensor, bits: int) -> torch.Tensor:
+def adc_codes(y_steps: torch.Tensor, bits: int, *, owned: bool = False) -> torch.Tensor:
     """Output ADC on signals already in units of its step ``full_scale / (2**(bits-1) - 1)``:
     clip to ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]`` and round to integer codes
     (straight-through gradient inside the range); ``adc(y) == adc_codes(y / step) * step``.
+
+    Args:
+        y_steps: signals [ADC steps].
+        bits: ADC resolution including the sign [bit].
+        owned: the caller owns ``y_steps`` and no longer needs it: without a gradient it is
+            overwritten with the codes (no new memory).
     """
-    return quantize_codes(y_steps, 2 ** (bits - 1) - 1)
+    levels = 2 ** (bits - 1) - 1
+    return _codes_of_fresh(y_steps, levels, clip=True) if owned else quantize_codes(y_steps, levels)
+
+
+def _codes_of_fresh(x: torch.Tensor, levels: int, *, clip: bool) -> torch.Tensor:
+    """:func:`~physnn.common.quant.quantize_codes` (``clip``) or
+    :func:`~physnn.common.quant.round_ste` of a tensor the caller owns: computed in place
+    when no gradient is recorded (the same rounding, without two more passes over new
+    memory), else by the straight-through quantisers."""
+    if x.requires_grad:
+        return quantize_codes(x, levels) if clip else round_ste(x)
+    return (x.clamp_(-levels, levels) if clip else x).round_()

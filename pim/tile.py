@@ -713,7 +713,7 @@ class CrossbarTile(nn.Module):
         else:
             y = _scaled(y, to_steps)
         if adc.bits is not None:
-            y = periphery.adc_codes(y, adc.bits)
+            y = periphery.adc_codes(y, adc.bits, owned=True)
         # digital shift-and-add of planes, slices (the chip's coefficients) and tiles
         coeff = self.slice_coeff.to(y.dtype) * step if chip else y.new_full((1,), step)
         if y.shape[:2] == (1, 1):  # tiles only: their sum, scaled once
