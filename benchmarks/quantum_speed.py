@@ -29,7 +29,7 @@ Usage: ``python benchmarks/quantum_speed.py [--sizes 4 8 12] [--batch 256] [--re
 the large rows against PennyLane ``lightning.qubit`` adjoint (and physnn's adjoint
 differentiation, ``SimulationConfig.gradient="adjoint"``) are
 ``--sizes 16 --batch 8 --repeats 3`` and ``--sizes 20 --batch 2 --repeats 3`` (4.0 GB peak
-for the whole process, most of it the recorded reference);
+for the whole process);
 ``--memory`` adds the peak resident-memory growth of one training step (fresh subprocess).
 """
 
