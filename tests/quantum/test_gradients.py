@@ -20,6 +20,7 @@ from physnn.quantum import (
     QuantumConfig,
     QuantumLinear,
     SimulationConfig,
+    presets,
 )
 from physnn.quantum.circuit import CircuitBuilder, CircuitSpec
 
@@ -212,3 +213,30 @@ def test_amplitude_inputs_have_no_shift_rule() -> None:
     assert layer.weight.grad is not None
     with pytest.raises(ValueError, match="no parameter-shift rule for its inputs"):
         layer(x.requires_grad_(True))
+
+
+@pytest.mark.parametrize("preset", presets.names())
+def test_every_preset_trains_by_parameter_shift(preset: str) -> None:
+    config = presets.get(preset, seed=0)
+    config = config.replace(circuit=CircuitConfig(qubits=2, layers=1), simulation=SHIFT)
+    layer = QuantumLinear(3, 2, config=config)  # 3 features > 2 qubits: classical pre
+    x = torch.rand(2, 3)
+    layer(x).sum().backward()
+    for p in layer.parameters():
+        assert p.grad is not None and bool(torch.isfinite(p.grad).all())
+    assert layer.pre is not None and bool(layer.pre.weight.grad.abs().sum() > 0)
+
+
+def test_parameter_shift_through_noise_trajectories() -> None:
+    config = presets.get("heron", seed=0)
+    config = config.replace(
+        circuit=CircuitConfig(qubits=5, layers=1),
+        noise=config.noise.replace(trajectories=8),
+        simulation=SHIFT,
+    )
+    layer = QuantumCircuitLayer(5, 5, config=config)
+    assert not layer._uses_density()
+    x = torch.rand(1, 5, requires_grad=True)
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None and bool(torch.isfinite(layer.weight.grad).all())
+    assert x.grad is not None and bool(x.grad.abs().sum() > 0)
