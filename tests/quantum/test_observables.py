@@ -11,6 +11,7 @@ import pytest
 import torch
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
+import physnn
 from physnn.quantum import (
     CircuitConfig,
     MeasurementConfig,
@@ -211,3 +212,18 @@ def test_bad_observables_say_what_to_pass(
 ) -> None:
     with pytest.raises(error, match=match):
         _layer(3, observables, **config)  # type: ignore[arg-type]
+
+
+def test_observable_layer_survives_state_dict_save_and_deepcopy() -> None:
+    import copy
+
+    from physnn.common.testing import assert_state_dict_roundtrip
+
+    shots = MeasurementConfig(shots=64)
+    layer = _layer(3, OBSERVABLES, measurement=shots)
+    x = torch.rand(4, 3, dtype=torch.float64)
+    assert_state_dict_roundtrip(layer, lambda: _layer(3, OBSERVABLES, measurement=shots), x)
+    twin = copy.deepcopy(layer)
+    assert twin.observables == layer.observables
+    with torch.no_grad(), physnn.ideal():
+        torch.testing.assert_close(twin(x), layer(x))
