@@ -88,6 +88,26 @@ def _group(parent: np.ndarray, choices: np.ndarray) -> tuple[np.ndarray, np.ndar
     return keys[:, 0], keys[:, 1:], count
 
 
+def _split_counts(
+    weight: torch.Tensor, counts: np.ndarray, generator: torch.Generator | None
+) -> np.ndarray:
+    """Multinomial split ``[R, K]`` of ``counts[r]`` copies over the branches of weights
+    ``weight`` ``[R, K]`` (unnormalised), drawn as one binomial per branch: branch ``k`` takes
+    ``Binomial(remaining, p_k / (1 - p_1 - ... - p_{k-1}))`` of the remaining copies."""
+    p = weight.double().clamp_min(0.0)
+    p = p / p.sum(1, keepdim=True)
+    remaining = torch.from_numpy(counts).to(p.device, torch.float64)
+    rest = torch.ones_like(remaining)
+    out = []
+    for k in range(p.shape[1] - 1):
+        share = (p[:, k] / rest.clamp_min(1e-300)).clamp(0.0, 1.0)
+        taken = torch.binomial(remaining, share, generator=generator)
+        out.append(taken)
+        remaining, rest = remaining - taken, rest - p[:, k]
+    out.append(remaining)
+    return torch.stack(out, 1).cpu().numpy().astype(np.int64)
+
+
 def _sample_kraus(
     flat: torch.Tensor,
     n: int,
@@ -113,9 +133,9 @@ def _sample_kraus(
         choice_np = _draw_copies(cdf, np.ones(flat.shape[0], dtype=np.int64), generator)[1]
         rows = torch.arange(flat.shape[0], device=flat.device)
     else:
-        row, index = _draw_copies(cdf, counts, generator)
-        parent, choices, count = _group(row, index[:, None])
-        choice_np = choices[:, 0]
+        split = _split_counts(weight.detach(), counts, generator)
+        parent, choice_np = np.nonzero(split)
+        count = split[parent, choice_np]
         rows = torch.from_numpy(parent).to(flat.device)
         flat = flat.index_select(0, rows)
     choice = torch.from_numpy(choice_np).to(flat.device)
