@@ -386,9 +386,19 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
     _check_wires(r_row, r_col)
     if g.numel() == 0 or (r_row == 0 and r_col == 0):
         return g.clone()
+    _check_conductances(g)
+    arr = np.ascontiguousarray(g.detach().to("cpu", torch.float64).numpy())
+    return torch.from_numpy(_ir_drop(arr, r_row, r_col)).to(device=g.device, dtype=g.dtype)
+
+
+def _check_conductances(g: torch.Tensor) -> None:
     if not (bool(g.min() >= 0) and bool(torch.isfinite(g.max()))):  # NaN fails the first
         raise ValueError("g must hold finite, non-negative conductances [S]")
-    arr = np.ascontiguousarray(g.detach().to("cpu", torch.float64).numpy())
+
+
+def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
+    """:func:`ir_drop_fast` on a float64 array of valid conductances ``[..., M, N]`` [S]
+    with at least one wire resistance > 0."""
     if r_row > 0:  # row ladders factorised from their open far end (the rows reversed)
         row_ladder = _ladder_factor(*_row_ladders(arr[..., ::-1], r_row))
         gh = _row_drive(row_ladder, arr.shape)  # 1 V behind the first segment
@@ -396,7 +406,7 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
     else:
         gh = arr.copy()
     if r_col == 0:
-        return torch.from_numpy(gh).to(device=g.device, dtype=g.dtype)
+        return gh
     col_inv = _column_pivots(arr, r_col)
     w = _column_grounded_drive(col_inv)  # reciprocity: 1 V behind the grounded end
     eff = gh * w
@@ -413,7 +423,8 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         rise_rhs *= r_row / rise
         gw_dv1 = np.multiply(arr, w)  # G w dv1 / rise
         gw_dv1 *= _ladder_solve(row_ladder, rise_rhs)[..., ::-1]
-        d1 = np.matmul(np.swapaxes(rise, -1, -2), gw_dv1)  # sum_i (G w dv1)[i, j]
+        # sum_i (G w dv1)[i, j], by torch's matmul: numpy's BLAS would start its own threads
+        d1 = torch.from_numpy(np.swapaxes(rise, -1, -2)).matmul(torch.from_numpy(gw_dv1)).numpy()
         i0 = eff.sum(-2, keepdims=True)
         rho = np.clip(np.divide(d1, i0, out=np.zeros_like(d1), where=i0 > 0), 0.0, 0.95)
         coupling = _column_solve(col_inv, gw_dv1)
@@ -423,22 +434,25 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         np.divide(d1 / (1.0 - rho), total, out=scale, where=total > 0)
         coupling *= scale
         eff += coupling
-    return torch.from_numpy(eff).to(device=g.device, dtype=g.dtype)
+    return eff
 
 
-def _device_columns(planes: torch.Tensor, layout: ColumnLayout, reference: bool) -> torch.Tensor:
-    """``[..., 2, D, R, C]`` device planes -> ``[..., R, columns]`` physical arrays."""
+def _device_columns(planes: torch.Tensor, layout: ColumnLayout, reference: bool) -> np.ndarray:
+    """``[..., 2, D, R, C]`` device planes -> ``[..., R, columns]`` physical arrays, float64 on
+    the CPU, laid out and converted in one copy."""
     if reference:
         weights, ref = planes[..., 0, :, :, :], planes[..., 1, :, :, 0]  # ref: [..., D, R]
     else:
         weights, ref = planes.flatten(-4, -3), None
-    if layout == "adjacent":
-        array = weights.movedim(-3, -1).flatten(-2)  # column c * D' + d
-    else:
-        array = weights.movedim(-3, -2).flatten(-2)  # column d * C + c
+    # adjacent: column c * D' + d; blocked: column d * C + c
+    arranged = weights.movedim(-3, -1 if layout == "adjacent" else -2)
+    width = arranged.shape[-2] * arranged.shape[-1]
+    extra = 0 if ref is None else ref.shape[-2]
+    array = torch.empty((*arranged.shape[:-2], width + extra), dtype=torch.float64)
+    array[..., :width].unflatten(-1, arranged.shape[-2:]).copy_(arranged)
     if ref is not None:
-        array = torch.cat((array, ref.transpose(-1, -2)), -1)
-    return array
+        array[..., width:].copy_(ref.transpose(-1, -2))
+    return array.numpy()
 
 
 def _device_planes(
@@ -508,11 +522,18 @@ def ir_drop_crossbar(
     n_in, n_out = g.shape[-2:]
     t_rows, t_cols = math.ceil(n_in / tile_rows), math.ceil(n_out / tile_cols)
     pad = (0, t_cols * tile_cols - n_out, 0, t_rows * tile_rows - n_in)
+    _check_wires(r_row, r_col)
+    if g.numel() == 0 or (r_row == 0 and r_col == 0):
+        return g.clone()
+    _check_conductances(g)
     padded = F.pad(g, pad) if any(pad) else g
-    flat = padded.reshape(-1, *padded.shape[-4:])  # [B, 2, D, T R, Tc C]
-    tiles = flat.unflatten(4, (t_cols, tile_cols)).unflatten(3, (t_rows, tile_rows))
-    tiles = tiles.permute(0, 3, 5, 1, 2, 4, 6)  # [B, T, Tc, 2, D, R, C]
-    eff = ir_drop_fast(_device_columns(tiles, layout, reference), r_row=r_row, r_col=r_col)
-    eff = _device_planes(eff, tiles.shape, layout, reference).permute(0, 3, 4, 1, 5, 2, 6)
-    eff = eff.reshape(padded.shape)
-    return eff[..., :n_in, :n_out]
+
+    def tiled(t: torch.Tensor) -> torch.Tensor:  # [..., 2, D, T R, Tc C] -> [B, T, Tc, 2, D, R, C]
+        t = t.reshape(-1, *t.shape[-4:]).unflatten(4, (t_cols, tile_cols))
+        return t.unflatten(3, (t_rows, tile_rows)).permute(0, 3, 5, 1, 2, 4, 6)
+
+    tiles = tiled(padded.detach().cpu())
+    eff = torch.from_numpy(_ir_drop(_device_columns(tiles, layout, reference), r_row, r_col))
+    out = torch.empty(padded.shape, dtype=g.dtype)  # back to the planes and the dtype in one copy
+    tiled(out).copy_(_device_planes(eff, tiles.shape, layout, reference))
+    return out[..., :n_in, :n_out].to(g.device)

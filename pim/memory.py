@@ -8,7 +8,8 @@ allocates, in the work dtype (float32, or float64):
   ``R`` rows), plus a few copies of the plain input ``N n_in`` (DAC codes, planes);
 - the partial sums of every plane, weight slice and row tile before the ADC,
   ``Y = P S T N n_out`` values (``S`` slices on a chip read, 1 in training), and the
-  output-domain read-noise, ADC-error, output-noise and ADC tensors of the same shape;
+  output-domain read-noise, ADC-error, output-noise and ADC tensors of the same shape
+  (without autograd the read updates its own tensors in place, so fewer are alive);
 - with autograd recording, the inputs the backward pass keeps (the DAC clip, the matmul
   operand, the ADC clip: ``X1 + X + Y`` more).
 
@@ -41,8 +42,13 @@ if TYPE_CHECKING:
 __all__ = ["check_program", "check_read", "program_bytes", "read_bytes"]
 
 _READ_PARTIALS = 4
-"""Partial-sum tensors ``Y`` alive at once in a read (partial sums, noise draw, scaled
-noise, noisy sum)."""
+"""Partial-sum tensors ``Y`` alive at once in a read that autograd records (partial sums,
+noise draw, scaled noise, noisy sum)."""
+
+_READ_PARTIALS_OWNED = 2
+"""Partial-sum tensors ``Y`` alive at once in a read without autograd, which updates its own
+tensors in place (the partial sums and the noise draw they are added into; the tiles and
+their stack in a multi-slice product)."""
 
 _READ_INPUTS = 2
 """Plane-expanded inputs ``X`` alive at once (the planes, the padded or permuted copy)."""
@@ -52,8 +58,9 @@ _PLAIN_INPUTS = 3
 temporary of the clip or of the plane split)."""
 
 _WEIGHT_COPIES = 3
-"""Copies of the tiled weights ``S T R n_out`` a read makes (training: scaled, noisy,
-padded; the matmul's own operand copy)."""
+"""Copies of the tiled weights ``S T R n_out`` a training read makes (scaled, noisy,
+padded; the matmul's own operand copy); a chip read reads the programmed weights in place
+(at most the matmul's operand copy)."""
 
 _PROGRAM_COPIES = 8
 """Device-conductance tensors ``G`` alive at once while programming (target, noise draw,
@@ -103,10 +110,10 @@ def read_bytes(
     partials = planes * slices * t_rows * batch * n_out * item
     weights = slices * t_rows * rows * n_out * item
     need = (
-        _READ_PARTIALS * partials
+        (_READ_PARTIALS if grad else _READ_PARTIALS_OWNED) * partials
         + _READ_INPUTS * expanded
         + _PLAIN_INPUTS * plain
-        + _WEIGHT_COPIES * weights
+        + (1 if chip else _WEIGHT_COPIES) * weights
     )
     if grad:
         need += partials + expanded + plain

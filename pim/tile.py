@@ -89,32 +89,6 @@ def _scaled(y: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
     return y.mul_(factor)
 
 
-def _bernoulli_indices(
-    n: int, p: float, generator: torch.Generator | None, device: Any
-) -> torch.Tensor:
-    """Flat indices of the successes among ``n`` independent Bernoulli(``p``) trials.
-
-    Drawn as the gaps between successes, which are geometric, ``floor(ln(1 - u) / ln(1 -
-    p))`` for uniform ``u`` (float64): exactly the distribution of thresholding ``n``
-    uniforms, at a cost proportional to ``n p`` (the rare stuck-at faults of a chip).
-    """
-    if p >= 1.0 or p <= 0.0:
-        return torch.arange(n if p > 0.0 else 0, device=device)
-    log_q, found, start = math.log1p(-p), [], 0
-    while start < n:  # one batch holds the rest with overwhelming probability
-        mean = (n - start) * p
-        u = torch.rand(
-            int(mean + 6 * math.sqrt(mean) + 16),
-            generator=generator,
-            device=device,
-            dtype=torch.float64,
-        )
-        at = torch.log1p(-u).div_(log_q).floor_().add_(1).cumsum_(0).add_(start - 1)
-        found.append(at[at < n])
-        start = int(at[-1]) + 1
-    return torch.cat(found).long()
-
-
 def _rescaled(y: torch.Tensor, column: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``y * column + bias`` of a read's own output ``y [N, out]`` (one pass)."""
     if bias is None:
@@ -290,24 +264,21 @@ class CrossbarTile(nn.Module):
             if self.fault_mask.numel():
                 f = cfg.faults
                 gen = self._gen("faults")
+                u = self._share_reference(torch.rand(shape, generator=gen, device=dev))
                 off, on = f.stuck_off_rate, f.stuck_off_rate + f.stuck_on_rate
                 total = on + f.stuck_random_rate
-                at = _bernoulli_indices(self.fault_mask.numel(), total, gen, dev)
-                # each fault's kind, with probabilities in the ratio of the rates
-                kind = torch.rand(at.shape, generator=gen, device=dev, dtype=torch.float64) * total
-                code = (kind >= off).to(torch.int8) + (kind >= on).to(torch.int8) + 1
-                mask = torch.zeros(shape, device=dev, dtype=torch.int8)
-                mask.view(-1)[at] = code  # 1 stuck off, 2 stuck on, 3 at a random level
+                # u in [0, off): stuck off (1), [off, on): stuck on (2), [on, total): at a
+                # random level (3), else healthy (0): 3 [u < total] - [u < on] - [u < off]
+                stuck_off = u < off
+                mask = (u < total).to(torch.int8).mul_(3)
+                mask -= (u < on).to(torch.int8)
+                self.fault_mask.copy_(mask.sub_(stuck_off.to(torch.int8)))
                 g_min, g_max = cfg.mapping.g_min, cfg.mapping.g_max
-                level = torch.where(code == 1, g_min, g_max).to(self.fault_level.dtype)
+                level = torch.where(stuck_off, g_min, g_max)
                 if f.stuck_random_rate > 0:
-                    draw = torch.rand(at.shape, generator=gen, device=dev)
-                    random = (g_min + (g_max - g_min) * draw).to(level.dtype)
-                    level = torch.where(code == 3, random, level)
-                full = torch.full(shape, g_max, device=dev, dtype=level.dtype)
-                full.view(-1)[at] = level
-                self.fault_mask.copy_(self._share_reference(mask))
-                self.fault_level.copy_(self._share_reference(full))
+                    draw = self._share_reference(torch.rand(shape, generator=gen, device=dev))
+                    level = torch.where(self.fault_mask == 3, g_min + (g_max - g_min) * draw, level)
+                self.fault_level.copy_(level)
             if self.device_g_max.numel():
                 noise = torch.randn(shape, generator=self._gen("variation"), device=dev)
                 g_max = cfg.mapping.g_max  # g_max (1 + variation N(0, 1)), floored at 0
