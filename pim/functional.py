@@ -409,31 +409,37 @@ def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
         return gh
     col_inv = _column_pivots(arr, r_col)
     w = _column_grounded_drive(col_inv)  # reciprocity: 1 V behind the grounded end
-    eff = gh * w
-    if r_row > 0:
-        # every row at 1 V, one exact round trip between the wires: the column voltages u1
-        # of the currents G h, and the row-voltage rise dv1 they cause
-        u1 = _column_solve(col_inv, r_col * gh)
-        # the rank-1 profile over the input rows k needs dv1 per volt of column rise: the
-        # row ladders are linear and each is one row, so dividing their right-hand side by
-        # the row's rise divides dv1
-        rise = u1.sum(-1, keepdims=True)
-        rise = np.where(rise > 0, rise, 1.0)  # a row without rise has dv1 = 0
-        rise_rhs = np.multiply(arr[..., ::-1], u1[..., ::-1], order="C")  # rows reversed
-        rise_rhs *= r_row / rise
-        gw_dv1 = np.multiply(arr, w)  # G w dv1 / rise
-        gw_dv1 *= _ladder_solve(row_ladder, rise_rhs)[..., ::-1]
-        # sum_i (G w dv1)[i, j], by torch's matmul: numpy's BLAS would start its own threads
-        d1 = torch.from_numpy(np.swapaxes(rise, -1, -2)).matmul(torch.from_numpy(gw_dv1)).numpy()
-        i0 = eff.sum(-2, keepdims=True)
-        rho = np.clip(np.divide(d1, i0, out=np.zeros_like(d1), where=i0 > 0), 0.0, 0.95)
-        coupling = _column_solve(col_inv, gw_dv1)
-        coupling *= gh.sum(-1, keepdims=True)
-        total = coupling.sum(-2, keepdims=True)
-        scale = np.zeros_like(total)
-        np.divide(d1 / (1.0 - rho), total, out=scale, where=total > 0)
-        coupling *= scale
-        eff += coupling
+    if r_row == 0:
+        gh *= w
+        return gh
+    # every row at 1 V, one exact round trip between the wires: the column voltages u1 of the
+    # currents G h, and the row-voltage rise dv1 they cause (arrays reused once dead: each
+    # fresh 4 MB costs page faults)
+    u1 = _column_solve(col_inv, r_col * gh)
+    rows_gh = gh.sum(-1, keepdims=True)
+    eff = gh
+    eff *= w  # G h w
+    # the rank-1 profile over the input rows k needs dv1 per volt of column rise: the row
+    # ladders are linear and each is one row, so dividing their right-hand side by the
+    # row's rise divides dv1
+    rise = u1.sum(-1, keepdims=True)
+    rise = np.where(rise > 0, rise, 1.0)  # a row without rise has dv1 = 0
+    rise_rhs = np.multiply(arr[..., ::-1], u1[..., ::-1], order="C")  # rows reversed
+    rise_rhs *= r_row / rise
+    gw_dv1 = w
+    gw_dv1 *= arr
+    gw_dv1 *= _ladder_solve(row_ladder, rise_rhs)[..., ::-1]  # G w dv1 / rise
+    # sum_i (G w dv1)[i, j], by torch's matmul: numpy's BLAS would start its own threads
+    d1 = torch.from_numpy(np.swapaxes(rise, -1, -2)).matmul(torch.from_numpy(gw_dv1)).numpy()
+    i0 = eff.sum(-2, keepdims=True)
+    rho = np.clip(np.divide(d1, i0, out=np.zeros_like(d1), where=i0 > 0), 0.0, 0.95)
+    coupling = _column_solve(col_inv, gw_dv1)
+    coupling *= rows_gh
+    total = coupling.sum(-2, keepdims=True)
+    scale = np.zeros_like(total)
+    np.divide(d1 / (1.0 - rho), total, out=scale, where=total > 0)
+    coupling *= scale
+    eff += coupling
     return eff
 
 
