@@ -31,6 +31,8 @@ too).
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -152,14 +154,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 256")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)")
     for n_in, n_out in ((784, 256), (512, 512)):
         x = torch.rand(256, n_in)
         linear = nn.Linear(n_in, n_out)
-        fns: dict[str, Callable[[], object]] = {"nn.Linear": lambda m=linear, x=x: m(x)}
+        fns: dict[str, Callable[[], object]] = {"nn.Linear": functools.partial(linear, x)}
         for name, make in CONFIGS.items():
             layer = PIMLinear.from_torch(linear, make()).eval()
-            fns[name] = lambda m=layer, x=x: m(x)
+            fns[name] = functools.partial(layer, x)
         with torch.no_grad():
             report(f"eval forward {n_in}->{n_out}", timings(fns, args.repeats), "nn.Linear")
         plain = nn.Linear(n_in, n_out)
@@ -181,7 +185,7 @@ def main() -> None:
     def build_full() -> None:
         PIMLinear(512, 512, config=full_physics())
 
-    t = timings({"pcm": build, "full": build_full}, max(5, args.repeats // 5))
+    t = timings({"pcm": build, "full": build_full}, max(10, args.repeats // 2))
     print("\nbuild + program 512x512:")
     for name, label in (("pcm", "pcm"), ("full", "full physics + IR drop")):
         med, low, cpu = statistics.median(t[name][0]), min(t[name][0]), min(t[name][1])
