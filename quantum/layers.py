@@ -14,8 +14,9 @@ physics is in :mod:`physnn.quantum.sim`. What happens on a forward pass:
    included); otherwise with gate noise after every
    physical gate (state preparation included) by a density matrix
    (``n <= NoiseConfig.max_density_qubits`` with ``method="auto"``) or by quantum-jump
-   trajectories (``NoiseConfig.trajectories`` per sample in evaluation,
-   ``train_trajectories`` while training; gradients include the score-function term);
+   trajectories (:meth:`~QuantumCircuitLayer.trajectory_count` per sample: one per shot
+   in evaluation by default, ``train_trajectories`` while training; identical
+   trajectories are simulated once; gradients include the score-function term);
 4. readout assignment errors are applied to the outcome probabilities;
 5. Pauli expectations or probabilities are read out; with finite ``shots`` (spread over the
    trajectories) the value is a multinomial sample, while the gradient is that of the
