@@ -40,19 +40,25 @@ __all__ = [
 ]
 
 
-def pcm_drift_exponents(g: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def pcm_drift_exponents(
+    g: torch.Tensor, generator: torch.Generator | None = None, *, g_max: float = 1.0
+) -> torch.Tensor:
     """Draw PCM drift exponents ``nu ~ |N(mu(g), sigma(g))|`` (Nandakumar et al. 2019).
 
     ``mu = clip(-0.0155 ln g + 0.0244, 0.049, 0.1)`` and
     ``sigma = clip(-0.0125 ln g - 0.0059, 0.008, 0.045)`` with ``g`` floored at 1e-7.
 
     Args:
-        g: normalised target conductance ``G_target / g_max``.
+        g: target conductance, normalised (``G_target / g_max``) or, with ``g_max``, in
+            siemens (the normalisation folds into the logarithm's constants).
         generator: random generator (None: torch's global RNG).
+        g_max: the conductance ``g`` is normalised by [S]; 1 for a normalised ``g``.
     """
-    log_g = g.clamp_min(1e-7).log_()
-    mu = log_g.mul(-0.0155).add_(0.0244).clamp_(0.049, 0.1)
-    sigma = log_g.mul_(-0.0125).add_(-0.0059).clamp_(0.008, 0.045)  # in place: log_g is done
+    log_gm = math.log(g_max)
+    log_g = g.clamp_min(1e-7 * g_max).log_()  # ln g + ln g_max
+    mu = log_g.mul(-0.0155).add_(0.0244 + 0.0155 * log_gm).clamp_(0.049, 0.1)
+    # in place: log_g is done
+    sigma = log_g.mul_(-0.0125).add_(-0.0059 + 0.0125 * log_gm).clamp_(0.008, 0.045)
     noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
     return noise.mul_(sigma).add_(mu).abs_()
 
@@ -62,7 +68,9 @@ def drift_factor(nu: torch.Tensor, t: float, t0: float) -> torch.Tensor:
     return torch.exp(-nu * math.log((t + t0) / t0))
 
 
-def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: float) -> torch.Tensor:
+def pcm_read_noise_scale(
+    g_prog: torch.Tensor, t: float, t0: float, t_read: float, *, g_max: float = 1.0
+) -> torch.Tensor:
     """Relative std of PCM 1/f read noise at inference time ``t`` (Nandakumar et al. 2019).
 
     ``Q_s sqrt(ln((t + t0 + t_read) / (2 t_read)))`` with
@@ -70,17 +78,20 @@ def pcm_read_noise_scale(g_prog: torch.Tensor, t: float, t0: float, t_read: floa
     times ``|G(t)|``.
 
     Args:
-        g_prog: normalised programmed conductance.
+        g_prog: programmed conductance, normalised or, with ``g_max``, in siemens (the
+            normalisation folds into the logarithm's constant).
         t: time since programming [s].
         t0: drift reference time [s].
         t_read: read duration [s].
+        g_max: the conductance ``g_prog`` is normalised by [S]; 1 for a normalised one.
     """
     # Q_s = min(0.0088 g^-0.65, 0.2) (the floor 1e-3 of g^0.65 only matters where the cap 0.2
     # already applies) = 0.0088 max(g, g_c)^-0.65 with 0.0088 g_c^-0.65 = 0.2, as exp(log)
     # in place on one fresh tensor; flooring g first also keeps log away from 0 (its
     # special-value path is several times slower than pow)
     g_c = (0.0088 / 0.2) ** (1 / 0.65)
-    q_s = g_prog.clamp_min(g_c).log_().mul_(-0.65).add_(math.log(0.0088)).exp_()
+    log_c = math.log(0.0088) + 0.65 * math.log(g_max)
+    q_s = g_prog.clamp_min(g_c * g_max).log_().mul_(-0.65).add_(log_c).exp_()
     return q_s.mul_(math.sqrt(math.log((t + t0 + t_read) / (2 * t_read))))
 
 

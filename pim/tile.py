@@ -17,6 +17,7 @@ time.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any
@@ -87,6 +88,17 @@ def _scaled(y: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
     if grad or torch.broadcast_shapes(y.shape, factor.shape) != y.shape:
         return y * factor
     return y.mul_(factor)
+
+
+@functools.lru_cache(maxsize=8)
+def _calibration_inputs(
+    n: int, n_in: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """The fixed calibration inputs ``[n, n_in]``, uniform in [-1, 1) (the same on every chip;
+    drawn once per geometry, read only)."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(_CALIBRATION_SEED)
+    return torch.rand((n, n_in), generator=gen, device=device, dtype=dtype).mul_(2).sub_(1)
 
 
 def _rescaled(y: torch.Tensor, column: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -387,7 +399,7 @@ class CrossbarTile(nn.Module):
         d = self.config.drift
         gen = self._gen("drift")
         if d.model == "pcm":
-            nu = PF.pcm_drift_exponents(g / self.config.mapping.g_max, gen)
+            nu = PF.pcm_drift_exponents(g, gen, g_max=self.config.mapping.g_max)
         else:
             noise = torch.randn(g.shape, generator=gen, device=g.device).to(g.dtype)
             nu = (d.nu_mean + d.nu_std * noise).abs()
@@ -414,7 +426,7 @@ class CrossbarTile(nn.Module):
         if self.drift_nu.numel() and t > 0:  # the drift factor is exactly 1 at t = 0
             g = g * PF.drift_factor(self.drift_nu.to(work), t, cfg.drift.t0)
         if cfg.read.pcm_1f and cfg.drift.model == "pcm":
-            rel = PF.pcm_read_noise_scale(g0 / m.g_max, t, cfg.drift.t0, cfg.read.t_read)
+            rel = PF.pcm_read_noise_scale(g0, t, cfg.drift.t0, cfg.read.t_read, g_max=m.g_max)
             gen = self._gen(f"read_1f@{t!r}")
             noise = torch.randn(g.shape, generator=gen, device=g.device).to(work)
             # |G| = G: conductances here are >= 0 (programming and faults clamp at 0)
@@ -466,10 +478,8 @@ class CrossbarTile(nn.Module):
     def _calibration_response(self, w: torch.Tensor) -> torch.Tensor:
         """Mean absolute output per column on the fixed calibration inputs, read through the
         chip with weights ``w [S, in, out]`` (DAC, read and output noise, ADC errors, ADC)."""
-        gen = torch.Generator(device=w.device)
-        gen.manual_seed(_CALIBRATION_SEED)
         n = self.config.drift.calibration_samples
-        x = torch.rand((n, self.n_in), generator=gen, device=w.device, dtype=w.dtype) * 2 - 1
+        x = _calibration_inputs(n, self.n_in, w.device, w.dtype)
         one = torch.ones((), device=w.device, dtype=w.dtype)
         y = self._mvm(x, one, self._tiled(w), chip=True, generator=self._gen("calibration"))
         return y.abs().mean(0)

@@ -65,8 +65,9 @@ def test_pcm_programming_sigma_matches_nandakumar_fit() -> None:
 def test_pcm_drift_exponent_statistics() -> None:
     gen = torch.Generator().manual_seed(0)
     n = 200_000
-    for g in (0.05, 0.3, 1.0):
-        nu = PF.pcm_drift_exponents(torch.full((n,), g, dtype=torch.float64), gen)
+    for g, g_max in ((0.05, 1.0), (0.3, 1.0), (1.0, 1.0), (0.3, 25e-6)):
+        target = torch.full((n,), g * g_max, dtype=torch.float64)  # in siemens with g_max
+        nu = PF.pcm_drift_exponents(target, gen, g_max=g_max)
         mu = min(max(-0.0155 * math.log(g) + 0.0244, 0.049), 0.1)
         sigma = min(max(-0.0125 * math.log(g) - 0.0059, 0.008), 0.045)
         # |N(mu, sigma)|: folded normal mean and variance
@@ -87,11 +88,15 @@ def test_drift_factor_power_law() -> None:
 
 
 def test_pcm_read_noise_scale_formula() -> None:
-    g = torch.tensor([1e-6, 0.01, 0.3, 1.0])
+    # around the cap 0.2 (g = 0.0083) and below the floor of g^0.65 (g = 2.4e-5)
+    g = torch.tensor([0.0, 1e-6, 1e-4, 0.008, 0.0085, 0.01, 0.3, 1.0])
     t, t0, t_read = 86400.0, 20.0, 250e-9
     q_s = torch.clamp(0.0088 / torch.clamp(g**0.65, min=1e-3), max=0.2)
     expected = q_s * math.sqrt(math.log((t + t0 + t_read) / (2 * t_read)))
     torch.testing.assert_close(PF.pcm_read_noise_scale(g, t, t0, t_read), expected)
+    # conductances in siemens with their g_max give the same relative noise
+    got = PF.pcm_read_noise_scale(g * 25e-6, t, t0, t_read, g_max=25e-6)
+    torch.testing.assert_close(got, expected)
 
 
 def test_slice_weights_recombine_to_quantised_weight() -> None:
