@@ -13,10 +13,12 @@ circuit, routed onto the heavy-hex coupling map in the native basis with idle re
 (:mod:`~physnn.quantum.transpiled`), is one change away:
 ``physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})``. It stays opt-in
 because it is slower to train above 4 qubits: a training step of the default
-``QuantumLinear(64, 10)`` at batch 32 took 6-9x the all-to-all step at 6 and 8 qubits on
-heron and eagle (trajectories through 2-3x more physical gates plus idle channels; min of
-3 steps, same process, loaded 2-core machine), while at 4 qubits it took 0.3-0.5x (the
-fused density matrix).
+``QuantumLinear(64, 10)`` at batch 32 took 6.7-10.8x the all-to-all step at 6 and 8 qubits
+on heron and eagle (trajectories drawn channel by channel through 2-3x more physical gates
+plus idle channels; min of 3 steps, same process, loaded 2-core machine), while at 4 qubits
+it took 0.5x (the fused density matrix). ``physnn compare --quick --backends quantum``
+took 441 s with ``heron`` transpiled against 64 s as shipped (run back to back), so the
+device presets keep ``all_to_all``.
 """
 
 from __future__ import annotations
