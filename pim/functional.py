@@ -449,8 +449,8 @@ def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
     total = coupling.sum(-2, keepdims=True)
     scale = np.zeros_like(total)
     np.divide(d1 / (1.0 - rho), total, out=scale, where=total > 0)
-    coupling *= scale
-    eff += coupling
+    # eff += coupling * scale in one pass
+    torch.from_numpy(eff).addcmul_(torch.from_numpy(coupling), torch.from_numpy(scale))
     return eff
 
 
