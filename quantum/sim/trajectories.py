@@ -144,6 +144,10 @@ def _sample_kraus(
     return out, 2 * norm.log(), parent, count
 
 
+_WALK_TABLE = 2**16
+"""Largest ``copies x branches`` table a run's branch draw builds per channel; above it
+the draw searches the cumulative probabilities per local basis state instead."""
+
 _SEGMENT_QUBITS = 12
 """Largest circuit whose runs apply their common branches as one cached gather [qubits]
 (the cache holds a few index and factor vectors of ``2^n`` entries per run layout)."""
@@ -395,11 +399,22 @@ class _Run:
                 continue
             qubits, channel = op
             local = _local(basis, qubits)
-            cdf = channel.cdf[local]  # [C, K]
-            if start is not None:
-                cdf = np.where((start == column)[:, None], channel.jump_cdf[local], cdf)
-            choice = (cdf < draws[column, :, None] * cdf[:, -1:]).sum(1)
-            np.minimum(choice, cdf.shape[1] - 1, out=choice)
+            jump = None if start is None else start == column
+            if basis.size * channel.cdf.shape[1] <= _WALK_TABLE:
+                cdf = channel.cdf[local]  # [C, K]
+                if jump is not None:
+                    cdf = np.where(jump[:, None], channel.jump_cdf[local], cdf)
+                choice = (cdf < draws[column, :, None] * cdf[:, -1:]).sum(1)
+            else:  # one search per local basis state and table
+                choice = np.zeros(basis.size, dtype=np.int64)
+                for j in np.unique(local):
+                    at = local == j
+                    groups = [(channel.cdf[j], at)]
+                    if jump is not None:
+                        groups = [(channel.cdf[j], at & ~jump), (channel.jump_cdf[j], at & jump)]
+                    for table, pick in groups:
+                        choice[pick] = np.searchsorted(table, draws[column, pick] * table[-1])
+            np.minimum(choice, channel.cdf.shape[1] - 1, out=choice)
             if start is not None:
                 choice[start > column] = channel.base
             choices[:, column] = choice
