@@ -141,6 +141,30 @@ def test_trajectory_shot_statistics_are_those_of_the_density_matrix(n: int, near
     assert torch.all((z.mean(0) - z_exact).abs() < 5 * binomial / math.sqrt(repeats))
 
 
+@pytest.mark.slow
+def test_fewer_trajectories_than_shots_stay_within_the_documented_variance() -> None:
+    """``NoiseConfig.trajectories = T < S``: the spread of <Z> lies between the binomial
+    value and ``sqrt(S / T)`` times it (extra variance ``Var_traj (1/T - 1/S)`` with
+    ``Var_traj <= 1 - <Z>^2``), near |<Z>| = 1 where the bound is nearly reached, and the
+    mean stays the density matrix's."""
+    n, repeats, count = 5, 400, 64
+    layer = _heron_layer(n, trajectories=count)
+    shots = layer.config.measurement.shots
+    assert layer.trajectory_count() == count
+    x = torch.zeros(1, n, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.zero_()
+    z_exact = _z(_aer_probabilities(layer, x[0]), n)
+    with torch.no_grad():
+        z = layer(x.expand(repeats, -1))
+    binomial = ((1 - z_exact**2) / shots).sqrt()
+    ratio = z.std(0) / binomial
+    assert torch.all((ratio > 0.85) & (ratio < 1.2 * math.sqrt(shots / count))), ratio
+    assert bool((ratio > 1.2).any()), ratio  # the cap shows: not the exact statistics
+    spread = z.std(0) / math.sqrt(repeats)
+    assert torch.all((z.mean(0) - z_exact).abs() < 5 * spread), (z.mean(0), z_exact)
+
+
 def test_default_trajectory_count_is_one_per_shot() -> None:
     layer = _heron_layer(5)
     assert layer.trajectory_count() == 1024
