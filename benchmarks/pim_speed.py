@@ -1,7 +1,8 @@
 """Speed of PIM crossbar layers relative to ``nn.Linear`` (batch 256, CPU, same process).
 
-Run: ``.venv/bin/python benchmarks/pim_speed.py [--repeats 30] [--threads 1]``; for the
-aihwkit-lightning row, in the benchmark's own environment (never a physnn dependency)::
+Run: ``.venv/bin/python benchmarks/pim_speed.py [--repeats 30] [--threads 1] [--build-only]``
+(``--build-only``: only the build-and-program rows); for the aihwkit-lightning row, in the
+benchmark's own environment (never a physnn dependency)::
 
     python3 -m venv benchmarks/.venv-pim
     benchmarks/.venv-pim/bin/pip install torch==2.13.0
@@ -151,13 +152,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--build-only", action="store_true", help="only time building and programming a layer"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 256")
     print(f"machine: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)")
-    for n_in, n_out in ((784, 256), (512, 512)):
+    for n_in, n_out in () if args.build_only else ((784, 256), (512, 512)):
         x = torch.rand(256, n_in)
         linear = nn.Linear(n_in, n_out)
         fns: dict[str, Callable[[], object]] = {"nn.Linear": functools.partial(linear, x)}

@@ -1,16 +1,20 @@
 """Pure functions of the PIM physics: device models, converters and crossbar circuits.
 
-Everything here is stateless and takes explicit inputs; :class:`physnn.pim.tile.CrossbarTile`
-holds the buffers and calls these. The converters and the I-V curve live in
-:mod:`physnn.pim.periphery` (re-exported here). Conductances are in siemens [S], times in
-seconds [s]; "normalised" conductances are ``G / g_max`` and normalised signals follow aihwkit's
-convention (weights and inputs in ``[-1, 1]``).
+Everything here takes explicit inputs and keeps no state between calls (the IR-drop model
+reuses per-thread scratch arrays, whose values never outlive a call);
+:class:`physnn.pim.tile.CrossbarTile` holds the buffers and calls these. The converters and
+the I-V curve live in :mod:`physnn.pim.periphery` (re-exported here). Conductances are in
+siemens [S], times in seconds [s]; "normalised" conductances are ``G / g_max`` and normalised
+signals follow aihwkit's convention (weights and inputs in ``[-1, 1]``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -229,6 +233,64 @@ def solve_crossbar(
     return currents.T.reshape(*v_np.shape[:-1], n)
 
 
+_SCRATCH_BYTES = 64 * 2**20
+"""Most memory [bytes] a thread keeps in IR-drop scratch arrays between calls."""
+
+
+class _ScratchPool(threading.local):
+    """One thread's float64 scratch arrays of the IR-drop model, all of its last shape."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] = ()
+        self.arrays: list[np.ndarray] = []
+        self.busy = False
+
+
+_POOL = _ScratchPool()
+
+Empty = Callable[[], np.ndarray]
+"""Hands out an uninitialised float64 array of the scratch shape (see :func:`_scratch`)."""
+
+
+@contextlib.contextmanager
+def _scratch(shape: tuple[int, ...]) -> Iterator[Empty]:
+    """Scratch arrays of ``shape`` for one IR-drop evaluation.
+
+    A fresh multi-megabyte temporary costs page faults, because the allocator returns freed
+    large arrays to the operating system: a third of the IR-drop time of a 512x1024 array was
+    spent faulting its ten temporaries in again at every build. Each thread keeps the arrays
+    of its last shape (up to :data:`_SCRATCH_BYTES`) and hands them out again. Every array is
+    fully overwritten before it is read, so no value is carried from one call to the next;
+    threads never share arrays (the pool is thread-local), and a nested use in the same
+    thread gets fresh arrays. Results must be copied out before the block ends.
+    """
+    pool = _POOL
+    if pool.busy:
+        yield lambda: np.empty(shape)
+        return
+    if pool.shape != shape:
+        pool.shape, pool.arrays = shape, []
+    keep = _SCRATCH_BYTES // (8 * max(1, math.prod(shape)))
+    taken = 0
+
+    def empty() -> np.ndarray:
+        nonlocal taken
+        if taken < len(pool.arrays):
+            array = pool.arrays[taken]
+        else:
+            array = np.empty(shape)
+            if len(pool.arrays) < keep:
+                pool.arrays.append(array)
+        taken += 1
+        return array
+
+    pool.busy = True
+    try:
+        yield empty
+    finally:
+        pool.busy = False
+
+
 def _ladder_factor(d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """LDL^T factors of tridiagonal systems ``d_k x_k - x_{k-1} - x_{k+1} = b_k``.
 
@@ -259,9 +321,10 @@ def _ladder_solve(factors: tuple[np.ndarray, np.ndarray], b: np.ndarray) -> np.n
     return x.reshape(b.shape)
 
 
-def _row_ladders(g: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+def _row_ladders(g: np.ndarray, r: float, empty: Empty) -> tuple[np.ndarray, np.ndarray]:
     """Diagonal and off-diagonal of the row-wire ladders of ``g [..., K]``, each row ordered
-    from its open far end to its driver (``g`` is the array with its rows reversed).
+    from its open far end to its driver (``g`` is the array with its rows reversed; both
+    results are scratch arrays from ``empty``).
 
     Each ladder is a wire of segments ``r`` [ohm] whose nodes connect to ground through the
     devices ``g`` [S]; the driver end is held, the far end open. The nodal equations times
@@ -270,24 +333,26 @@ def _row_ladders(g: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
     pivots ``q`` of elimination from the open end, from which :func:`_row_drive` reads the
     response to the driver.
     """
-    d = np.multiply(g, r, order="C")
+    d = np.multiply(g, r, out=empty())
     d += 2.0
     d[..., 0] -= 1.0
-    e = np.full(d.size, -1.0)  # its last entry is dropped by the factorisation
+    e = empty().reshape(-1)  # its last entry is dropped by the factorisation
+    e.fill(-1.0)
     e[d.shape[-1] - 1 :: d.shape[-1]] = 0.0
     return d, e
 
 
-def _row_drive(factors: tuple[np.ndarray, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-    """Row-node voltages ``h [..., K]`` per volt behind the first segment (driver first).
+def _row_drive(factors: tuple[np.ndarray, np.ndarray], empty: Empty) -> np.ndarray:
+    """Row-node voltages ``h [..., K]`` per volt behind the first segment (driver first), in
+    a scratch array from ``empty``.
 
     Eliminating a ladder from its open end leaves ``q_k x_k = x_{k-1}`` at every node, with
     ``x_{-1}`` the source, so ``h_k = prod_{i <= k} 1 / q_i``: one cumulative product of the
     reciprocal pivots of :func:`_row_ladders` (no solve, no under- or overflow beyond that
     of the voltages themselves).
     """
-    inv = np.empty(shape)
-    np.reciprocal(factors[0].reshape(shape)[..., ::-1], out=inv)  # driver first
+    inv = empty()
+    np.reciprocal(factors[0].reshape(inv.shape)[..., ::-1], out=inv)  # driver first
     return torch.from_numpy(inv).cumprod_(-1).numpy()
 
 
@@ -297,8 +362,9 @@ def _rows(a: np.ndarray) -> list[np.ndarray]:
     return list(np.moveaxis(a, -2, 0))
 
 
-def _column_pivots(g: np.ndarray, r: float) -> np.ndarray:
-    """Reciprocal pivots of the column-wire ladders along axis -2 of ``g [..., M, N]``.
+def _column_pivots(g: np.ndarray, r: float, empty: Empty) -> np.ndarray:
+    """Reciprocal pivots of the column-wire ladders along axis -2 of ``g [..., M, N]`` (in a
+    scratch array from ``empty``).
 
     Column ladders (open at row 0, virtual ground behind row M-1) have the diagonal
     ``2 + r g`` (``1 + r g`` at the open end) and off-diagonals -1; eliminating from the
@@ -306,7 +372,7 @@ def _column_pivots(g: np.ndarray, r: float) -> np.ndarray:
     over the M rows with every column (and leading array) at once, so the systems need no
     transposed copy.
     """
-    inv = np.multiply(g, r)
+    inv = np.multiply(g, r, out=empty())
     inv += 2.0
     rows = _rows(inv)
     rows[0] -= 1.0
@@ -335,10 +401,12 @@ def _column_solve(inv: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b
 
 
-def _column_grounded_drive(inv: np.ndarray) -> np.ndarray:
+def _column_grounded_drive(inv: np.ndarray, empty: Empty) -> np.ndarray:
     """Solution of the column ladders for 1 V behind the grounded end (row M-1): the
-    product of the reciprocal pivots from row k to the ground, ``prod_{i >= k} 1 / p_i``."""
-    w = inv.copy()
+    product of the reciprocal pivots from row k to the ground, ``prod_{i >= k} 1 / p_i`` (in
+    a scratch array from ``empty``)."""
+    w = empty()
+    np.copyto(w, inv)
     rows = _rows(w)
     mul = np.multiply
     for k in range(len(rows) - 2, -1, -1):
@@ -399,7 +467,9 @@ def ir_drop_fast(g: torch.Tensor, *, r_row: float, r_col: float) -> torch.Tensor
         return g.clone()
     _check_conductances(g)
     arr = np.ascontiguousarray(g.detach().to("cpu", torch.float64).numpy())
-    return torch.from_numpy(_ir_drop(arr, r_row, r_col)).to(device=g.device, dtype=g.dtype)
+    with _scratch(arr.shape) as empty:
+        eff = torch.from_numpy(_ir_drop(arr, r_row, r_col, empty))
+        return eff.to(device=g.device, dtype=g.dtype, copy=True)
 
 
 def _check_conductances(g: torch.Tensor) -> None:
@@ -407,26 +477,27 @@ def _check_conductances(g: torch.Tensor) -> None:
         raise ValueError("g must hold finite, non-negative conductances [S]")
 
 
-def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
+def _ir_drop(arr: np.ndarray, r_row: float, r_col: float, empty: Empty) -> np.ndarray:
     """:func:`ir_drop_fast` on a float64 array of valid conductances ``[..., M, N]`` [S]
-    with at least one wire resistance > 0."""
+    with at least one wire resistance > 0; the temporaries and the result are scratch
+    arrays of ``arr``'s shape from ``empty`` (:func:`_scratch`)."""
     if r_row > 0:  # row ladders factorised from their open far end (the rows reversed)
-        row_ladder = _ladder_factor(*_row_ladders(arr[..., ::-1], r_row))
-        gh = _row_drive(row_ladder, arr.shape)  # 1 V behind the first segment
+        row_ladder = _ladder_factor(*_row_ladders(arr[..., ::-1], r_row, empty))
+        gh = _row_drive(row_ladder, empty)  # 1 V behind the first segment
         gh *= arr
     else:
-        gh = arr.copy()
+        gh = empty()
+        np.copyto(gh, arr)
     if r_col == 0:
         return gh
-    col_inv = _column_pivots(arr, r_col)
-    w = _column_grounded_drive(col_inv)  # reciprocity: 1 V behind the grounded end
+    col_inv = _column_pivots(arr, r_col, empty)
+    w = _column_grounded_drive(col_inv, empty)  # reciprocity: 1 V behind the grounded end
     if r_row == 0:
         gh *= w
         return gh
     # every row at 1 V, one exact round trip between the wires: the column voltages u1 of the
-    # currents G h, and the row-voltage rise dv1 they cause (arrays reused once dead: each
-    # fresh 4 MB costs page faults)
-    u1 = _column_solve(col_inv, r_col * gh)
+    # currents G h, and the row-voltage rise dv1 they cause (arrays reused once dead)
+    u1 = _column_solve(col_inv, np.multiply(gh, r_col, out=empty()))
     rows_gh = gh.sum(-1, keepdims=True)
     eff = gh
     eff *= w  # G h w
@@ -435,7 +506,7 @@ def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
     # row's rise divides dv1
     rise = u1.sum(-1, keepdims=True)
     rise = np.where(rise > 0, rise, 1.0)  # a row without rise has dv1 = 0
-    rise_rhs = np.multiply(arr[..., ::-1], u1[..., ::-1], order="C")  # rows reversed
+    rise_rhs = np.multiply(arr[..., ::-1], u1[..., ::-1], out=empty())  # rows reversed
     rise_rhs *= r_row / rise
     gw_dv1 = w
     gw_dv1 *= arr
@@ -454,9 +525,12 @@ def _ir_drop(arr: np.ndarray, r_row: float, r_col: float) -> np.ndarray:
     return eff
 
 
-def _device_columns(planes: torch.Tensor, layout: ColumnLayout, reference: bool) -> np.ndarray:
+def _device_columns(
+    planes: torch.Tensor, layout: ColumnLayout, reference: bool, array: np.ndarray
+) -> np.ndarray:
     """``[..., 2, D, R, C]`` device planes -> ``[..., R, columns]`` physical arrays, float64 on
-    the CPU, laid out and converted in one copy."""
+    the CPU, laid out and converted in one copy into ``array`` (shaped as
+    :func:`_columns_shape` says; returned)."""
     if reference:
         weights, ref = planes[..., 0, :, :, :], planes[..., 1, :, :, 0]  # ref: [..., D, R]
     else:
@@ -464,12 +538,18 @@ def _device_columns(planes: torch.Tensor, layout: ColumnLayout, reference: bool)
     # adjacent: column c * D' + d; blocked: column d * C + c
     arranged = weights.movedim(-3, -1 if layout == "adjacent" else -2)
     width = arranged.shape[-2] * arranged.shape[-1]
-    extra = 0 if ref is None else ref.shape[-2]
-    array = torch.empty((*arranged.shape[:-2], width + extra), dtype=torch.float64)
-    array[..., :width].unflatten(-1, arranged.shape[-2:]).copy_(arranged)
+    out = torch.from_numpy(array)
+    out[..., :width].unflatten(-1, arranged.shape[-2:]).copy_(arranged)
     if ref is not None:
-        array[..., width:].copy_(ref.transpose(-1, -2))
-    return array.numpy()
+        out[..., width:].copy_(ref.transpose(-1, -2))
+    return array
+
+
+def _columns_shape(shape: torch.Size, reference: bool) -> tuple[int, ...]:
+    """Shape of the physical arrays of ``[..., 2, D, R, C]`` device planes: ``[..., R, 2 D C]``,
+    or ``[..., R, D C + D]`` with reference columns."""
+    *lead, _, d, rows, cols = shape
+    return (*lead, rows, d * cols + d if reference else 2 * d * cols)
 
 
 def _device_planes(
@@ -550,7 +630,10 @@ def ir_drop_crossbar(
         return t.unflatten(3, (t_rows, tile_rows)).permute(0, 3, 5, 1, 2, 4, 6)
 
     tiles = tiled(padded.detach().cpu())
-    eff = torch.from_numpy(_ir_drop(_device_columns(tiles, layout, reference), r_row, r_col))
-    out = torch.empty(padded.shape, dtype=g.dtype)  # back to the planes and the dtype in one copy
-    tiled(out).copy_(_device_planes(eff, tiles.shape, layout, reference))
+    out = torch.empty(padded.shape, dtype=g.dtype)
+    with _scratch(_columns_shape(tiles.shape, reference)) as empty:
+        arr = _device_columns(tiles, layout, reference, empty())
+        eff = torch.from_numpy(_ir_drop(arr, r_row, r_col, empty))
+        # back to the planes and the dtype in one copy, before the scratch arrays are reused
+        tiled(out).copy_(_device_planes(eff, tiles.shape, layout, reference))
     return out[..., :n_in, :n_out].to(g.device)

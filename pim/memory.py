@@ -17,7 +17,8 @@ Programming the chip (:meth:`~physnn.pim.tile.CrossbarTile.program`: at construc
 training, on ``reconfigure``) works on every device conductance at once, ``G = S 2 D n_in
 n_out`` values (target, noise draw, device model, variation, faults, drift exponents), and
 the fast IR-drop model (:func:`physnn.pim.functional.ir_drop_crossbar`) solves every tile
-array in float64 with a dozen arrays of the tiled devices alive at once; the reference
+array in float64 with a dozen arrays of the tiled devices alive at once (each thread keeps
+them for its last array shape, up to 64 MiB, between programmings); the reference
 measurement of drift compensation reads the new chip with ``drift.calibration_samples``
 inputs.
 

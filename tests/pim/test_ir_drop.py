@@ -11,6 +11,10 @@ column by column here, not with the library's reshapes.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -314,6 +318,43 @@ def test_differential_pair_512x512_adjacent() -> None:
         ideal = v @ (planes[0, 0] - planes[1, 0])
         overall, worst = relative_errors(layer_outputs(planes, v, 0.35, "adjacent"), exact, ideal)
         assert overall < 0.02 and worst < 0.02, (overall, worst)
+
+
+# --------------------------------------------------------------------------- scratch arrays
+
+
+def in_new_thread(fn: Callable[[], np.ndarray]) -> np.ndarray:
+    """``fn()`` in a thread of its own: a new thread starts with no scratch arrays."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_reused_scratch_arrays_carry_nothing_between_calls_threads_or_layouts() -> None:
+    """The model reuses per-thread scratch arrays between calls of one shape: repeated,
+    interleaved and concurrent calls must each give, bit for bit, what freshly allocated
+    arrays give, and a returned result must not change when the next call runs."""
+    rng = np.random.default_rng(11)
+    arrays = [random_array(rng, 48, 40) for _ in range(4)]
+    planes = [torch.from_numpy(differential_planes(rng, 48, 20)) for _ in range(3)]
+
+    def fast(k: int) -> np.ndarray:
+        return fast_matrix(arrays[k], 0.5, 0.7)
+
+    def tiled(k: int) -> np.ndarray:
+        eff = PF.ir_drop_crossbar(planes[k], tile_rows=24, tile_cols=10, r_row=1.0, r_col=0.5)
+        return eff.numpy()
+
+    calls = [functools.partial(fast, k) for k in range(4)]
+    calls += [functools.partial(tiled, k) for k in range(3)]
+    fresh = [in_new_thread(call) for call in calls]
+    first = [call() for call in calls]
+    again = [call() for call in reversed(calls)][::-1]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lambda call: call(), calls * 4))
+    for k, want in enumerate(fresh):
+        assert np.array_equal(first[k], want) and np.array_equal(again[k], want), k
+        assert all(np.array_equal(got, want) for got in concurrent[k :: len(calls)]), k
+    assert not np.array_equal(fresh[0], fresh[1])  # the inputs differ, so must the results
 
 
 # --------------------------------------------------------------------------- errors
