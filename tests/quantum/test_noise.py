@@ -114,7 +114,6 @@ def test_trajectories_converge_to_the_density_matrix_in_mean() -> None:
     assert torch.all((mean - want).abs() < 5 * stderr + 1e-12)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("n", [5, 6])
 @pytest.mark.parametrize("near_one", [False, True])
 def test_trajectory_shot_statistics_are_those_of_the_density_matrix(n: int, near_one: bool) -> None:
@@ -141,7 +140,6 @@ def test_trajectory_shot_statistics_are_those_of_the_density_matrix(n: int, near
     assert torch.all((z.mean(0) - z_exact).abs() < 5 * binomial / math.sqrt(repeats))
 
 
-@pytest.mark.slow
 def test_fewer_trajectories_than_shots_stay_within_the_documented_variance() -> None:
     """``NoiseConfig.trajectories = T < S``: the spread of <Z> lies between the binomial
     value and ``sqrt(S / T)`` times it (extra variance ``Var_traj (1/T - 1/S)`` with
