@@ -258,7 +258,7 @@ def _scratch(shape: tuple[int, ...]) -> Iterator[Empty]:
 
     A fresh multi-megabyte temporary costs page faults, because the allocator returns freed
     large arrays to the operating system: a third of the IR-drop time of a 512x1024 array was
-    spent faulting its ten temporaries in again at every build. Each thread keeps the arrays
+    spent faulting its eight temporaries in again at every build. Each thread keeps the arrays
     of its last shape (up to :data:`_SCRATCH_BYTES`) and hands them out again. Every array is
     fully overwritten before it is read, so no value is carried from one call to the next;
     threads never share arrays (the pool is thread-local), and a nested use in the same
