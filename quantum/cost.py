@@ -35,16 +35,17 @@ class CircuitResources(dict[str, float]):
 def circuit_resources(spec: CircuitSpec, config: QuantumConfig) -> CircuitResources:
     """Count gates and schedule ``spec`` as soon as possible with the config's gate times.
 
-    With ``HardwareConfig.noise_layout="transpiled"`` these are the counts of the circuit
-    routed to the device (:mod:`physnn.quantum.transpiled`: native basis, SWAPs included,
-    virtual ``rz`` not counted, ALAP duration with the calibrated gate times). Otherwise
+    With ``HardwareConfig.cost_layout="transpiled"`` (the default) these are the counts of
+    the circuit routed to the device (:mod:`physnn.quantum.transpiled`: native basis, SWAPs
+    included, virtual ``rz`` not counted, ALAP duration with the calibrated gate times).
+    With ``cost_layout="all_to_all"`` the logical circuit is counted:
     virtual RZ/P/SDG gates take no time when ``HardwareConfig.virtual_rz``; amplitude
     encoding on ``k`` qubits is its state preparation, ``2^k - 1`` RY and ``2^k - 2`` CNOT
     gates (:func:`~physnn.quantum.circuit.preparation_gates`), the gates the noisy simulation
     applies.
     """
     hw = config.hardware
-    if hw.noise_layout == "transpiled":
+    if hw.cost_layout == "transpiled":
         from .transpiled import transpiled_program
 
         return CircuitResources(transpiled_program(spec, config).resources)

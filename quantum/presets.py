@@ -7,8 +7,10 @@ relaxation over the gate's duration does not explain
 (:func:`~physnn.quantum.noise.depolarizing_for_error`): the simulated gate's total
 infidelity equals the published one. Readout errors are taken as symmetric.
 
-The presets simulate the logical circuit (``HardwareConfig.noise_layout="all_to_all"``:
-medians on every qubit, no routing, idle qubits do not relax). The device as it runs the
+The presets' cost counts the circuit routed to the device in its native basis
+(``HardwareConfig.cost_layout="transpiled"``), while their noise model simulates the logical
+circuit (``HardwareConfig.noise_layout="all_to_all"``: medians on every qubit, no routing,
+idle qubits do not relax). The noise of the device as it runs the
 circuit, routed onto the heavy-hex coupling map in the native basis with idle relaxation
 (:mod:`~physnn.quantum.transpiled`), is one change away:
 ``physnn.reconfigure(model, {"hardware.noise_layout": "transpiled"})``. It stays opt-in

@@ -498,8 +498,8 @@ def transpiled_program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledPr
         import qiskit  # noqa: F401
     except ImportError as missing:
         raise ImportError(
-            "HardwareConfig.noise_layout='transpiled' needs qiskit (pip install qiskit); "
-            "use noise_layout='all_to_all' without it"
+            "HardwareConfig.noise_layout='transpiled' and cost_layout='transpiled' need "
+            "qiskit (pip install qiskit); use 'all_to_all' for both without it"
         ) from missing
     key = QuantumConfig(
         noise=config.noise,

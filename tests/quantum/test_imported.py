@@ -151,7 +151,8 @@ def test_instructions_with_a_definition_are_decomposed() -> None:
 
 def test_imported_layer_under_noise_cost_export_and_reload() -> None:
     qc, x, w = every_gate_circuit()
-    noisy = from_qiskit(qc, inputs=x, weights=w, config=presets.get("heron", seed=1))
+    logical = presets.get("heron", seed=1).with_changes({"hardware.cost_layout": "all_to_all"})
+    noisy = from_qiskit(qc, inputs=x, weights=w, config=logical)
     xs = torch.rand(4, 3)
     out = noisy(xs)
     assert torch.isfinite(out).all() and out.abs().max() <= 1

@@ -170,7 +170,9 @@ def test_save_load_exact_with_noise_and_shots() -> None:
 
 
 def test_cost_is_labelled_and_scales_with_shots() -> None:
-    layer = QuantumLinear(4, 4, config=presets.get("heron").replace(circuit=AMPLITUDE))
+    logical = {"hardware.cost_layout": "all_to_all"}  # the logical circuit, scheduled by hand
+    config = presets.get("heron").replace(circuit=AMPLITUDE).with_changes(logical)
+    layer = QuantumLinear(4, 4, config=config)
     c = layer.cost((10, 4))
     res = layer.circuit_resources()
     # schedule by hand (RZ virtual, SX-class 24 ns, CX 84 ns): encoder RY, then per layer RY
@@ -624,12 +626,13 @@ def test_user_written_circuit_layer_equals_qiskit() -> None:
         sv = Statevector(qc)
         want = torch.tensor([sv.expectation_value(z_label(j, 3)).real for j in range(3)])
         torch.testing.assert_close(y[b].detach(), want, atol=1e-12, rtol=0)
-    # the same circuit under device noise, cost and export
-    noisy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=presets.get("heron", seed=1))
+    # the same circuit under device noise, cost (of the logical circuit) and export
+    logical = presets.get("heron", seed=1).with_changes({"hardware.cost_layout": "all_to_all"})
+    noisy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=logical)
     assert torch.isfinite(noisy(x.float())).all()
     assert noisy.cost((4, 2)).resources["two_qubit_gates"] == 4 * 3
     assert noisy.to_qiskit(x[0].float()).count_ops()["cx"] == 2
-    copy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=presets.get("heron", seed=1))
+    copy = QuantumCircuitLayer.from_circuit(circuit, 3, 2, config=logical)
     copy.load_state_dict(noisy.state_dict())
     with physnn.ideal():
         torch.testing.assert_close(copy(x.float()), noisy(x.float()))

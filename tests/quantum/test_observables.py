@@ -14,6 +14,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 import physnn
 from physnn.quantum import (
     CircuitConfig,
+    HardwareConfig,
     MeasurementConfig,
     NoiseConfig,
     QuantumCircuitLayer,
@@ -67,7 +68,13 @@ def test_exact_observables_equal_sparse_pauli_op_from_one_simulation(
 def test_groups_are_measured_circuits_counted_by_the_cost() -> None:
     # ZZI and ZIZ commute qubit-wise (basis ZZZ); IXX and XXI too (XXX): two circuits
     observables = ["ZZI", "IXX", SparsePauliOp(["ZIZ", "XXI"], [0.5, -1.0])]
-    layer = _layer(3, observables, measurement=MeasurementConfig(shots=100))
+    # the logical circuits are counted (HardwareConfig.cost_layout="all_to_all")
+    layer = _layer(
+        3,
+        observables,
+        measurement=MeasurementConfig(shots=100),
+        hardware=HardwareConfig(cost_layout="all_to_all"),
+    )
     assert layer.observables is not None and layer.observables.bases == ("ZZZ", "XXX")
     cost = layer.cost((4, 3))
     assert cost.resources["circuit_executions"] == 4 * 2

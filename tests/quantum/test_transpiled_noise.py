@@ -244,6 +244,29 @@ def test_transpiled_noise_equals_aer_on_a_calibrated_line(gate: str) -> None:
     assert float((ideal.detach() - torch.as_tensor(got)).abs().max()) > 1e-3
 
 
+def test_the_cost_counts_the_routed_circuit_by_default() -> None:
+    """Issue 13, item 5: with the all-to-all noise model (the presets' default) the cost
+    still counts the circuit routed to the device, as qiskit transpiles it in the test;
+    ``cost_layout="all_to_all"`` counts the logical circuit (3 CNOTs)."""
+    qc, x, w = routed_circuit()
+    hardware = HardwareConfig(calibration=line_calibration(), readout_time=READOUT_TIME)
+    config = presets.get("heron").replace(hardware=hardware)
+    assert config.hardware.noise_layout == "all_to_all"
+    layer = from_qiskit(qc, x, w, config=config, dtype=torch.float64)
+    sx = list(zip(SX_TIME, SX_ERROR, strict=True))
+    edges = {e: (t, err) for e, t, err in zip(LINE, TWO_TIME, TWO_ERROR, strict=True)}
+    readout = [(a + b) / 2 for a, b in zip(P01, P10, strict=True)]
+    measured = qc.copy()
+    measured.measure_all()
+    target = make_target(T1, T2, sx, edges, readout, "cz")
+    tqc = transpile(measured, target=target, optimization_level=3, seed_transpiler=0)
+    assert layer.cost((2, 3)).resources["two_qubit_gates"] == 2 * tqc.count_ops()["cz"]
+    logical = from_qiskit(
+        qc, x, w, config=config.with_changes({"hardware.cost_layout": "all_to_all"})
+    )
+    assert logical.cost((2, 3)).resources["two_qubit_gates"] == 2 * 3
+
+
 def test_heron_preset_transpiled_equals_aer_with_published_medians() -> None:
     """The preset's own device: heavy-hex of distance 3, the published FakeFez medians on
     every qubit and edge (CZ 84 ns / 3.9e-3, SX 24 ns / 2.3e-4, readout 7.6e-3, T1 145 us,
