@@ -8,7 +8,8 @@ users expect. With a seed, each layer derives one independent stream per purpose
 Static randomness (programming noise, faults, fabrication error) is drawn from a fresh
 generator each time it is (re)drawn, so reprogramming with the same seed gives the same chip.
 Dynamic randomness (read noise, shot noise) comes from a generator that advances between
-calls and restarts from its derived seed when the layer is rebuilt or reloaded.
+calls; a deep copy, a pickle or a ``torch.save`` of the layer continues it where it was, a
+rebuild (new config or seed) or a state dict restarts it from its derived seed.
 """
 
 from __future__ import annotations
@@ -82,14 +83,24 @@ class NoiseStreams:
         self._dynamic.clear()
 
     def __getstate__(self) -> dict[str, object]:
-        # Generators do not pickle; a reloaded layer restarts its dynamic streams.
-        return {"seed": self.seed, "name": self.name}
+        # Generators do not pickle, their states do: a copy or a reloaded layer continues
+        # every dynamic stream where the original was (a state dict restarts them).
+        states = {key: g.get_state() for key, g in self._dynamic.items()}
+        return {"seed": self.seed, "name": self.name, "states": states}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         seed = state["seed"]
         self.seed = seed if isinstance(seed, int) else None
         self.name = str(state["name"])
         self._dynamic = {}
+        saved = state.get("states", {})
+        assert isinstance(saved, dict)
+        for (stream, device), values in saved.items():
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                continue  # restarts from its derived seed where it is next used
+            g = torch.Generator(device=device)
+            g.set_state(values)
+            self._dynamic[(stream, device)] = g
 
     def __repr__(self) -> str:
         return f"NoiseStreams(seed={self.seed}, name={self.name!r})"

@@ -300,14 +300,14 @@ def test_state_dict_and_torch_save_reproduce_outputs_with_all_defects() -> None:
     drift(model, 3600.0)
     x = torch.rand(6, 12)
     reset_streams(model)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # a saved model continues its noise streams where they were
     want = run(model, x)
     fresh = physnn.convert(small_model(), faulty_config(2))
     fresh.load_state_dict(model.state_dict())
     reset_streams(fresh)
     torch.testing.assert_close(run(fresh, x), want, rtol=0, atol=0)
     assert float(fresh[0].drift_time) == 3600.0
-    buffer = io.BytesIO()
-    torch.save(model, buffer)
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=False)
     torch.testing.assert_close(run(loaded, x), want, rtol=0, atol=0)
