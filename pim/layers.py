@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
 import math
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
@@ -52,24 +53,27 @@ __all__ = [
 _HALF = (torch.float16, torch.bfloat16)
 
 
-_CONVERTING = [0]
-"""Depth of :func:`_converting` blocks: inside one, constructors draw the chip's defects but
-leave programming to ``from_torch``, which programs the copied weights once."""
+_CONVERTING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "physnn_pim_converting", default=False
+)
+"""Inside :func:`_converting` (in this thread or task only, like ``physnn.ideal()``),
+constructors draw the chip's defects but leave programming to ``from_torch``, which
+programs the copied weights once."""
 
 
 @contextlib.contextmanager
 def _converting() -> Iterator[None]:
-    _CONVERTING[0] += 1
+    token = _CONVERTING.set(True)
     try:
         yield
     finally:
-        _CONVERTING[0] -= 1
+        _CONVERTING.reset(token)
 
 
 def _new_chip(tile: CrossbarTile, matrix: torch.Tensor) -> None:
     """Draw a new tile's defects and program ``matrix`` (unless ``from_torch`` will)."""
     tile.draw_defects()
-    if not _CONVERTING[0]:
+    if not _CONVERTING.get():
         tile.program(matrix)
 
 
