@@ -224,6 +224,13 @@ def _move(basis: np.ndarray, qubits: tuple[int, ...], local: np.ndarray) -> np.n
     return basis
 
 
+def _through_gate(basis: np.ndarray, gate: tuple[str, int, int]) -> np.ndarray:
+    """Where a run's CX or CZ step ``(name, control, target)`` takes the basis states
+    ``basis`` (a CZ changes only phases)."""
+    name, c, t = gate
+    return basis ^ (((basis >> c) & 1) << t) if name == "cx" else basis
+
+
 _Key = tuple[str, int, int] | tuple[tuple[int, ...], tuple[tuple[int, ...], tuple[complex, ...]]]
 """A run step in a segment layout: a CX/CZ ``(name, control, target)`` or the base
 operator of a channel ``(qubits, (source, value))``."""
@@ -240,19 +247,12 @@ def _segment(
     for step in layout:
         if isinstance(step[0], str):
             name, c, t = step
-            if name == "cx":
-                source, value = full ^ (((full >> c) & 1) << t), np.ones(2**n)
-            else:
-                source, value = full, 1.0 - 2.0 * (((full >> c) & (full >> t)) & 1)
+            source = _through_gate(full, (name, c, t))
+            value = np.ones(2**n) if name == "cx" else 1.0 - 2.0 * ((full >> c) & (full >> t) & 1)
         else:
             qubits, (local_source, local_value) = step
-            local = np.zeros_like(full)
-            for i, q in enumerate(qubits):
-                local |= ((full >> q) & 1) << i
-            picked = np.asarray(local_source)[local]
-            source = full.copy()
-            for i, q in enumerate(qubits):
-                source = (source & ~(1 << q)) | (((picked >> i) & 1) << q)
+            local = _local(full, qubits)
+            source = _move(full, qubits, np.asarray(local_source)[local])
             value = np.asarray(local_value)[local]
         index, factor = index[source], value * factor[source]
     return (
@@ -357,9 +357,7 @@ class _Run:
         first: list[np.ndarray] = []
         for op in self.ops:
             if isinstance(op[0], str):
-                name, c, t = op
-                if name == "cx":
-                    basis = basis ^ (((basis >> c) & 1) << t)
+                basis = _through_gate(basis, op)
                 continue
             qubits, channel = op
             local = _local(basis, qubits)
@@ -393,9 +391,7 @@ class _Run:
         column = 0
         for op in self.ops:
             if isinstance(op[0], str):
-                name, c, t = op
-                if name == "cx":
-                    basis = basis ^ (((basis >> c) & 1) << t)
+                basis = _through_gate(basis, op)
                 continue
             qubits, channel = op
             local = _local(basis, qubits)
