@@ -273,7 +273,8 @@ def _linear_angle(value: Any, index: dict[Any, int], size: int) -> tuple[float, 
         if isinstance(slope, ParameterExpression) and slope.parameters:
             raise ValueError(
                 f"the transpiler produced the angle {value}, not linear in the gate angles; "
-                "use HardwareConfig.noise_layout='all_to_all' for this circuit"
+                "use HardwareConfig.noise_layout='all_to_all' and cost_layout='all_to_all' "
+                "for this circuit"
             )
         coeffs[index[p]] = complex(slope).real
     constant = complex(value.bind(dict.fromkeys(params, 0.0)).numeric()).real
@@ -489,7 +490,8 @@ def transpiled_program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledPr
     """The cached :class:`TranspiledProgram` of ``spec`` on ``config``'s device.
 
     The cache key is the circuit layout and the config with the fields that cannot change
-    the transpiled circuit or its noise (shots, simulation limits, seed) reset.
+    the transpiled circuit or its noise (shots, simulation limits, seed, which of the noise
+    and cost layouts asks) reset.
 
     Raises:
         ImportError: when qiskit is not installed.
@@ -503,7 +505,8 @@ def transpiled_program(spec: CircuitSpec, config: QuantumConfig) -> TranspiledPr
         ) from missing
     key = QuantumConfig(
         noise=config.noise,
-        hardware=config.hardware,
+        # which model asks (the noise simulation or the cost) does not change the program
+        hardware=config.hardware.replace(noise_layout="transpiled", cost_layout="transpiled"),
         measurement=config.measurement.replace(shots=None, mitigate_readout=False),
     )
     return _program(spec, key)
