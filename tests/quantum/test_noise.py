@@ -114,6 +114,19 @@ def test_trajectories_converge_to_the_density_matrix_in_mean() -> None:
     assert torch.all((mean - want).abs() < 5 * stderr + 1e-12)
 
 
+def _shot_spread(
+    layer: QuantumCircuitLayer, x: torch.Tensor, repeats: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``repeats`` measured <Z> of input ``x [1, n]``, aer's exact <Z> and the binomial
+    spread ``sqrt((1 - <Z>^2) / shots)`` of one measurement."""
+    z_exact = _z(_aer_probabilities(layer, x[0]), layer.n_qubits)
+    with torch.no_grad():
+        z = layer(x.expand(repeats, -1))
+    shots = layer.config.measurement.shots
+    assert shots is not None
+    return z, z_exact, ((1 - z_exact**2) / shots).sqrt()
+
+
 @pytest.mark.parametrize("n", [5, 6])
 @pytest.mark.parametrize("near_one", [False, True])
 def test_trajectory_shot_statistics_are_those_of_the_density_matrix(n: int, near_one: bool) -> None:
@@ -130,10 +143,7 @@ def test_trajectory_shot_statistics_are_those_of_the_density_matrix(n: int, near
         x = torch.zeros_like(x)
         with torch.no_grad():
             layer.weight.zero_()
-    z_exact = _z(_aer_probabilities(layer, x[0]), n)
-    with torch.no_grad():
-        z = layer(x.expand(repeats, -1))
-    binomial = ((1 - z_exact**2) / shots).sqrt()
+    z, z_exact, binomial = _shot_spread(layer, x, repeats)
     ratio = z.std(0) / binomial
     # the std of a std estimate from 400 draws is ~3.5 %: 0.85..1.2 is a 4-5 sigma band
     assert torch.all((ratio > 0.85) & (ratio < 1.2)), ratio
@@ -152,10 +162,7 @@ def test_fewer_trajectories_than_shots_stay_within_the_documented_variance() -> 
     x = torch.zeros(1, n, dtype=torch.float64)
     with torch.no_grad():
         layer.weight.zero_()
-    z_exact = _z(_aer_probabilities(layer, x[0]), n)
-    with torch.no_grad():
-        z = layer(x.expand(repeats, -1))
-    binomial = ((1 - z_exact**2) / shots).sqrt()
+    z, z_exact, binomial = _shot_spread(layer, x, repeats)
     ratio = z.std(0) / binomial
     assert torch.all((ratio > 0.85) & (ratio < 1.2 * math.sqrt(shots / count))), ratio
     assert bool((ratio > 1.2).any()), ratio  # the cap shows: not the exact statistics
