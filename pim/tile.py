@@ -361,8 +361,8 @@ class CrossbarTile(nn.Module):
                 raise ValueError("weights contain NaN or inf; the chip cannot be programmed")
             check_program(self)
             work = _work_dtype(self.conductance.dtype)
-            scale = self._scale(w.to(work))
-            target, coeff = self._targets(w.to(work), scale)
+            scale = self._scale(w_work := w.to(work))
+            target, coeff = self._targets(w_work, scale)
             target = target.unsqueeze(2).expand(self.conductance.shape)
             self.conductance.copy_(self._programmed(target))
             if self.drift_nu.numel():
