@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import heapq
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from .. import __version__
 from ..common.backend import REFERENCE_BACKEND, get_backend, resolve_config
 from ..common.cost import cost
 from .cache import FolderLock, atomic_write_text, fingerprint, read_json, safe_name
-from .executors import Task, resolve_executor, run_tasks
+from .executors import Task, resolve_executor, run_tasks, trial_threads
 from .report import Comparison, Landmark, RowResult, write_outputs
 from .settings import StudySettings, UsageError, load_data, model_factory, user_input
 from .trial import RowSpec, TrialResult, estimate_step_seconds, schedule, swept_stress_values
@@ -38,6 +39,7 @@ __all__ = [
     "TrialStore",
     "compare",
     "make_settings",
+    "makespan",
     "prepare_out",
     "resolve_rows",
     "run_study",
@@ -178,10 +180,27 @@ class TrialStore:
         atomic_write_text(self.path(task_row, result.seed), json.dumps(payload, indent=1))
 
 
+def makespan(durations: Sequence[float], workers: int) -> float:
+    """Wall time [s] of running tasks of ``durations`` [s] longest first, each on the next
+    free one of ``workers`` (how the study hands its sorted trials to the pool)."""
+    loads = [0.0] * max(1, workers)
+    for duration in sorted(durations, reverse=True):
+        heapq.heapreplace(loads, loads[0] + duration)
+    return max(loads)
+
+
 def _estimate(
-    settings: StudySettings, tasks: Sequence[Task], parallel: int, log: Callable[[str], None]
+    settings: StudySettings,
+    tasks: Sequence[Task],
+    parallel: int,
+    threads: int | None,
+    log: Callable[[str], None],
 ) -> dict[str, float]:
     """Print the estimated run time from one timed batch per row; warn above an hour.
+
+    Each row's batch is timed with the torch ``threads`` its trials will get (see
+    :func:`~physnn.study.executors.trial_threads`), and the total is the makespan of the
+    trials on ``parallel`` workers, longest first.
 
     Returns:
         The estimated time of one trial of each row [s], by row label.
@@ -196,14 +215,14 @@ def _estimate(
     for task in tasks:
         counts[task.row.label] = counts.get(task.row.label, 0) + 1
     for label, row in rows.items():
-        step, evaluation = estimate_step_seconds(settings, row)
+        step, evaluation = estimate_step_seconds(settings, row, threads=threads)
         n_stress = len(swept_stress_values(settings, row.stress()))
         evaluations = 1 + settings.devices * (1 + n_stress)
         per_trial[label] = (
             step * settings.epochs * batches + evaluation * eval_batches * evaluations
         )
         per_row[label] = per_trial[label] * counts[label]
-    total = sum(per_row.values()) / max(1, parallel)
+    total = makespan([per_trial[t.row.label] for t in tasks], parallel)
     parts = ", ".join(f"{k} {_duration(v)}" for k, v in per_row.items())
     log(f"estimated run time {_duration(total)} ({parts}; from one timed batch per row)")
     if total > HOUR:
@@ -266,7 +285,7 @@ def run_study(
     executor = resolve_executor(executor, len(tasks), workers)
     parallel = 1 if executor == "serial" else min(workers or os.cpu_count() or 1, len(tasks))
     if tasks:
-        per_trial = _estimate(settings, tasks, parallel, log)
+        per_trial = _estimate(settings, tasks, parallel, trial_threads(executor, threads), log)
         if parallel > 1:  # longest first: the workers finish together
             tasks.sort(key=lambda t: -per_trial[t.row.label])
     bar = tqdm(total=len(tasks), desc="trials", disable=not progress, file=sys.stderr)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .settings import StudySettings, UsageError
 from .trial import RowSpec, TrialResult, run_trial
 
-__all__ = ["EXECUTORS", "ExecutorName", "Task", "resolve_executor", "run_tasks"]
+__all__ = ["EXECUTORS", "ExecutorName", "Task", "resolve_executor", "run_tasks", "trial_threads"]
 
 ExecutorName = Literal["auto", "serial", "process", "ray"]
 EXECUTORS: tuple[str, ...] = ("auto", "serial", "process", "ray")
@@ -103,6 +103,17 @@ def _run_pool(
                 on_result(task, result)
 
 
+def trial_threads(executor: str, threads: int | None) -> int | None:
+    """Torch threads of each trial on a resolved ``executor``: ``threads``, else torch's
+    default in a serial run (None) and one per parallel worker, so that workers do not
+    oversubscribe the cores."""
+    return threads if executor == "serial" else _worker_threads(threads)
+
+
+def _worker_threads(threads: int | None) -> int:
+    return threads if threads is not None else 1
+
+
 def run_tasks(
     tasks: Sequence[Task],
     on_result: Callable[[Task, TrialResult], None],
@@ -148,7 +159,7 @@ def run_tasks(
             )
             on_result(task, result)
         return
-    per_worker = threads if threads is not None else 1
+    per_worker = _worker_threads(threads)
     if executor == "process":
         n = min(workers or os.cpu_count() or 1, len(tasks))
         _run_pool(tasks, on_result, workers=n, threads=per_worker, progress=progress)

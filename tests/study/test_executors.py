@@ -1,4 +1,5 @@
-"""The same study under the serial, process and Ray executors gives identical rows."""
+"""Executors: the same study under the serial, process and Ray executors gives identical rows;
+each trial's torch threads and the run-time estimate's schedule."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from physnn.study.compare import compare
+from physnn.study.compare import compare, makespan
+from physnn.study.executors import trial_threads
 from physnn.study.settings import UsageError
 
 STUDY = {
@@ -80,3 +82,22 @@ def test_pool_reports_every_epoch_and_matches_serial(
     assert pooled == serial
     err = capsys.readouterr().err
     assert "epochs: 100%" in err and "4/4" in err
+
+
+@pytest.mark.parametrize(
+    ("executor", "threads", "expected"),
+    [("serial", None, None), ("serial", 3, 3), ("process", None, 1), ("ray", 4, 4)],
+)
+def test_trial_threads_follow_the_executor(
+    executor: str, threads: int | None, expected: int | None
+) -> None:
+    assert trial_threads(executor, threads) == expected
+
+
+def test_run_time_estimate_is_the_makespan_of_longest_first_scheduling() -> None:
+    # by hand: 5 and 3 start; the second 3 joins the worker free at 3 (-> 6); the first 2
+    # joins the worker free at 5 (-> 7), the last 2 the one free at 6 (-> 8)
+    assert makespan([2, 3, 5, 2, 3], 2) == 8
+    assert makespan([2, 3, 5, 2, 3], 1) == 15  # one worker: the sum
+    assert makespan([2, 3, 5], 8) == 5  # a worker per trial: the longest
+    assert makespan([], 2) == 0

@@ -130,3 +130,20 @@ def test_stress_points_thin_the_default_sweep_evenly() -> None:
     given = StudySettings(stress_values=(7.0,), stress_points=3)
     assert swept_stress_values(given, stress) == [7.0]
     assert swept_stress_values(StudySettings(), None) == []
+
+
+def test_step_estimate_runs_with_the_trials_threads_and_restores_the_callers(
+    settings: StudySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+
+    def timed(settings: StudySettings, row: RowSpec) -> tuple[float, float]:
+        seen.append(torch.get_num_threads())
+        return 0.0, 0.0
+
+    monkeypatch.setattr(trial, "_time_first_step", timed)
+    before = torch.get_num_threads()
+    trial.estimate_step_seconds(settings, _row("digital"), threads=1)
+    trial.estimate_step_seconds(settings, _row("digital"))
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before
